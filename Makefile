@@ -1,0 +1,56 @@
+# Two commands on a fresh clone:  `make run` (set up, then open the chat)  and  `make test`.
+# Every step leaves a stamp or a verified file, so re-running skips what is done.
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.deps-$(shell cat requirements.txt pyproject.toml | sha256sum | cut -c1-12)
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: setup deps models index run serve test test-fast browser-deps eval bench clean
+
+setup: deps models index
+
+$(STAMP):
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	# torch first, CPU build pinned, so sentence-transformers pulls no CUDA wheels
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -r requirements.txt
+	$(BIN)/pip install -q --no-deps -e .
+	rm -f $(VENV)/.deps-* && touch $@
+
+deps: $(STAMP)
+
+models: deps
+	$(BIN)/python -m rag.models
+
+index: models
+	$(BIN)/rag ingest
+
+run: setup
+	@echo "Opening the chat at http://127.0.0.1:7860  (Ctrl+C to stop)"
+	$(BIN)/rag serve
+
+serve: run
+
+browser-deps: deps
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  (apt-get install -y -q chromium >/dev/null 2>&1 || (apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null)) \
+	  || echo "chromium not installed: browser tests will be skipped"; }
+	@$(BIN)/python -c "import playwright" 2>/dev/null || $(BIN)/pip install -q playwright==1.65.2
+
+test: setup browser-deps
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests
+
+test-fast: deps
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/unit
+
+eval: setup
+	$(BIN)/rag eval
+
+bench: setup
+	$(BIN)/rag bench
+
+clean:
+	rm -rf index .cache

@@ -1,0 +1,6 @@
+"""Offline multilingual question answering over the Gemma 4 article and its sources.
+
+The package reads top to bottom as the data flows: sources -> chunk -> embed -> store
+-> retrieve -> prompt -> generate -> cite -> chat, with ui and __main__ as thin shells.
+"""
+__version__ = "0.1.0"

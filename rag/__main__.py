@@ -1,0 +1,190 @@
+"""The `rag` command (also `python -m rag`): ingest, sources, remove, retrieve, ask, serve,
+eval, bench. Errors are one line on stderr with a non-zero exit; `--debug` shows the
+traceback."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from .config import Settings  # noqa: E402
+from .errors import RagError  # noqa: E402
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="rag", description="Offline, cited Q&A about the Gemma 4 article and its "
+                                "sources, in Simplified Chinese, Traditional Chinese and English.")
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    s = sub.add_parser("ingest", help="add documents (files, directories, http(s) URLs) to the index")
+    s.add_argument("sources", nargs="*", metavar="SOURCE", help="file, directory or URL; none = the shipped corpus")
+    s.add_argument("--rebuild", action="store_true", help="rebuild the index from scratch")
+    s.add_argument("--prune", action="store_true", help="drop documents whose files no longer exist")
+    s.add_argument("--refetch", action="store_true", help="fetch URLs again instead of using the cached copy")
+    s.add_argument("--no-warm", action="store_true", help="do not precompute the model's prompt cache")
+
+    s = sub.add_parser("sources", help="list the indexed documents with chunk counts and dates")
+    s.add_argument("--json", action="store_true")
+
+    s = sub.add_parser("remove", help="remove documents from the index")
+    s.add_argument("docs", nargs="+", metavar="DOC", help="document id (see `rag sources`) or its path/URL")
+
+    s = sub.add_parser("retrieve", help="show the chunks hybrid retrieval finds for a question")
+    s.add_argument("question")
+    s.add_argument("--k", type=int, default=None)
+    s.add_argument("--mode", choices=["hybrid", "dense", "bm25"], default="hybrid")
+    s.add_argument("--json", action="store_true")
+
+    s = sub.add_parser("ask", help="answer questions with citations (the model loads once)")
+    s.add_argument("questions", nargs="+", metavar="QUESTION")
+    s.add_argument("--k", type=int, default=None)
+    s.add_argument("--json", action="store_true", help="one JSON object per line per question")
+
+    s = sub.add_parser("serve", help="open the chat in the browser (Gradio)")
+    s.add_argument("--host", default=None, help="default 127.0.0.1 (local only)")
+    s.add_argument("--port", type=int, default=None, help="default 7860")
+
+    s = sub.add_parser("eval", help="quality metrics on a question set")
+    s.add_argument("--set", dest="set_path", default=None, help="JSONL question set (default eval/dev.jsonl)")
+    s.add_argument("--json", action="store_true")
+    s.add_argument("--retrieval-only", action="store_true", help="skip answering; retrieval metrics only")
+    s.add_argument("--limit", type=int, default=None, help="answer at most this many questions")
+    s.add_argument("--write", action="store_true", help="append the results to docs/EVAL.md")
+
+    s = sub.add_parser("bench", help="speed and memory figures, compared with raw llama.cpp in the same run")
+    s.add_argument("--json", action="store_true")
+    s.add_argument("--write", action="store_true", help="append the results to docs/BENCHMARKS.md")
+    s.add_argument("--quick", action="store_true", help="fewer questions")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    settings = Settings.from_env(debug=args.debug or None)
+    try:
+        return COMMANDS[args.command](args, settings)
+    except RagError as e:
+        if args.debug:
+            raise
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:       # an unexpected bug still gets one line, and --debug for more
+        if args.debug:
+            raise
+        print(f"error: {type(e).__name__}: {e} (run with --debug for details)", file=sys.stderr)
+        return 1
+
+
+def cmd_ingest(args, settings: Settings) -> int:
+    from .ingest import ingest
+    report = ingest(settings, args.sources or None, rebuild=args.rebuild, prune=args.prune, refetch=args.refetch)
+    print(report.summary(), file=sys.stderr)
+    if not args.no_warm and (report.added or report.updated or report.removed or args.rebuild):
+        _warm(settings)
+    return 0 if report.ok else 1
+
+
+def _warm(settings: Settings) -> None:
+    from .chat import Assistant
+    assistant = Assistant(settings)
+    how = assistant.warm()
+    if how in ("computed", "loaded"):
+        print(f"prompt cache: {how} ({assistant.layout()} layout)", file=sys.stderr)
+
+
+def cmd_sources(args, settings: Settings) -> int:
+    from . import store
+    from .ingest import index_expectations
+    data = store.load_index(settings.index_dir, expect=index_expectations(settings), verify=False)
+    rows = []
+    for doc_id, doc in data.documents.items():
+        entry = data.manifest.get("documents", {}).get(doc_id, {})
+        rows.append({"doc_id": doc_id, "title": doc.title, "kind": doc.kind, "language": doc.language,
+                     "chunks": entry.get("chunks", 0), "updated_at": entry.get("updated_at"),
+                     "origin": doc.origin, "url": doc.url})
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False, indent=1))
+        return 0
+    for r in rows:
+        print(f"{r['doc_id']:<24} {r['chunks']:>4} chunks  {r['kind']:<8} {r['language']:<8} "
+              f"{(r['updated_at'] or '')[:19]:<20} {r['title'][:60]}")
+    print(f"{len(rows)} documents, {len(data.chunks)} chunks")
+    return 0
+
+
+def cmd_remove(args, settings: Settings) -> int:
+    from .ingest import remove_documents
+    gone = remove_documents(settings, args.docs)
+    print(f"removed {', '.join(gone)}", file=sys.stderr)
+    return 0
+
+
+def cmd_retrieve(args, settings: Settings) -> int:
+    from .chat import Assistant, validate_question
+    question = validate_question(args.question, settings)
+    assistant = Assistant(settings)
+    result = assistant.retriever.search(question, args.k, mode=args.mode)
+    out = {"question": question, "hits": [h.to_json() for h in result.hits], "relevant": result.relevant,
+           "reason": result.reason, "retrieve_s": round(result.seconds, 4)}
+    if args.json:
+        print(json.dumps(out, ensure_ascii=False))
+    else:
+        for i, h in enumerate(result.hits, 1):
+            print(f"[{i}] {h.score:.4f} {h.title[:50]} {h.text[:80]!r}")
+        print("relevant" if result.relevant else f"not relevant: {result.reason}")
+    return 0
+
+
+def cmd_ask(args, settings: Settings) -> int:
+    from .chat import Assistant, validate_question
+    questions = [validate_question(q, settings) for q in args.questions]
+    assistant = Assistant(settings)
+    for question in questions:
+        if args.json:
+            print(json.dumps(assistant.ask(question, k=args.k), ensure_ascii=False), flush=True)
+            continue
+        answer = None
+        for event in assistant.stream(question, k=args.k):
+            if event["type"] == "token":
+                print(event["text"], end="", flush=True)
+            else:
+                answer = event["answer"]
+        print()
+        for c in answer["citations"]:
+            print(f"  [{c['n']}] {c['title']}: {c['text'][:90]!r}")
+        t = answer["timings"]
+        print(f"  ({t['ttft_s']:.2f} s to first token, {t['tokens_per_s']:.1f} tokens/s)", file=sys.stderr)
+    return 0
+
+
+def cmd_serve(args, settings: Settings) -> int:
+    from .ui import serve
+    serve(settings, host=args.host, port=args.port)
+    return 0
+
+
+def cmd_eval(args, settings: Settings) -> int:
+    from .evaluate import run_eval
+    return run_eval(settings, args)
+
+
+def cmd_bench(args, settings: Settings) -> int:
+    from .bench import run_bench
+    return run_bench(settings, args)
+
+
+COMMANDS = {"ingest": cmd_ingest, "sources": cmd_sources, "remove": cmd_remove, "retrieve": cmd_retrieve,
+            "ask": cmd_ask, "serve": cmd_serve, "eval": cmd_eval, "bench": cmd_bench}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

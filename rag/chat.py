@@ -1,0 +1,361 @@
+"""One call that ties the stages: question -> language -> standalone question -> hybrid
+retrieval (refuse early when nothing fits) -> prompt (cached full-corpus prefix, or top-k
+chunks when the corpus outgrows the context) -> streamed generation with citation and
+script control -> the final answer object of SPEC.md. The CLI and the UI both use
+`Assistant.stream`."""
+from __future__ import annotations
+
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+from . import prompt as P
+from . import store
+from .cite import MARKER, CitationStream, check_answer
+from .config import Settings
+from .errors import QuestionError
+from .ingest import index_expectations
+from .retrieve import Retriever
+from .text import detect_language, to_traditional
+from .types import Hit
+
+HISTORY_TURNS = 2
+
+
+@dataclass
+class Turn:
+    question: str
+    answer: str
+    standalone: str
+
+
+@dataclass
+class Context:
+    layout: str
+    messages: list[dict]
+    numbering: dict[int, int]             # model number -> chunk position in the index
+    given: list[int]                      # chunk positions given to the model, best first
+    trimmed: int = 0
+
+
+class ScriptStream:
+    """Simplified -> Traditional on streamed text, converting at phrase boundaries so
+    that multi-character conversions (软件 -> 軟體) see whole words."""
+    BOUNDARY = re.compile(r"[，。！？；：、,.!?;:\s\[\]()（）]")
+
+    def __init__(self, convert):
+        self.convert = convert
+        self.buffer = ""
+
+    def feed(self, text: str) -> str:
+        self.buffer += text
+        cut = max((m.end() for m in self.BOUNDARY.finditer(self.buffer)), default=0)
+        if cut == 0 and len(self.buffer) < 16:
+            return ""
+        cut = cut or len(self.buffer)
+        out, self.buffer = self.buffer[:cut], self.buffer[cut:]
+        return self.convert(out)
+
+    def flush(self) -> str:
+        out, self.buffer = self.buffer, ""
+        return self.convert(out) if out else ""
+
+
+def validate_question(question: str, settings: Settings) -> str:
+    if question is None or not str(question).strip():
+        raise QuestionError("the question is empty; type a question about Gemma 4 or the documents")
+    question = str(question).strip()
+    if len(question) > settings.max_question_chars:
+        raise QuestionError(f"the question is {len(question):,} characters long; keep it under "
+                            f"{settings.max_question_chars:,} (RAG_MAX_QUESTION_CHARS)")
+    return question
+
+
+_FOLLOW_UP = re.compile(r"^(那|那么|那個|那个|还有|還有|另外|and\b|what about|how about|also\b|then\b|它|其|this|that|they|it\b)",
+                        re.IGNORECASE)
+
+
+def standalone_question(question: str, history: list[Turn]) -> str:
+    """Rewrite a follow-up into a question that stands alone for retrieval, by carrying
+    the subject of the previous question ("那商业使用呢？" after a licence question)."""
+    if not history:
+        return question
+    previous = history[-1].standalone
+    short = len(question) <= 24 if re.search(r"[\u4e00-\u9fff]", question) else len(question.split()) <= 6
+    if not (_FOLLOW_UP.search(question.strip()) or short):
+        return question
+    if re.search(r"gemma|gemini|google|apache", question, re.IGNORECASE) and not _FOLLOW_UP.search(question):
+        return question
+    stripped = re.sub(r"[？?。.!！]+$", "", previous.strip())
+    return f"{stripped}; {question}"
+
+
+class Assistant:
+    def __init__(self, settings: Settings, llm=None, embedder=None):
+        self.settings = settings
+        if embedder is None:
+            from .embed import Embedder
+            embedder = Embedder(Path(settings.embedder_path), threads=settings.n_threads)
+        self.embedder = embedder
+        self._llm = llm
+        self._llm_lock = threading.Lock()
+        self._reload_lock = threading.Lock()
+        self._load()
+
+    # --- index and model ---------------------------------------------------------------
+
+    def _load(self) -> None:
+        data = store.load_index(Path(self.settings.index_dir), expect=index_expectations(self.settings))
+        self.data = data
+        self.retriever = Retriever(data, self.embedder, self.settings)
+        self._full: tuple[str, dict[int, int]] | None = None
+        self._full_tokens: int | None = None
+
+    def reload_if_changed(self) -> bool:
+        """Pick up a newer index version (an ingest from the UI or another shell)."""
+        current = store.current_path(Path(self.settings.index_dir))
+        if current is None or current == self.data.path:
+            return False
+        with self._reload_lock:
+            if store.current_path(Path(self.settings.index_dir)) != self.data.path:
+                self._load()
+        return True
+
+    @property
+    def llm(self):
+        with self._llm_lock:
+            if self._llm is None:
+                if self.settings.llm_url:
+                    from .generate import RemoteLLM
+                    self._llm = RemoteLLM(self.settings)
+                else:
+                    from .generate import LocalLLM
+                    self._llm = LocalLLM(self.settings)
+            return self._llm
+
+    @property
+    def model_name(self) -> str:
+        return getattr(self._llm, "name", None) or Path(self.settings.model_path).stem
+
+    def full_prompt(self) -> tuple[str, dict[int, int]]:
+        """Every chunk, numbered in index order, as one fixed system prompt."""
+        if self._full is None:
+            numbered = [P.Numbered(i + 1, c) for i, c in enumerate(self.data.chunks)]
+            self._full = (P.full_system_prompt(numbered, self.data.documents),
+                          {i + 1: i for i in range(len(self.data.chunks))})
+        return self._full
+
+    def layout(self) -> str:
+        mode = self.settings.context_mode
+        if mode in ("full", "retrieval"):
+            return mode
+        if self._full_tokens is None:
+            system, _ = self.full_prompt()
+            self._full_tokens = self.llm.count_tokens(system)
+        return "full" if self._full_tokens <= self.settings.full_context_max_tokens else "retrieval"
+
+    def warm(self) -> str:
+        """Load (or compute once and save) the KV state of the full-corpus prefix."""
+        if self.layout() != "full" or not hasattr(self.llm, "ensure_prefix"):
+            return "not needed"
+        system, _ = self.full_prompt()
+        prefix, _ = self.llm.split_prefix([{"role": "system", "content": system}, {"role": "user", "content": "?"}])
+        return self.llm.ensure_prefix(prefix, self.data.path)
+
+    # --- prompts -------------------------------------------------------------------------
+
+    def _history_messages(self, history: list[Turn]) -> list[dict]:
+        out = []
+        for turn in history[-HISTORY_TURNS:]:
+            out.append({"role": "user", "content": turn.question})
+            out.append({"role": "assistant", "content": MARKER.sub("", turn.answer).strip()})
+        return out
+
+    def build_context(self, question: str, language: str, hits: list[Hit], history: list[Turn]) -> Context:
+        positions = [self.data.position(h.chunk_id) for h in hits]
+        if self.layout() == "full":
+            system, numbering = self.full_prompt()
+            hint = [p + 1 for p in positions[:3]]
+            messages = [{"role": "system", "content": system}, *self._history_messages(history),
+                        {"role": "user", "content": P.user_turn(question, language, hint=hint)}]
+            if self._fits(messages):
+                return Context("full", messages, numbering, list(range(len(self.data.chunks))))
+        return self._retrieval_context(question, language, positions, history)
+
+    def _retrieval_context(self, question, language, positions, history) -> Context:
+        """Top-k chunks in the user turn; the lowest-ranked go first when over budget."""
+        keep = list(positions)
+        trimmed = 0
+        while True:
+            numbering = {n + 1: p for n, p in enumerate(keep)}
+            numbered = [P.Numbered(n, self.data.chunks[p]) for n, p in numbering.items()]
+            passages = P.passages_block(numbered, self.data.documents)
+            messages = [{"role": "system", "content": P.retrieval_system_prompt()}, *self._history_messages(history),
+                        {"role": "user", "content": P.user_turn(question, language, passages=passages)}]
+            if self._fits(messages) or not keep:
+                return Context("retrieval", messages, numbering, keep, trimmed)
+            if history:
+                history = history[1:]
+                continue
+            keep = keep[:-1]
+            trimmed += 1
+
+    def _fits(self, messages: list[dict]) -> bool:
+        text = "\n".join(m["content"] for m in messages)
+        return self.llm.count_tokens(text) + self.settings.max_tokens + 64 <= self.settings.n_ctx
+
+    # --- answering ------------------------------------------------------------------------
+
+    def ask(self, question: str, history: list[Turn] | None = None, k: int | None = None) -> dict:
+        result = None
+        for event in self.stream(question, history, k):
+            if event["type"] == "answer":
+                result = event["answer"]
+        return result
+
+    def stream(self, question: str, history: list[Turn] | None = None, k: int | None = None) -> Iterator[dict]:
+        """Yield {"type": "token", "text": ...} events, then one {"type": "answer", ...}."""
+        started = time.perf_counter()
+        question = validate_question(question, self.settings)
+        self.reload_if_changed()
+        history = list(history or [])
+        language = detect_language(question)
+        standalone = standalone_question(question, history)
+        if language == "und":
+            yield from self._refuse(question, "en", standalone, [], "the question has no words to look up",
+                                    started, 0.0)
+            return
+        retrieval = self.retriever.search(standalone, k or self.settings.k)
+        if not retrieval.relevant:
+            yield from self._refuse(question, language, standalone, retrieval.hits, retrieval.reason, started,
+                                    retrieval.seconds)
+            return
+        context = self.build_context(question, language, retrieval.hits, history)
+        yield from self._generate(question, language, standalone, retrieval, context, started)
+
+    def _refuse(self, question, language, standalone, hits, reason, started, retrieve_s) -> Iterator[dict]:
+        text = P.refusal_text(language)
+        yield {"type": "token", "text": text}
+        elapsed = time.perf_counter() - started
+        yield {"type": "answer", "answer": {
+            "question": question, "answer": text, "language": language, "refused": True, "refusal_reason": reason,
+            "citations": [], "retrieved": [h.to_json() for h in hits], "standalone_question": standalone,
+            "unsupported": [], "context": {"layout": "none", "chunks_given": 0, "trimmed": 0},
+            "timings": {"retrieve_s": round(retrieve_s, 4), "ttft_s": round(elapsed, 4), "generate_s": 0.0,
+                        "total_s": round(elapsed, 4), "completion_tokens": 0, "tokens_per_s": 0.0},
+            "model": self.model_name}}
+
+    def _generate(self, question, language, standalone, retrieval, context: Context, started) -> Iterator[dict]:
+        from .generate import GenStats
+        llm = self.llm
+        stats = GenStats()
+        if hasattr(llm, "stream_messages"):
+            pieces = llm.stream_messages(context.messages, self.settings.max_tokens, stats)
+        else:
+            if context.layout == "full":
+                self.warm()
+            prefix, rest = llm.split_prefix(context.messages)
+            pieces = llm.stream(prefix + rest, self.settings.max_tokens, stats, prefix=prefix)
+        citations = CitationStream(set(context.numbering))
+        script = ScriptStream(to_traditional) if language == "zh-Hant" else None
+        raw, shown, first_shown = "", "", None
+        held = ""
+        model_refused = False
+        for piece in pieces:
+            raw += piece
+            if not first_shown and len(raw.strip()) < len(P.REFUSAL_MARK) and P.REFUSAL_MARK.startswith(raw.strip()):
+                held = raw
+                continue                  # could still become the refusal marker
+            if P.REFUSAL_MARK in raw[:40]:
+                model_refused = True
+                break
+            out = citations.feed(held + piece if held else piece)
+            held = ""
+            if script:
+                out = script.feed(out)
+            if out:
+                shown += out
+                if first_shown is None:
+                    first_shown = time.perf_counter() - started
+                yield {"type": "token", "text": out}
+        if model_refused or not raw.strip() or raw.strip() == P.REFUSAL_MARK:
+            refusal = list(self._refuse(question, language, standalone, retrieval.hits,
+                                        "the model found no answer in the passages", started, retrieval.seconds))
+            answer = refusal[-1]["answer"]
+            answer["timings"].update(self._timings(stats, retrieval.seconds, started, first_shown))
+            answer["context"] = self._context_info(context, stats)
+            yield refusal[0]
+            yield refusal[-1]
+            return
+        tail = citations.flush() if not held else citations.feed(held) + citations.flush()
+        if script:
+            tail = script.feed(tail) + script.flush()
+        if tail:
+            shown += tail
+            yield {"type": "token", "text": tail}
+        yield {"type": "answer", "answer": self._finish(question, language, standalone, retrieval, context,
+                                                         citations, shown, stats, started, first_shown)}
+
+    def _finish(self, question, language, standalone, retrieval, context, citations, shown, stats, started,
+                first_shown) -> dict:
+        order = citations.order                                # display n-1 -> model n
+        chunk_for = {i + 1: self.data.chunks[context.numbering[m]].text for i, m in enumerate(order)}
+        all_given = {p: self.data.chunks[p].text for p in context.given}
+        checked, added = check_answer(shown, chunk_for, all_chunks=all_given)
+        positions = {i + 1: context.numbering[m] for i, m in enumerate(order)}
+        positions.update(added)
+        scores = {self.data.position(h.chunk_id): h.score for h in retrieval.hits}
+        citations_json = []
+        for n in checked.cited:
+            if n not in positions:
+                continue
+            hit = self._hit(positions[n], scores.get(positions[n], 0.0))
+            citations_json.append(dict(hit.to_json(), n=n, sources=self.provenance(positions[n])))
+        given_sorted = sorted(context.given, key=lambda p: -scores.get(p, -1.0))
+        retrieved = [self._hit(p, scores.get(p, 0.0)).to_json() for p in given_sorted]
+        return {
+            "question": question, "answer": checked.text, "language": language, "refused": False,
+            "citations": citations_json, "retrieved": retrieved, "standalone_question": standalone,
+            "unsupported": checked.unsupported,
+            "context": self._context_info(context, stats),
+            "timings": self._timings(stats, retrieval.seconds, started, first_shown),
+            "model": self.model_name}
+
+    def _timings(self, stats, retrieve_s, started, first_shown) -> dict:
+        total = time.perf_counter() - started
+        decode_s = max(stats.generate_s - (stats.ttft_s or 0.0), 1e-9)
+        per_s = (stats.completion_tokens - 1) / decode_s if stats.completion_tokens > 1 else 0.0
+        return {"retrieve_s": round(retrieve_s, 4), "ttft_s": round(first_shown if first_shown is not None else total, 4),
+                "generate_s": round(stats.generate_s, 4), "total_s": round(total, 4),
+                "completion_tokens": stats.completion_tokens, "tokens_per_s": round(per_s, 2)}
+
+    @staticmethod
+    def _context_info(context: Context, stats) -> dict:
+        return {"layout": context.layout, "chunks_given": len(context.given), "trimmed": context.trimmed,
+                "prompt_tokens": stats.prompt_tokens, "cached_tokens": stats.cached_tokens}
+
+    def _hit(self, position: int, score: float) -> Hit:
+        c = self.data.chunks[position]
+        doc = self.data.documents.get(c.doc_id)
+        return Hit(chunk_id=c.chunk_id, doc_id=c.doc_id, title=doc.title if doc else c.doc_id,
+                   url=doc.url if doc else None, text=c.text, start=c.start, end=c.end, score=round(float(score), 6))
+
+    def provenance(self, position: int) -> list[dict]:
+        """The cited sources behind an article chunk: its [n] footnotes resolved to the
+        source documents of the article's 来源 list."""
+        chunk = self.data.chunks[position]
+        doc = self.data.documents.get(chunk.doc_id)
+        if not doc or doc.kind != "article" or not chunk.cites:
+            return []
+        mapping = doc.meta.get("sources", {})
+        out = []
+        for n in chunk.cites:
+            source = self.data.documents.get(mapping.get(str(n), ""))
+            if source:
+                snippet = source.text.split("\n\n", 1)[-1].strip()
+                out.append({"number": n, "doc_id": source.doc_id, "title": source.title, "site": source.site,
+                            "url": source.url, "snippet": snippet})
+        return out

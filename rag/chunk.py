@@ -1,0 +1,128 @@
+"""Split a cleaned document into chunks at sentence ends (Chinese 。！？； and the half-width
+?!; and : the article uses after Chinese characters, English . ? !), blank lines and
+headings. Each chunk is an exact slice of the document: text == doc.text[start:end]."""
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+
+from .sources import footnotes
+from .types import Chunk, Document
+
+# A sentence ends at CJK/ASCII terminal punctuation, swallowing closing quotes and the
+# article's footnote markers ("...家族。[4][5][6]") so the markers stay with their claim.
+_SENTENCE_END = re.compile(
+    r"(?:[。！？；!?;]|(?<=[\u4e00-\u9fff\)）]):|\.(?=\s|$))[”’」』\"')）]*(?:\s*\[\d{1,2}\])*")
+
+
+@dataclass
+class Span:
+    start: int
+    end: int
+    heading: bool = False
+
+
+def _paragraphs(text: str) -> list[Span]:
+    spans, pos = [], 0
+    for block in re.split(r"(\n\s*\n)", text):
+        if block.strip() and not block.startswith("\n"):
+            lead = len(block) - len(block.lstrip())
+            body = block.strip()
+            start = pos + lead
+            spans.append(Span(start, start + len(body), heading=_is_heading(body)))
+        pos += len(block)
+    return spans
+
+
+def _is_heading(block: str) -> bool:
+    return "\n" not in block and len(block) <= 40 and not _SENTENCE_END.search(block[-2:] + " ")
+
+
+def _sentences(text: str, span: Span) -> list[Span]:
+    """Sentence spans inside a paragraph; lines of a list count as sentences."""
+    out, start = [], span.start
+    piece = text[span.start:span.end]
+    cuts = sorted({m.end() for m in _SENTENCE_END.finditer(piece)} | {m.end() for m in re.finditer(r"\n", piece)})
+    for cut in cuts + [len(piece)]:
+        end = span.start + cut
+        s, e = _trim(text, start, end)
+        if e > s:
+            out.append(Span(s, e))
+        start = end
+    return out
+
+
+def _trim(text: str, start: int, end: int) -> tuple[int, int]:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return start, end
+
+
+def _split_long(text: str, span: Span, size: int) -> list[Span]:
+    """A sentence longer than the chunk size is cut at commas, else at the size."""
+    if span.end - span.start <= size:
+        return [span]
+    out, start = [], span.start
+    while span.end - start > size:
+        window = text[start:start + size]
+        cut = max(window.rfind(c) for c in ",，、 ")
+        cut = cut + 1 if cut > size // 3 else size
+        s, e = _trim(text, start, start + cut)
+        if e > s:
+            out.append(Span(s, e))
+        start += cut
+    s, e = _trim(text, start, span.end)
+    if e > s:
+        out.append(Span(s, e))
+    return out
+
+
+def chunk_document(doc: Document, size: int = 220, overlap: int = 40) -> list[Chunk]:
+    """Pack sentences into chunks of about `size` characters within a section (a heading
+    and the paragraphs under it). The next chunk repeats the previous chunk's last
+    sentence when that sentence is at most `overlap` characters, so short claims keep
+    their context."""
+    text = doc.text
+    sections: list[list[Span]] = []
+    heading: Span | None = None
+    for para in _paragraphs(text):
+        if para.heading:
+            heading = para
+            sections.append([para])
+            continue
+        if not sections or (heading is None and not sections[-1]):
+            sections.append([])
+        sentences = [piece for s in _sentences(text, para) for piece in _split_long(text, s, size)]
+        sections[-1].extend(sentences)
+
+    chunks: list[Chunk] = []
+    for section in sections:
+        group: list[Span] = []
+        for sentence in section:
+            if group and sentence.end - group[0].start > size and not (len(group) == 1 and group[0].heading):
+                chunks.append(_make_chunk(doc, group[0].start, group[-1].end))
+                tail = group[-1]
+                group = [tail] if tail.end - tail.start <= overlap and not tail.heading else []
+            group.append(sentence)
+        if group and not (len(group) == 1 and group[0].heading and len(section) > 1):
+            chunks.append(_make_chunk(doc, group[0].start, group[-1].end))
+    return _dedupe(chunks)
+
+
+def _make_chunk(doc: Document, start: int, end: int) -> Chunk:
+    text = doc.text[start:end]
+    digest = hashlib.sha256(f"{doc.doc_id}\x00{start}\x00{text}".encode()).hexdigest()[:16]
+    return Chunk(chunk_id=f"{doc.doc_id}:{digest}", doc_id=doc.doc_id, text=text, start=start, end=end,
+                 cites=footnotes(text) if doc.kind == "article" else [])
+
+
+def _dedupe(chunks: list[Chunk]) -> list[Chunk]:
+    seen, out = set(), []
+    for c in chunks:
+        if c.chunk_id not in seen and c.text.strip():
+            seen.add(c.chunk_id)
+            out.append(c)
+    return out

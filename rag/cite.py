@@ -1,0 +1,167 @@
+"""Citations you can trust. Parses every marker form the model writes ([1], [1][2], [1, 2],
+【1】, (1)), drops markers outside the provided set, renumbers the rest in order of first
+use (1, 2, 3 ...) while streaming, checks each cited sentence against its chunks, gives
+uncited factual sentences their best-supporting chunk or flags them, and attaches the
+sources an article chunk itself cites (the provenance chain)."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from .text import normalize, tokenize
+
+# One marker group: [1], [1, 2], 【1】, (1), （1）. Numbers separated by , ， 、 or spaces.
+MARKER = re.compile(r"\[\s*(\d{1,3}(?:\s*[,，、]\s*\d{1,3})*)\s*\]|【\s*(\d{1,3}(?:\s*[,，、]\s*\d{1,3})*)\s*】"
+                    r"|[(（]\s*(\d{1,3}(?:\s*[,，、]\s*\d{1,3})*)\s*[)）]")
+# Text that may still grow into a marker: hold it back while streaming.
+_PARTIAL = re.compile(r"(?:\[|【|\(|（)[\d\s,，、]*$")
+
+
+def parse_markers(text: str) -> list[int]:
+    """All cited numbers in order of appearance (repeats kept)."""
+    out = []
+    for m in MARKER.finditer(text):
+        group = next(g for g in m.groups() if g is not None)
+        out.extend(int(x) for x in re.split(r"[,，、\s]+", group) if x)
+    return out
+
+
+class CitationStream:
+    """Rewrites markers as text streams in: valid model numbers become display numbers
+    in order of first use, invalid ones vanish. `order` maps display n -> model n."""
+
+    def __init__(self, valid: set[int]):
+        self.valid = valid
+        self.display: dict[int, int] = {}
+        self.pending = ""
+
+    @property
+    def order(self) -> list[int]:
+        return sorted(self.display, key=self.display.get)
+
+    def _rewrite(self, m: re.Match) -> str:
+        group = next(g for g in m.groups() if g is not None)
+        numbers = [int(x) for x in re.split(r"[,，、\s]+", group) if x]
+        if m.group(0)[0] in "(（" and not all(n in self.valid for n in numbers):
+            return m.group(0)      # "(2026)" or "(4)" in prose: not a citation
+        out = []
+        for n in numbers:
+            if n not in self.valid:
+                continue
+            if n not in self.display:
+                self.display[n] = len(self.display) + 1
+            out.append(f"[{self.display[n]}]")
+        return "".join(dict.fromkeys(out))
+
+    def feed(self, delta: str) -> str:
+        text = self.pending + delta
+        partial = _PARTIAL.search(text)
+        if partial and len(text) - partial.start() < 24:
+            self.pending, text = text[partial.start():], text[:partial.start()]
+        else:
+            self.pending = ""
+        return MARKER.sub(self._rewrite, text)
+
+    def flush(self) -> str:
+        text, self.pending = self.pending, ""
+        return MARKER.sub(self._rewrite, text)
+
+
+# ----------------------------------------------------------------- support checks
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each sentence of an answer; a sentence keeps the markers that
+    follow its full stop ("...许可。[2]")."""
+    spans, start = [], 0
+    for m in re.finditer(r"(?:[。！？!?]|\.(?=\s|$)|\n)(?:\s*\[\d+\])*", text):
+        spans.append((start, m.end()))
+        start = m.end()
+    if start < len(text):
+        spans.append((start, len(text)))
+    return [(a, b) for a, b in spans if text[a:b].strip()]
+
+
+def split_sentences(text: str) -> list[str]:
+    return [text[a:b].strip() for a, b in sentence_spans(text)]
+
+
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
+
+
+def key_terms(text: str) -> set[str]:
+    """Words and numbers that carry the claim: tokens minus markers, plus Chinese
+    bigrams so that paraphrases with shared characters still match."""
+    plain = MARKER.sub(" ", text)
+    terms = {t for t in tokenize(plain) if len(t) > 1 or t.isdigit()}
+    han = re.sub(r"[^\u4e00-\u9fff]", "", normalize(plain))
+    terms |= {han[i:i + 2] for i in range(len(han) - 1)}
+    return terms
+
+
+def support(sentence: str, chunk_text: str) -> float:
+    """Share of the sentence's key terms found in the chunk (numbers must all match)."""
+    terms = key_terms(sentence)
+    if not terms:
+        return 1.0
+    chunk_norm = normalize(chunk_text)
+    numbers = set(_NUMBER.findall(MARKER.sub(" ", sentence)))
+    if any(num not in chunk_norm for num in numbers):
+        return 0.0
+    found = sum(1 for t in terms if t in chunk_norm)
+    return found / len(terms)
+
+
+def is_factual(sentence: str) -> bool:
+    plain = MARKER.sub("", sentence).strip()
+    if len(plain) < 12:
+        return False
+    return bool(_NUMBER.search(plain) or re.search(r"[A-Z][a-z]+|[\u4e00-\u9fff]{6,}", plain))
+
+
+@dataclass
+class Checked:
+    text: str                                # the answer with markers repaired
+    cited: list[int]                         # display numbers in use
+    unsupported: list[str] = field(default_factory=list)
+    added: int = 0                           # markers the checker added
+
+
+def check_answer(text: str, chunk_for: dict[int, str], threshold: float = 0.34,
+                 all_chunks: dict[int, str] | None = None) -> tuple[Checked, dict[int, int]]:
+    """Check each sentence of an answer whose markers are display numbers. `chunk_for`
+    maps display n -> cited chunk text; `all_chunks` maps a key -> text of every chunk
+    the model was given. An uncited factual sentence gets a marker for its best chunk
+    when that chunk clearly supports it, else it is flagged. Returns the repaired text
+    and the markers it added (display n -> key in `all_chunks`)."""
+    all_chunks = all_chunks or {}
+    next_n = max(chunk_for, default=0) + 1
+    added_map: dict[int, int] = {}
+    by_key: dict[int, int] = {}
+    unsupported: list[str] = []
+    insertions: list[tuple[int, str]] = []
+    for a, b in sentence_spans(text):
+        sentence = text[a:b]
+        valid = [n for n in parse_markers(sentence) if n in chunk_for]
+        if valid:
+            best = max(support(sentence, chunk_for[n]) for n in valid)
+            joint = support(sentence, "\n".join(chunk_for[n] for n in valid))
+            if max(best, joint) < threshold:
+                unsupported.append(MARKER.sub("", sentence).strip())
+            continue
+        if not is_factual(sentence):
+            continue
+        scored = sorted(((support(sentence, t), key) for key, t in all_chunks.items()), reverse=True)
+        if scored and scored[0][0] >= max(threshold, 0.5):
+            key = scored[0][1]
+            if key not in by_key:
+                by_key[key] = next_n
+                added_map[next_n] = key
+                next_n += 1
+            m = re.search(r"[。！？!?.\s]+$", sentence)
+            insertions.append((a + (m.start() if m else len(sentence)), f"[{by_key[key]}]"))
+        else:
+            unsupported.append(sentence.strip())
+    for pos, marker in sorted(insertions, reverse=True):
+        text = text[:pos] + marker + text[pos:]
+    cited = sorted(set(parse_markers(text)))
+    return Checked(text, cited, unsupported, len(insertions)), added_map

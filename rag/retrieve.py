@@ -1,0 +1,150 @@
+"""Hybrid retrieval: dense (FAISS over e5 vectors) and keyword (BM25 over jieba tokens of
+Simplified text) fused with reciprocal-rank fusion. English questions get Chinese terms
+from corpus/glossary.tsv on the keyword side. Hands on ranked `Hit`s plus a relevance
+verdict that lets `ask` refuse without calling the model."""
+from __future__ import annotations
+
+import functools
+import re
+import time
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .config import Settings
+from .store import IndexData
+from .text import detect_language, normalize, tokenize
+from .types import Hit
+
+
+@dataclass
+class Retrieval:
+    hits: list[Hit]
+    relevant: bool
+    reason: str                       # why it was judged out of scope ("" when relevant)
+    dense_top: float = 0.0
+    keyword_top: float = 0.0
+    unknown_names: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+@functools.lru_cache(maxsize=4)
+def load_glossary(path: Path) -> dict[str, list[str]]:
+    glossary: dict[str, list[str]] = {}
+    if not path.exists():
+        return glossary
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip() or line.startswith("#") or "\t" not in line:
+            continue
+        en, zh = line.split("\t", 1)
+        glossary[en.strip().lower()] = [z.strip() for z in zh.split("|") if z.strip()]
+    return glossary
+
+
+def expand_query(question: str, glossary: dict[str, list[str]]) -> str:
+    """Add the article's Chinese terms for the English words of a question."""
+    words = re.findall(r"[a-z][a-z\-]+", question.lower())
+    extra = [zh for w in words for zh in glossary.get(w, [])]
+    return question + (" " + " ".join(dict.fromkeys(extra)) if extra else "")
+
+
+# Capitalised or digit-bearing names ("Llama 4", "Mistral", "MMLU", "gpt-oss") that a
+# question is about. If the documents never mention one, the question is elsewhere.
+_NAME = re.compile(r"[A-Za-z][A-Za-z\-]*(?:[ \-]?\d+(?:\.\d+)?[A-Za-z]*)?")
+_COMMON = set("""what which who whom whose when where why how does do did is are was were can could should would
+will shall may might must tell give list explain describe summarize summarise compare according please the a an
+in on of for and or to by with about from as at its it this that these those there their i you we they he she
+besides beyond after before since if between vs versus google""".split())
+
+
+def unknown_names(question: str, corpus_text: str) -> list[str]:
+    text = unicodedata.normalize("NFKC", question)
+    names = []
+    for i, m in enumerate(_NAME.finditer(text)):
+        name = m.group(0)
+        word = name.split()[0].lower()
+        has_digit = any(ch.isdigit() for ch in name)
+        odd_case = any(ch.isupper() for ch in name[1:]) or "-" in name
+        capital_inside = name[0].isupper() and m.start() > 0 and not _sentence_start(text, m.start())
+        if word in _COMMON or not (has_digit or odd_case or capital_inside):
+            continue
+        key = re.sub(r"[\s\-]+", "", name.lower())
+        if key not in corpus_text:
+            names.append(name)
+    return names
+
+
+def _sentence_start(text: str, pos: int) -> bool:
+    before = text[:pos].rstrip()
+    return not before or before[-1] in ".?!。？！:：\"“"
+
+
+class Retriever:
+    def __init__(self, data: IndexData, embedder, settings: Settings):
+        self.data = data
+        self.embedder = embedder
+        self.settings = settings
+        self.glossary = load_glossary(Path(settings.corpus_dir) / "glossary.tsv")
+        joined = "\n".join([d.title for d in data.documents.values()] + [c.text for c in data.chunks])
+        self.corpus_key = re.sub(r"[\s\-]+", "", normalize(joined))
+        self.vocab = set(getattr(data.bm25, "vocab_dict", {}) or {})
+
+    # --- the two sides -------------------------------------------------------------
+
+    def dense(self, question: str, n: int) -> list[tuple[int, float]]:
+        if not self.data.chunks:
+            return []
+        vector = self.embedder.query(question).reshape(1, -1).astype(np.float32)
+        scores, ids = self.data.faiss_index.search(vector, min(n, len(self.data.chunks)))
+        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+
+    def keyword(self, question: str, n: int) -> list[tuple[int, float]]:
+        if not self.data.chunks:
+            return []
+        tokens = [t for t in tokenize(question) if t in self.vocab]
+        if not tokens:
+            return []
+        scores = np.asarray(self.data.bm25.get_scores(tokens))
+        order = np.argsort(-scores)[:n]
+        return [(int(i), float(scores[i])) for i in order if scores[i] > 0]
+
+    # --- fused -----------------------------------------------------------------------
+
+    def search(self, question: str, k: int | None = None, mode: str = "hybrid") -> Retrieval:
+        started = time.perf_counter()
+        k = k or self.settings.k
+        n = max(30, k * 4)
+        language = detect_language(question)
+        keyword_query = expand_query(question, self.glossary) if language == "en" else question
+        dense = self.dense(question, n) if mode in ("hybrid", "dense") else []
+        keyword = self.keyword(keyword_query, n) if mode in ("hybrid", "bm25") else []
+        fused: dict[int, float] = {}
+        for weight, ranked in ((self.settings.dense_weight, dense), (self.settings.bm25_weight, keyword)):
+            for rank, (i, _) in enumerate(ranked):
+                fused[i] = fused.get(i, 0.0) + weight / (self.settings.rrf_k + rank + 1)
+        order = sorted(fused, key=lambda i: -fused[i])[:k]
+        hits = [self._hit(i, fused[i]) for i in order]
+        dense_top = dense[0][1] if dense else 0.0
+        keyword_top = keyword[0][1] if keyword else 0.0
+        names = unknown_names(question, self.corpus_key)
+        relevant, reason = self._judge(dense_top, keyword_top, names, hits)
+        return Retrieval(hits, relevant, reason, dense_top, keyword_top, names, time.perf_counter() - started)
+
+    def _judge(self, dense_top: float, keyword_top: float, names: list[str], hits: list[Hit]) -> tuple[bool, str]:
+        if not hits:
+            return False, "nothing in the documents matches"
+        if names:
+            return False, "the documents never mention " + ", ".join(names)
+        if dense_top < self.settings.min_relevance and keyword_top <= 0:
+            return False, f"no passage is close enough (best similarity {dense_top:.2f})"
+        if dense_top < self.settings.min_relevance - 0.03:
+            return False, f"no passage is close enough (best similarity {dense_top:.2f})"
+        return True, ""
+
+    def _hit(self, i: int, score: float) -> Hit:
+        c = self.data.chunks[i]
+        doc = self.data.documents.get(c.doc_id)
+        return Hit(chunk_id=c.chunk_id, doc_id=c.doc_id, title=doc.title if doc else c.doc_id,
+                   url=doc.url if doc else None, text=c.text, start=c.start, end=c.end, score=round(score, 6))

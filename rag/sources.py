@@ -1,0 +1,357 @@
+"""Load and clean documents: the shipped article (page chrome removed, its 来源 list split
+into one document per cited source), HTML files and URLs through trafilatura, and plain
+text / Markdown read directly. Hands on `Document`s with cleaned text."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import socket
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+from .errors import IngestError
+from .text import detect_language
+from .types import Document
+
+TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
+HTML_SUFFIXES = {".html", ".htm", ".xhtml"}
+SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES
+FOOTNOTE = re.compile(r"\[(\d{1,2})\]")
+
+
+# ----------------------------------------------------------------- the shipped article
+
+def load_corpus_manifest(corpus_dir: Path) -> dict:
+    path = corpus_dir / "manifest.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise IngestError(f"{path} is missing: restore it with `git checkout corpus/`") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise IngestError(f"{path} is not valid JSON ({e}): restore it with `git checkout corpus/`") from None
+
+
+_CHROME_LINES = {
+    "studioglobal", "热门发现", "AI 提示", "Studio Global AI", "打开相关页面", "继续你的研究",
+    "Search, cite, and publish your own answer", "使用 Studio Global AI 搜索并核查事实",
+    "Use this topic as a starting point for a fresh source-backed answer, then compare citations before you share it.",
+}
+_COUNTER = re.compile(r"^[\d.,]+[KkMm万]?\d*$|^答案已发布\s*\d+\s*来源$")
+_DOMAIN = re.compile(r"^[a-z0-9-]+(\.[a-z0-9-]+)+$")
+_SOURCE_ENTRY = re.compile(r"^\s*[•*\-]?\s*\[(\d+)\]\s*(.+?)\s*$")
+
+
+def clean_article(raw: str, manifest: dict) -> list[Document]:
+    """Split the scraped page into the article and its cited sources.
+
+    Chrome goes: the image caption and prompt, counters, the bare domain line,
+    "人们还问" questions and related links, site boilerplate. The title, lede, body,
+    要点 and the 来源 list stay; each 来源 entry becomes its own document."""
+    article_meta = next(d for d in manifest["documents"] if d["kind"] == "article")
+    sites = {d["number"]: d for d in manifest["documents"] if d["kind"] == "source"}
+    lines = [l.rstrip() for l in raw.replace("\r\n", "\n").split("\n")]
+
+    def index_of(label: str) -> int:
+        for i, line in enumerate(lines):
+            if line.strip() == label:
+                return i
+        raise IngestError(f"the article has no '{label}' section: is corpus/{article_meta['file']} the original scrape?")
+
+    title = article_meta["title"]
+    start = next((i for i, l in enumerate(lines) if l.strip() == title), None)
+    if start is None:
+        raise IngestError(f"the article title was not found in corpus/{article_meta['file']}")
+    points_at, asked_at, sources_at = index_of("要点"), index_of("人们还问"), index_of("来源")
+    body = _drop_chrome(lines[start:points_at], article_script="zh-Hans")
+    points = [l.strip().lstrip("•*- ").strip() for l in lines[points_at + 1:asked_at] if l.strip()]
+    entries = _parse_source_entries(lines[sources_at + 1:], sites)
+
+    parts = ["\n\n".join(body), "要点", "\n".join("- " + p for p in points), "来源",
+             "\n".join(f"[{n}] {e['title']} ({e['site']})" for n, e in entries.items())]
+    article = Document(
+        doc_id=article_meta["id"], title=title, text="\n\n".join(parts) + "\n",
+        url=article_meta.get("url"), site=article_meta.get("site"), language="zh-Hans",
+        kind="article", origin=article_meta["file"],
+        meta={"sources": {str(n): sites[n]["id"] for n in entries}})
+    docs = [article]
+    for n, e in entries.items():
+        meta = sites[n]
+        text = f"[{n}] {e['title']}\n{e['site']}\n\n{e['snippet']}\n"
+        docs.append(Document(doc_id=meta["id"], title=e["title"], text=text, url=meta.get("url"),
+                             site=e["site"], language=detect_language(e["snippet"]), kind="source",
+                             origin=article_meta["file"], meta={"number": n}))
+    return docs
+
+
+def _drop_chrome(lines: list[str], article_script: str) -> list[str]:
+    """Paragraphs of the article without page chrome. Lines in the other Chinese
+    script are the image caption of the page's Traditional edition, not the article."""
+    kept, skip_block = [], False
+    for line in lines:
+        text = line.strip()
+        if not text:
+            skip_block = False
+            continue
+        if text == "AI 提示":
+            skip_block = True          # the image prompt runs until the next blank line
+            continue
+        if skip_block or text in _CHROME_LINES or _COUNTER.match(text) or _DOMAIN.match(text):
+            continue
+        if text.startswith("Create a landscape editorial hero image"):
+            continue
+        if len(text) > 8 and detect_language(text) not in (article_script, "en"):
+            continue
+        kept.append(text)
+    return kept
+
+
+def _parse_source_entries(lines: list[str], sites: dict) -> dict[int, dict]:
+    entries: dict[int, dict] = {}
+    current = None
+    for line in lines:
+        m = _SOURCE_ENTRY.match(line)
+        if m:
+            number = int(m.group(1))
+            head = m.group(2)
+            site = sites.get(number, {}).get("site") or _guess_site(head)
+            title = head[: -len(site)].strip() if site and head.endswith(site) else head
+            current = entries[number] = {"title": title, "site": site, "snippet": ""}
+        elif current is not None and line.strip():
+            current["snippet"] = (current["snippet"] + " " + line.strip()).strip()
+    missing = set(sites) - set(entries)
+    if missing:
+        raise IngestError(f"the article's 来源 list lacks entries {sorted(missing)} named in corpus/manifest.json")
+    return dict(sorted(entries.items()))
+
+
+def _guess_site(head: str) -> str:
+    m = re.search(r"([a-z0-9-]+(?:\.[a-z0-9-]+)+)$", head)
+    return m.group(1) if m else ""
+
+
+def footnotes(text: str) -> list[int]:
+    """The article's own [n] markers inside a piece of text, in order, without repeats."""
+    seen: list[int] = []
+    for m in FOOTNOTE.finditer(text):
+        n = int(m.group(1))
+        if n not in seen:
+            seen.append(n)
+    return seen
+
+
+# ----------------------------------------------------------------- user documents
+
+def decode_bytes(data: bytes, name: str) -> str:
+    """UTF-8 (with or without BOM), GB18030/GBK or Big5, whichever the bytes really are."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    if b"\x00" in data[:4096]:
+        if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+            return data.decode("utf-16")
+        raise IngestError(f"{name}: looks like a binary file, not text or HTML; pass a .txt, .md or .html file")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    from charset_normalizer import from_bytes
+    best = from_bytes(data, cp_isolation=["gb18030", "big5", "utf_8"]).best()
+    if best is not None and best.encoding:
+        return str(best)
+    for encoding in ("gb18030", "big5"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise IngestError(f"{name}: the text is neither UTF-8, GBK nor Big5; save it as UTF-8 and try again")
+
+
+def doc_id_for(origin: str) -> str:
+    stem = re.sub(r"[^0-9A-Za-z\u4e00-\u9fff]+", "-", Path(urllib.parse.urlparse(origin).path).stem or "page")
+    return f"{stem.strip('-')[:40] or 'doc'}-{hashlib.sha256(origin.encode()).hexdigest()[:8]}"
+
+
+def load_text_file(path: Path, max_bytes: int) -> Document:
+    data = read_limited(path, max_bytes)
+    text = decode_bytes(data, str(path)).replace("\r\n", "\n").replace("\r", "\n")
+    if not text.strip():
+        raise IngestError(f"{path}: the file is empty; nothing to add")
+    title = _first_heading(text) or path.stem
+    return Document(doc_id=doc_id_for(str(path.resolve())), title=title, text=text, url=None,
+                    site=None, language=detect_language(text[:2000]), kind="note",
+                    origin=str(path.resolve()))
+
+
+def _first_heading(text: str) -> str | None:
+    for line in text.splitlines():
+        line = line.strip()
+        if line:
+            return line.lstrip("#").strip()[:120] or None
+    return None
+
+
+def html_to_document(html: str, origin: str, url: str | None) -> Document:
+    import trafilatura
+    raw = trafilatura.extract(html, url=url, output_format="json", with_metadata=True,
+                              include_comments=False, include_tables=True, favor_recall=True)
+    meta = json.loads(raw) if raw else {}
+    text = (meta.get("text") or "").strip()
+    if len(text) < 20:
+        raise IngestError(f"{origin}: no readable article text in the page (only scripts, menus or nothing)")
+    title = (meta.get("title") or "").strip() or Path(origin).stem
+    return Document(doc_id=doc_id_for(origin), title=title, text=text + "\n", url=url or meta.get("url"),
+                    site=meta.get("sitename") or meta.get("hostname"), language=detect_language(text[:2000]),
+                    kind="page", origin=origin, meta={"date": meta.get("date")})
+
+
+def load_html_file(path: Path, max_bytes: int) -> Document:
+    html = decode_bytes(read_limited(path, max_bytes), str(path))
+    if not html.strip():
+        raise IngestError(f"{path}: the file is empty; nothing to add")
+    return html_to_document(html, str(path.resolve()), None)
+
+
+def read_limited(path: Path, max_bytes: int) -> bytes:
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise IngestError(f"{path}: {size / 1e6:.1f} MB is over the {max_bytes / 1e6:.0f} MB limit "
+                              "(raise RAG_MAX_FILE_MB to allow it)")
+        if size == 0:
+            raise IngestError(f"{path}: the file is empty (0 bytes); nothing to add")
+        with open(path, "rb") as f:
+            return f.read(max_bytes + 1)
+    except IngestError:
+        raise
+    except OSError as e:
+        raise IngestError(f"{path}: cannot read it ({e.strerror or e}); check the path and permissions") from None
+
+
+# ----------------------------------------------------------------- URLs
+
+def fetch_url(url: str, cache_dir: Path, timeout: float, max_bytes: int, refetch: bool = False) -> Document:
+    """Fetch a page once and keep it under corpus/cache with its URL and fetch time,
+    so later ingests of the same URL work offline."""
+    parts = urllib.parse.urlparse(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise IngestError(f"{url}: only http:// and https:// addresses can be ingested")
+    key = hashlib.sha256(url.encode()).hexdigest()[:24]
+    body_path, meta_path = cache_dir / f"{key}.html", cache_dir / f"{key}.json"
+    if body_path.exists() and meta_path.exists() and not refetch:
+        html = body_path.read_text(encoding="utf-8")
+    else:
+        html = _download(url, timeout, max_bytes)
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        _atomic_write(body_path, html.encode("utf-8"))
+        _atomic_write(meta_path, json.dumps({"url": url, "fetched_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
+                                            ensure_ascii=False).encode())
+    return html_to_document(html, url, url)
+
+
+def _download(url: str, timeout: float, max_bytes: int) -> str:
+    request = urllib.request.Request(url, headers={"User-Agent": "rag-gemma4/0.1 (+offline Q&A)"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            kind = response.headers.get_content_type()
+            if kind not in ("text/html", "application/xhtml+xml", "text/plain"):
+                raise IngestError(f"{url}: the server sent {kind}, not a web page")
+            data = response.read(max_bytes + 1)
+            if len(data) > max_bytes:
+                raise IngestError(f"{url}: the page is over the {max_bytes / 1e6:.0f} MB limit")
+            charset = response.headers.get_content_charset()
+    except urllib.error.HTTPError as e:
+        raise IngestError(f"{url}: the server answered {e.code} {e.reason}; check the address") from None
+    except urllib.error.URLError as e:
+        reason = e.reason
+        if isinstance(reason, socket.timeout):
+            raise IngestError(f"{url}: no answer within {timeout:.0f} s; try again later") from None
+        if isinstance(reason, socket.gaierror):
+            raise IngestError(f"{url}: the host name does not resolve; check the address or your connection") from None
+        raise IngestError(f"{url}: cannot fetch it ({reason})") from None
+    except (TimeoutError, socket.timeout):
+        raise IngestError(f"{url}: no answer within {timeout:.0f} s; try again later") from None
+    except OSError as e:
+        raise IngestError(f"{url}: cannot fetch it ({e})") from None
+    if charset:
+        try:
+            return data.decode(charset)
+        except (LookupError, UnicodeDecodeError):
+            pass
+    return decode_bytes(data, url)
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+# ----------------------------------------------------------------- dispatch
+
+def is_url(source: str) -> bool:
+    return bool(re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*:", source)) and not os.path.exists(source) \
+        and not re.match(r"^[A-Za-z]:[\\/]", source)
+
+
+def expand_sources(sources: list[str]) -> list[tuple[str, str | None]]:
+    """Each source as (name, problem): directories walk recursively to their supported
+    files; problems (missing path, loop, unsupported type) are reported, not raised."""
+    out: list[tuple[str, str | None]] = []
+    for source in sources:
+        if is_url(source):
+            out.append((source, None))
+            continue
+        path = Path(source)
+        if path.is_symlink() and not path.exists():
+            out.append((source, f"{source}: a broken symbolic link; point it at a real file"))
+        elif not path.exists():
+            out.append((source, f"{source}: no such file or directory"))
+        elif path.is_dir():
+            out.extend(_walk(path))
+        else:
+            out.append((str(path), _unsupported(path)))
+    return out
+
+
+def _walk(root: Path) -> list[tuple[str, str | None]]:
+    found, seen_dirs = [], set()
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        real = os.path.realpath(dirpath)
+        if real in seen_dirs:
+            found.append((dirpath, f"{dirpath}: a symbolic link loop; skipped"))
+            dirnames[:] = []
+            continue
+        seen_dirs.add(real)
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if name.startswith("."):
+                continue
+            path = Path(dirpath) / name
+            if path.is_symlink() and not path.exists():
+                found.append((str(path), f"{path}: a broken symbolic link; point it at a real file"))
+            elif path.suffix.lower() in SUPPORTED_SUFFIXES:
+                found.append((str(path), None))
+    return found
+
+
+def _unsupported(path: Path) -> str | None:
+    if path.suffix.lower() in SUPPORTED_SUFFIXES:
+        return None
+    return (f"{path}: '{path.suffix or 'no extension'}' files are not supported; "
+            "use .html, .htm, .txt or .md")
+
+
+def load_source(name: str, cache_dir: Path, max_bytes: int, timeout: float, refetch: bool = False) -> Document:
+    if is_url(name):
+        return fetch_url(name, cache_dir, timeout, max_bytes, refetch)
+    path = Path(name)
+    if path.suffix.lower() in HTML_SUFFIXES:
+        return load_html_file(path, max_bytes)
+    return load_text_file(path, max_bytes)

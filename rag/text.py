@@ -1,0 +1,134 @@
+"""Text helpers shared by every stage: script conversion (OpenCC), language detection,
+and the keyword tokens BM25 indexes (jieba for Han runs, model names such as
+"26B A4B", "E2B", "256K" and "Apache 2.0" kept whole)."""
+from __future__ import annotations
+
+import functools
+import logging
+import re
+import unicodedata
+
+HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+LATIN_WORD = re.compile(r"[A-Za-z]+")
+KANA = re.compile(r"[\u3040-\u30ff]")
+HANGUL = re.compile(r"[\uac00-\ud7af\u1100-\u11ff]")
+OTHER_SCRIPTS = [
+    ("ru", re.compile(r"[\u0400-\u04ff]")),
+    ("ar", re.compile(r"[\u0600-\u06ff]")),
+    ("hi", re.compile(r"[\u0900-\u097f]")),
+    ("th", re.compile(r"[\u0e00-\u0e7f]")),
+    ("he", re.compile(r"[\u0590-\u05ff]")),
+    ("el", re.compile(r"[\u0370-\u03ff]")),
+]
+
+
+@functools.lru_cache(maxsize=None)
+def _converter(config: str):
+    import opencc
+    return opencc.OpenCC(config)
+
+
+def to_simplified(text: str) -> str:
+    return _converter("t2s").convert(text)
+
+
+def to_traditional(text: str) -> str:
+    """Simplified -> Traditional with Taiwan phrasing (s2twp): 软件 -> 軟體."""
+    return _converter("s2twp").convert(text)
+
+
+def detect_language(text: str) -> str:
+    """zh-Hans, zh-Hant, en, or another tag (ja, ko, ru, ...) / 'und' for no letters."""
+    han = HAN.findall(text)
+    words = LATIN_WORD.findall(text)
+    if KANA.search(text):
+        return "ja"
+    if len(HANGUL.findall(text)) >= 2:
+        return "ko"
+    if han and len(han) >= max(2, len(words)):
+        return chinese_script(text)
+    for tag, pattern in OTHER_SCRIPTS:
+        if len(pattern.findall(text)) > sum(len(w) for w in words):
+            return tag
+    if words:
+        return "en"
+    if han:
+        return chinese_script(text)
+    return "und"
+
+
+def chinese_script(text: str) -> str:
+    """Traditional when more characters change going to Simplified than the other way."""
+    han = "".join(HAN.findall(text))
+    to_s = to_simplified(han)
+    to_t = _converter("s2t").convert(han)
+    traditional_only = sum(a != b for a, b in zip(han, to_s))
+    simplified_only = sum(a != b for a, b in zip(han, to_t))
+    return "zh-Hant" if traditional_only > simplified_only else "zh-Hans"
+
+
+# ---------------------------------------------------------------- keyword tokens
+
+STOPWORDS = set("""
+的 了 是 在 和 与 及 或 也 都 而 把 被 对 从 向 为 以 于 之 其 这 那 这个 那个 哪个 哪些 什么 怎么 怎样 如何 为何
+吗 呢 吧 啊 呀 么 嘛 有 有没有 是否 是不是 会 能 可以 可 要 让 给 说 一个 一种 多少 几 哪 谁 请问 请 告诉 我 你 他 她 它
+我们 你们 他们 一下 还 又 就 并 等 中 上 下 里 着 过 所 如果 但 但是 因为 所以 即 则 该 此 各 每 些 个
+a an the of to in on for and or is are was were be been being do does did what which who whom whose when where why
+how can could should would will shall may might must it its this that these those there their they them with by as at
+from about into than then so if not no yes i you he she we me my your our us please tell know does anything any some
+""".split())
+
+# A model or version name, kept as one token: e2b, 26b, a4b, 256k, 2.0, gemma4 ...
+_LATIN_TOKEN = re.compile(r"[a-z]+\d+[a-z0-9]*|\d+(?:[.,]\d+)*[a-z]*|[a-z]+(?:[-'][a-z]+)*")
+_RUN = re.compile(r"([\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+)|([a-z0-9][a-z0-9.,'\-]*)")
+
+
+def normalize(text: str) -> str:
+    """NFKC (full-width -> half-width), Traditional -> Simplified, lower case."""
+    return to_simplified(unicodedata.normalize("NFKC", text)).lower()
+
+
+@functools.lru_cache(maxsize=1)
+def _jieba():
+    import jieba
+    jieba.setLogLevel(logging.WARNING)
+    for word in ("端侧", "智能体", "开放模型", "上下文窗口", "商业友好", "许可证", "开发者", "变体"):
+        jieba.add_word(word)
+    return jieba
+
+
+def tokenize(text: str) -> list[str]:
+    """Keyword tokens for BM25. Adjacent Latin/number tokens are also joined
+    ("gemma_4", "26b_a4b", "apache_2.0") so multi-part names match as a unit."""
+    tokens: list[str] = []
+    previous_latin: str | None = None
+    for match in _RUN.finditer(normalize(text)):
+        han, latin = match.groups()
+        if han:
+            previous_latin = None
+            for word in _jieba().cut_for_search(han):
+                if word not in STOPWORDS:
+                    tokens.append(word)
+            continue
+        for word in _LATIN_TOKEN.findall(latin):
+            if previous_latin is not None:
+                tokens.append(previous_latin + "_" + word)
+            if word not in STOPWORDS:
+                tokens.append(word)
+            previous_latin = word
+    return tokens
+
+
+# Entity-like names in a question ("Llama 4", "Gemma 3", "GPT-5", "Mistral Large"):
+# if the documents never mention one, the question is about something else.
+_NAME = re.compile(r"\b([A-Z][A-Za-z]+(?:[ -]?\d+(?:\.\d+)?[A-Za-z]?)?)\b")
+
+
+def named_entities(text: str) -> list[str]:
+    names = []
+    for m in _NAME.finditer(unicodedata.normalize("NFKC", text)):
+        name = m.group(1)
+        if name.lower() in STOPWORDS or len(name) < 3:
+            continue
+        names.append(name)
+    return names

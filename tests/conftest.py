@@ -1,0 +1,62 @@
+"""Shared fixtures. Unit tests use `FakeEmbedder` (deterministic hashed bag of words);
+integration tests use the real model, embedder and index built by `make setup`."""
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+from rag.config import Settings  # noqa: E402
+from rag.text import tokenize  # noqa: E402
+
+
+class FakeEmbedder:
+    """Hashes keyword tokens into 384 buckets: similar texts get similar vectors, and
+    nothing needs a model. Counts calls so tests can see what was (re)embedded."""
+    name = "intfloat/multilingual-e5-small"
+    dim = 384
+
+    def __init__(self):
+        self.embedded: list[str] = []
+
+    def _vector(self, text: str) -> np.ndarray:
+        v = np.zeros(self.dim, dtype=np.float32)
+        for t in tokenize(text) or ["empty"]:
+            v[int(hashlib.md5(t.encode()).hexdigest(), 16) % self.dim] += 1.0
+        return v / (np.linalg.norm(v) or 1.0)
+
+    def passages(self, texts):
+        self.embedded.extend(texts)
+        return np.stack([self._vector(t) for t in texts]) if texts else np.zeros((0, self.dim), np.float32)
+
+    def query(self, text):
+        return self._vector(text)
+
+
+@pytest.fixture
+def fake_embedder():
+    return FakeEmbedder()
+
+
+@pytest.fixture
+def tmp_settings(tmp_path):
+    """Settings whose index lives in a temp dir, reading the real shipped corpus."""
+    return Settings.from_env(index_dir=tmp_path / "index")
+
+
+def real_setup_ready() -> bool:
+    s = Settings.from_env()
+    return Path(s.model_path).exists() and (Path(s.embedder_path) / "modules.json").exists() \
+        and (Path(s.index_dir) / "current").exists()
+
+
+requires_real = pytest.mark.skipif(not real_setup_ready(), reason="run `make setup` first (models and index)")
