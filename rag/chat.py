@@ -14,7 +14,7 @@ from typing import Iterator
 
 from . import prompt as P
 from . import store
-from .cite import MARKER, CitationStream, check_answer
+from .cite import MARKER, CitationStream, check_answer, renumber
 from .config import Settings
 from .errors import QuestionError
 from .ingest import index_expectations
@@ -302,22 +302,32 @@ class Assistant:
     def _finish(self, question, language, standalone, retrieval, context, citations, shown, stats, started,
                 first_shown) -> dict:
         order = citations.order                                # display n-1 -> model n
-        chunk_for = {i + 1: self.data.chunks[context.numbering[m]].text for i, m in enumerate(order)}
-        all_given = {p: self.data.chunks[p].text for p in context.given}
-        checked, added = check_answer(shown, chunk_for, all_chunks=all_given)
         positions = {i + 1: context.numbering[m] for i, m in enumerate(order)}
+        chunk_for = {n: P.model_text(self.data.chunks[p]) for n, p in positions.items()}
+        all_given = {p: P.model_text(self.data.chunks[p]) for p in context.given}
+        checked, added = check_answer(shown, chunk_for, all_chunks=all_given, glossary=self.retriever.glossary)
         positions.update(added)
+        text, mapping = renumber(checked.text)
+        positions = {mapping[n]: p for n, p in positions.items() if n in mapping}
+        if checked.unsupported and not checked.supported:
+            # Nothing in the draft is backed by the documents: say so instead of guessing.
+            refusal = list(self._refuse(question, language, standalone, retrieval.hits,
+                                        "no sentence of the draft answer is supported by the documents",
+                                        started, retrieval.seconds))[-1]["answer"]
+            refusal["draft"] = shown
+            refusal["unsupported"] = checked.unsupported
+            refusal["timings"].update(self._timings(stats, retrieval.seconds, started, first_shown))
+            refusal["context"] = self._context_info(context, stats)
+            return refusal
         scores = {self.data.position(h.chunk_id): h.score for h in retrieval.hits}
         citations_json = []
-        for n in checked.cited:
-            if n not in positions:
-                continue
+        for n in sorted(positions):
             hit = self._hit(positions[n], scores.get(positions[n], 0.0))
             citations_json.append(dict(hit.to_json(), n=n, sources=self.provenance(positions[n])))
         given_sorted = sorted(context.given, key=lambda p: -scores.get(p, -1.0))
         retrieved = [self._hit(p, scores.get(p, 0.0)).to_json() for p in given_sorted]
         return {
-            "question": question, "answer": checked.text, "language": language, "refused": False,
+            "question": question, "answer": text, "language": language, "refused": False,
             "citations": citations_json, "retrieved": retrieved, "standalone_question": standalone,
             "unsupported": checked.unsupported,
             "context": self._context_info(context, stats),

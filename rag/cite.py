@@ -92,14 +92,16 @@ def key_terms(text: str) -> set[str]:
     """Words and numbers that carry the claim: tokens minus markers, plus Chinese
     bigrams so that paraphrases with shared characters still match."""
     plain = MARKER.sub(" ", text)
-    terms = {t for t in tokenize(plain) if len(t) > 1 or t.isdigit()}
+    terms = {t for t in tokenize(plain) if (len(t) > 1 or t.isdigit()) and "_" not in t}
     han = re.sub(r"[^\u4e00-\u9fff]", "", normalize(plain))
     terms |= {han[i:i + 2] for i in range(len(han) - 1)}
     return terms
 
 
-def support(sentence: str, chunk_text: str) -> float:
-    """Share of the sentence's key terms found in the chunk (numbers must all match)."""
+def support(sentence: str, chunk_text: str, glossary: dict[str, list[str]] | None = None) -> float:
+    """Share of the sentence's key terms found in the chunk; every number must match.
+    English words also count when one of their Chinese renderings (glossary) is there,
+    so an English answer can be checked against a Chinese chunk."""
     terms = key_terms(sentence)
     if not terms:
         return 1.0
@@ -107,13 +109,14 @@ def support(sentence: str, chunk_text: str) -> float:
     numbers = set(_NUMBER.findall(MARKER.sub(" ", sentence)))
     if any(num not in chunk_norm for num in numbers):
         return 0.0
-    found = sum(1 for t in terms if t in chunk_norm)
+    glossary = glossary or {}
+    found = sum(1 for t in terms if t in chunk_norm or any(z in chunk_norm for z in glossary.get(t, ())))
     return found / len(terms)
 
 
 def is_factual(sentence: str) -> bool:
     plain = MARKER.sub("", sentence).strip()
-    if len(plain) < 12:
+    if len(plain) < 4:
         return False
     return bool(_NUMBER.search(plain) or re.search(r"[A-Z][a-z]+|[\u4e00-\u9fff]{6,}", plain))
 
@@ -123,45 +126,97 @@ class Checked:
     text: str                                # the answer with markers repaired
     cited: list[int]                         # display numbers in use
     unsupported: list[str] = field(default_factory=list)
-    added: int = 0                           # markers the checker added
+    added: int = 0                           # markers the checker added or re-pointed
+    supported: int = 0                       # factual sentences backed by a chunk
 
 
 def check_answer(text: str, chunk_for: dict[int, str], threshold: float = 0.34,
-                 all_chunks: dict[int, str] | None = None) -> tuple[Checked, dict[int, int]]:
-    """Check each sentence of an answer whose markers are display numbers. `chunk_for`
-    maps display n -> cited chunk text; `all_chunks` maps a key -> text of every chunk
-    the model was given. An uncited factual sentence gets a marker for its best chunk
-    when that chunk clearly supports it, else it is flagged. Returns the repaired text
-    and the markers it added (display n -> key in `all_chunks`)."""
+                 all_chunks: dict[int, str] | None = None,
+                 glossary: dict[str, list[str]] | None = None) -> tuple[Checked, dict[int, int]]:
+    """Check each sentence of an answer whose markers are display numbers.
+
+    `chunk_for` maps display n -> cited chunk text; `all_chunks` maps a key -> text of
+    every chunk the model was given. A cited sentence its chunks do not support is
+    re-pointed to the given chunk that clearly does, else flagged; an uncited factual
+    sentence gets a marker for its best chunk when that chunk clearly supports it, else
+    it is flagged. Returns the repaired text and the markers it added (display n -> key
+    in `all_chunks`)."""
     all_chunks = all_chunks or {}
     next_n = max(chunk_for, default=0) + 1
     added_map: dict[int, int] = {}
-    by_key: dict[int, int] = {}
+    number_for_key: dict[int, int] = {}
     unsupported: list[str] = []
-    insertions: list[tuple[int, str]] = []
+    supported = 0
+    edits: list[tuple[int, int, str]] = []          # (start, end, replacement)
+
+    def best_given(sentence: str) -> tuple[float, int | None]:
+        scored = [(support(sentence, t, glossary), key) for key, t in all_chunks.items()]
+        return max(scored, default=(0.0, None))
+
+    def marker_for(key: int) -> str:
+        nonlocal next_n
+        if key not in number_for_key:
+            number_for_key[key] = next_n
+            added_map[next_n] = key
+            next_n += 1
+        return f"[{number_for_key[key]}]"
+
     for a, b in sentence_spans(text):
         sentence = text[a:b]
         valid = [n for n in parse_markers(sentence) if n in chunk_for]
         if valid:
-            best = max(support(sentence, chunk_for[n]) for n in valid)
-            joint = support(sentence, "\n".join(chunk_for[n] for n in valid))
-            if max(best, joint) < threshold:
+            scores = {n: support(sentence, chunk_for[n], glossary) for n in valid}
+            joint = support(sentence, "\n".join(chunk_for[n] for n in valid), glossary)
+            if max(scores.values()) >= threshold or joint >= threshold:
+                supported += 1
+                weak = [n for n, sc in scores.items() if sc < threshold * 0.5]
+                if weak and len(weak) < len(valid):
+                    # Keep the markers whose chunk backs the claim, drop the stray ones.
+                    edits.append((a, b, _drop_markers(sentence, set(weak))))
+                continue
+            score, key = best_given(sentence)
+            if key is not None and score >= max(threshold, 0.5):
+                supported += 1
+                first = MARKER.search(sentence)
+                cleaned = MARKER.sub("", sentence[first.start():])
+                edits.append((a + first.start(), b, marker_for(key) + cleaned))
+            else:
                 unsupported.append(MARKER.sub("", sentence).strip())
             continue
         if not is_factual(sentence):
             continue
-        scored = sorted(((support(sentence, t), key) for key, t in all_chunks.items()), reverse=True)
-        if scored and scored[0][0] >= max(threshold, 0.5):
-            key = scored[0][1]
-            if key not in by_key:
-                by_key[key] = next_n
-                added_map[next_n] = key
-                next_n += 1
+        score, key = best_given(sentence)
+        if key is not None and score >= max(threshold, 0.5):
+            supported += 1
             m = re.search(r"[。！？!?.\s]+$", sentence)
-            insertions.append((a + (m.start() if m else len(sentence)), f"[{by_key[key]}]"))
+            pos = a + (m.start() if m else len(sentence))
+            edits.append((pos, pos, marker_for(key)))
         else:
             unsupported.append(sentence.strip())
-    for pos, marker in sorted(insertions, reverse=True):
-        text = text[:pos] + marker + text[pos:]
+    for start, end, replacement in sorted(edits, reverse=True):
+        text = text[:start] + replacement + text[end:]
     cited = sorted(set(parse_markers(text)))
-    return Checked(text, cited, unsupported, len(insertions)), added_map
+    return Checked(text, cited, unsupported, len(edits), supported), added_map
+
+
+def _drop_markers(sentence: str, numbers: set[int]) -> str:
+    def rewrite(m: re.Match) -> str:
+        group = next(g for g in m.groups() if g is not None)
+        keep = [int(x) for x in re.split(r"[,，、\s]+", group) if x and int(x) not in numbers]
+        return "".join(f"[{n}]" for n in keep)
+    return MARKER.sub(rewrite, sentence)
+
+
+def renumber(text: str) -> tuple[str, dict[int, int]]:
+    """Markers renumbered 1, 2, 3 ... in order of first use; returns old -> new."""
+    mapping: dict[int, int] = {}
+    for n in parse_markers(text):
+        mapping.setdefault(n, len(mapping) + 1)
+
+    def rewrite(m: re.Match) -> str:
+        group = next(g for g in m.groups() if g is not None)
+        numbers = [int(x) for x in re.split(r"[,，、\s]+", group) if x]
+        if not all(n in mapping for n in numbers):
+            return m.group(0)
+        return "".join(dict.fromkeys(f"[{mapping[n]}]" for n in numbers))
+    return MARKER.sub(rewrite, text), mapping

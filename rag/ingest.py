@@ -218,17 +218,20 @@ def _collect(settings, sources, old, rebuild, refetch, report) -> tuple[list[str
 
 
 def _previous_user_origins(settings: Settings) -> list[str]:
-    """On --rebuild, the user documents the old manifest knew, if it is still readable."""
+    """On --rebuild, the user documents the old index held, if it is still readable."""
     import json
     path = store.current_path(Path(settings.index_dir))
     if path is None:
         return []
+    origins = []
     try:
-        docs = json.loads((path / "manifest.json").read_text(encoding="utf-8")).get("documents", {})
+        for line in (path / "documents.jsonl").read_text(encoding="utf-8").splitlines():
+            doc = json.loads(line)
+            if doc.get("kind") not in ("article", "source") and doc.get("origin"):
+                origins.append(doc["origin"])
     except (OSError, ValueError):
         return []
-    return [e["origin"] for e in docs.values() if e.get("origin") and not e["origin"].endswith(".txt")
-            or (e.get("origin") and Path(e["origin"]).is_absolute())]
+    return origins
 
 
 def _vectors_by_doc(old: store.IndexData) -> dict[str, tuple[list[Chunk], np.ndarray]]:

@@ -1,0 +1,59 @@
+from rag.cite import CitationStream, check_answer, parse_markers, renumber, split_sentences
+
+
+def _stream(pieces, valid):
+    s = CitationStream(valid)
+    out = "".join(s.feed(p) for p in pieces) + s.flush()
+    return out, s.order
+
+
+def test_parses_every_marker_form():
+    text = "甲[1] 乙[1][2] 丙[3, 4] 丁【5】 戊(6) 己（7） 庚[8，9]"
+    assert parse_markers(text) == [1, 1, 2, 3, 4, 5, 6, 7, 8, 9]
+
+
+def test_stream_renumbers_in_order_of_first_use_and_drops_invalid():
+    out, order = _stream(["许可是 Apache 2.0", "[1", "2][3]。尺寸有四种【3】", "，见[99]。"], {3, 12})
+    assert out == "许可是 Apache 2.0[1][2]。尺寸有四种[2]，见。"
+    assert order == [12, 3]
+
+
+def test_stream_leaves_parenthesised_numbers_that_are_not_citations():
+    out, order = _stream(["发布于 (2026) 年，模型 (4) 个"], {1, 2})
+    assert out == "发布于 (2026) 年，模型 (4) 个"
+    assert order == []
+
+
+def test_marker_split_across_many_pieces():
+    out, order = _stream(["A", "[", "1", ",", " 2", "]", " B"], {1, 2})
+    assert out == "A[1][2] B" and order == [1, 2]
+
+
+def test_sentences_keep_their_trailing_markers():
+    assert split_sentences("许可是 Apache 2.0。[1] 尺寸有四种。[2][3]") == ["许可是 Apache 2.0。[1]", "尺寸有四种。[2][3]"]
+
+
+def test_unsupported_cited_sentence_is_flagged():
+    checked, _ = check_answer("Gemma 4 has 140 parameters. [1]", {1: "Engadget says Gemini 3 Pro was released"})
+    assert checked.unsupported == ["Gemma 4 has 140 parameters."]
+    assert checked.supported == 0
+
+
+def test_wrong_marker_is_repointed_to_the_supporting_chunk():
+    chunks = {1: "今天为 Gemma 4 编写的代码", 2: "Gemma 4 采用商业友好的 Apache 2.0 许可"}
+    checked, added = check_answer("Gemma 4 采用 Apache 2.0 许可。[1]", {1: chunks[1]}, all_chunks={"a": chunks[1], "b": chunks[2]})
+    assert checked.text == "Gemma 4 采用 Apache 2.0 许可。[2]" and added == {2: "b"}
+    assert not checked.unsupported
+
+
+def test_uncited_fact_gets_best_chunk_and_stray_markers_dropped():
+    given = {"x": "Gemma 4 覆盖 E2B、E4B、31B、26B A4B 等尺寸", "y": "下载超过 4 亿次"}
+    checked, added = check_answer("尺寸有 E2B、E4B、31B 和 26B A4B。", {}, all_chunks=given)
+    assert checked.text == "尺寸有 E2B、E4B、31B 和 26B A4B[1]。" and added == {1: "x"}
+    checked, _ = check_answer("尺寸有 E2B、E4B、31B 和 26B A4B。[1][2]", {1: given["y"], 2: given["x"]})
+    assert checked.text == "尺寸有 E2B、E4B、31B 和 26B A4B。[2]"
+
+
+def test_renumber_makes_markers_contiguous():
+    text, mapping = renumber("A[3] B[1][3] C[5]")
+    assert text == "A[1] B[2][1] C[3]" and mapping == {3: 1, 1: 2, 5: 3}
