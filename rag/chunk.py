@@ -100,16 +100,35 @@ def chunk_document(doc: Document, size: int = 220, overlap: int = 40) -> list[Ch
 
     chunks: list[Chunk] = []
     for section in sections:
-        group: list[Span] = []
-        for sentence in section:
-            if group and sentence.end - group[0].start > size and not (len(group) == 1 and group[0].heading):
-                chunks.append(_make_chunk(doc, group[0].start, group[-1].end))
-                tail = group[-1]
-                group = [tail] if tail.end - tail.start <= overlap and not tail.heading else []
-            group.append(sentence)
-        if group and not (len(group) == 1 and group[0].heading and len(section) > 1):
-            chunks.append(_make_chunk(doc, group[0].start, group[-1].end))
+        for start, end in _pack(section, size, overlap):
+            chunks.append(_make_chunk(doc, start, end))
     return _dedupe(chunks)
+
+
+def _pack(section: list[Span], size: int, overlap: int) -> list[tuple[int, int]]:
+    """Greedy packing towards an even target (section length / chunks needed), so a
+    section does not end in a tiny tail chunk that has lost its context."""
+    if not section:
+        return []
+    if len(section) == 1 and section[0].heading:
+        return [(section[0].start, section[0].end)]
+    length = section[-1].end - section[0].start
+    pieces = max(1, -(-length // size))
+    target = min(size, max(length // pieces + overlap // 2, 1))
+    out: list[tuple[int, int]] = []
+    group: list[Span] = []
+    for sentence in section:
+        if group and sentence.end - group[0].start > target and not (len(group) == 1 and group[0].heading):
+            out.append((group[0].start, group[-1].end))
+            tail = group[-1]
+            group = [tail] if tail.end - tail.start <= overlap and not tail.heading else []
+        group.append(sentence)
+    if group:
+        if out and group[-1].end - group[0].start < target // 3 and group[-1].end - out[-1][0] <= size * 1.3:
+            out[-1] = (out[-1][0], group[-1].end)      # fold a small remainder into the last chunk
+        else:
+            out.append((group[0].start, group[-1].end))
+    return out
 
 
 def _make_chunk(doc: Document, start: int, end: int) -> Chunk:

@@ -62,10 +62,10 @@ class Settings:
     chunk_overlap: int = 40
     # retrieval
     k: int = 5
-    rrf_k: int = 60
+    rrf_k: int = 10
     dense_weight: float = 1.0
-    bm25_weight: float = 1.0
-    min_relevance: float = 0.80     # calibrated on eval/dev.jsonl, see docs/EVAL.md
+    bm25_weight: float = 1.3
+    min_relevance: float = 0.79     # calibrated on eval/dev.jsonl, see docs/EVAL.md
     # limits
     max_question_chars: int = 2000
     max_file_mb: float = 20.0

@@ -45,7 +45,7 @@ class IngestReport:
 
 def index_expectations(settings: Settings) -> dict:
     return {"embedder": {"name": EMBEDDER_NAME, "dim": EMBEDDER_DIM},
-            "chunker": {"size": settings.chunk_size, "overlap": settings.chunk_overlap, "version": 1}}
+            "chunker": {"size": settings.chunk_size, "overlap": settings.chunk_overlap, "version": 2}}
 
 
 def shipped_documents(settings: Settings) -> list[Document]:
@@ -98,6 +98,7 @@ def ingest(settings: Settings, sources: list[str] | None = None, *, rebuild: boo
     expect = index_expectations(settings)
     with store.write_lock(index_dir):
         old = _load_previous(index_dir, expect, rebuild)
+        rebuild = rebuild or old is None
         docs: dict[str, Document] = dict(old.documents) if old else {}
         hashes = {d: (old.manifest.get("documents", {}).get(d, {}) if old else {}) for d in docs}
         keep_vectors = _vectors_by_doc(old) if old else {}
@@ -170,14 +171,18 @@ def _now() -> str:
 
 
 def _load_previous(index_dir: Path, expect: dict, rebuild: bool):
-    if rebuild:
+    """The current index, or None to start afresh. An index built with other embedder
+    or chunker settings is rebuilt (its user documents are re-read); a damaged one is
+    refused so nothing is silently lost."""
+    if rebuild or store.current_path(index_dir) is None:
         return None
     try:
         return store.load_index(index_dir, expect=expect)
     except IndexStoreError as e:
-        if store.current_path(index_dir) is None:
+        if "was built with" in str(e) or "was written in format" in str(e):
+            print(f"note: {str(e).split(';')[0]}; rebuilding it", file=sys.stderr)
             return None
-        raise IndexStoreError(f"{e}".replace("run `rag ingest --rebuild`", "run `rag ingest --rebuild`")) from None
+        raise
 
 
 def _collect(settings, sources, old, rebuild, refetch, report) -> tuple[list[str], list[Document]]:
@@ -191,7 +196,7 @@ def _collect(settings, sources, old, rebuild, refetch, report) -> tuple[list[str
         except RagError as e:
             report.failed.append(str(e))
     requested = list(sources or [])
-    if rebuild and old is None and sources is None:
+    if rebuild and old is None:
         requested += _previous_user_origins(settings)
     max_bytes = int(settings.max_file_mb * 1e6)
     seen_hashes: dict[str, str] = {}

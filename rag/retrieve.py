@@ -15,7 +15,7 @@ import numpy as np
 
 from .config import Settings
 from .store import IndexData
-from .text import detect_language, normalize, tokenize
+from .text import detect_language, normalize, to_simplified, tokenize
 from .types import Hit
 
 
@@ -44,9 +44,12 @@ def load_glossary(path: Path) -> dict[str, list[str]]:
 
 
 def expand_query(question: str, glossary: dict[str, list[str]]) -> str:
-    """Add the article's Chinese terms for the English words of a question."""
+    """Add the article's own terms for the words of a question: Chinese renderings of
+    English words, and the article's wording for Chinese synonyms (安卓 -> Android)."""
     words = re.findall(r"[a-z][a-z\-]+", question.lower())
     extra = [zh for w in words for zh in glossary.get(w, [])]
+    simplified = normalize(question)
+    extra += [t for key, terms in glossary.items() if not key.isascii() and key in simplified for t in terms]
     return question + (" " + " ".join(dict.fromkeys(extra)) if extra else "")
 
 
@@ -117,8 +120,10 @@ class Retriever:
         k = k or self.settings.k
         n = max(30, k * 4)
         language = detect_language(question)
-        keyword_query = expand_query(question, self.glossary) if language == "en" else question
-        dense = self.dense(question, n) if mode in ("hybrid", "dense") else []
+        keyword_query = expand_query(question, self.glossary)
+        # The corpus is Simplified: a Traditional question embeds closer once converted.
+        dense_query = to_simplified(question) if language == "zh-Hant" else question
+        dense = self.dense(dense_query, n) if mode in ("hybrid", "dense") else []
         keyword = self.keyword(keyword_query, n) if mode in ("hybrid", "bm25") else []
         fused: dict[int, float] = {}
         for weight, ranked in ((self.settings.dense_weight, dense), (self.settings.bm25_weight, keyword)):
@@ -137,9 +142,8 @@ class Retriever:
             return False, "nothing in the documents matches"
         if names:
             return False, "the documents never mention " + ", ".join(names)
-        if dense_top < self.settings.min_relevance and keyword_top <= 0:
-            return False, f"no passage is close enough (best similarity {dense_top:.2f})"
-        if dense_top < self.settings.min_relevance - 0.03:
+        # No shared keyword and only a middling dense match, or a weak dense match at all.
+        if (keyword_top <= 0 and dense_top < self.settings.min_relevance + 0.05) or dense_top < self.settings.min_relevance:
             return False, f"no passage is close enough (best similarity {dense_top:.2f})"
         return True, ""
 

@@ -1,0 +1,278 @@
+"""`rag eval`: quality on a question set (eval/dev.jsonl). Retrieval: evidence@1,
+evidence@5 and MRR per language for dense, BM25, hybrid and hybrid with the glossary,
+plus the refusal decision. Answers: fact accuracy, citation validity and support,
+language match (detected from the answer text), refusal recall and false refusals."""
+from __future__ import annotations
+
+import json
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from .config import Settings
+from .errors import RagError
+from .text import detect_language, normalize
+
+LANGS = ("zh-Hans", "zh-Hant", "en")
+
+
+def load_set(path: Path) -> list[dict]:
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as e:
+        raise RagError(f"cannot read the question set {path} ({e.strerror}); pass --set FILE") from None
+    items = []
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except ValueError:
+            raise RagError(f"{path}:{n} is not valid JSON") from None
+        if "question" not in item or "in_scope" not in item:
+            raise RagError(f"{path}:{n} needs at least 'question' and 'in_scope'")
+        items.append(item)
+    return items
+
+
+def has_evidence(text: str, evidence: list[str]) -> bool:
+    flat = normalize(" ".join(text.split()))
+    return any(normalize(" ".join(e.split())) in flat for e in evidence)
+
+
+def rank_of_evidence(hits, evidence: list[str]) -> int | None:
+    for i, h in enumerate(hits, 1):
+        if has_evidence(h.text if hasattr(h, "text") else h["text"], evidence):
+            return i
+    return None
+
+
+def fact_ok(answer: str, facts: list[list[str]]) -> bool:
+    flat = normalize(answer).replace(" ", "")
+    return all(any(normalize(alt).replace(" ", "") in flat for alt in alts) for alts in facts)
+
+
+def _p50(values: list[float]) -> float:
+    return statistics.median(values) if values else 0.0
+
+
+def retrieval_metrics(assistant, items: list[dict], mode: str, glossary: bool = True) -> dict:
+    retriever = assistant.retriever
+    saved = retriever.glossary
+    if not glossary:
+        retriever.glossary = {}
+    try:
+        per_lang: dict[str, dict] = {}
+        latencies = []
+        for item in items:
+            if not item["in_scope"]:
+                continue
+            result = retriever.search(item["question"], 5, mode=mode)
+            latencies.append(result.seconds)
+            rank = rank_of_evidence(result.hits, item["evidence"])
+            bucket = per_lang.setdefault(item["language"], {"n": 0, "at1": 0, "at5": 0, "rr": 0.0, "misses": []})
+            bucket["n"] += 1
+            bucket["at1"] += rank == 1
+            bucket["at5"] += rank is not None
+            bucket["rr"] += 1.0 / rank if rank else 0.0
+            if rank is None:
+                bucket["misses"].append(item.get("id", item["question"]))
+    finally:
+        retriever.glossary = saved
+    return _summarise(per_lang, latencies)
+
+
+def _summarise(per_lang: dict, latencies: list[float]) -> dict:
+    total = {"n": 0, "at1": 0, "at5": 0, "rr": 0.0}
+    by_language = {}
+    for lang, b in per_lang.items():
+        for key in total:
+            total[key] += b[key]
+        by_language[lang] = {"n": b["n"], "evidence_at_1": round(b["at1"] / b["n"], 3),
+                             "evidence_at_5": round(b["at5"] / b["n"], 3), "mrr": round(b["rr"] / b["n"], 3),
+                             "misses": b["misses"]}
+    n = max(total["n"], 1)
+    return {"n": total["n"], "evidence_at_1": round(total["at1"] / n, 3), "evidence_at_5": round(total["at5"] / n, 3),
+            "mrr": round(total["rr"] / n, 3), "retrieve_p50_ms": round(_p50(latencies) * 1000, 2),
+            "by_language": by_language}
+
+
+def refusal_metrics(assistant, items: list[dict]) -> dict:
+    """The retrieval-side decision alone: is the question judged out of scope?"""
+    oos = [i for i in items if not i["in_scope"]]
+    ins = [i for i in items if i["in_scope"]]
+    refused_oos = [i for i in oos if not assistant.retriever.search(i["question"], 5).relevant]
+    refused_in = [i for i in ins if not assistant.retriever.search(i["question"], 5).relevant]
+    return {"refusal_recall": round(len(refused_oos) / max(len(oos), 1), 3),
+            "false_refusal_rate": round(len(refused_in) / max(len(ins), 1), 3),
+            "missed_out_of_scope": [i.get("id") for i in oos if i not in refused_oos],
+            "refused_in_scope": [i.get("id") for i in ins if i in refused_in]}
+
+
+def answer_metrics(assistant, items: list[dict], limit: int | None = None, log=None) -> dict:
+    chosen = items if limit is None else _balanced(items, limit)
+    rows = []
+    for item in chosen:
+        answer = assistant.ask(item["question"])
+        provided = {c["n"] for c in answer["citations"]}
+        markers = _markers(answer["answer"])
+        valid = all(m in provided for m in markers)
+        supported = None
+        if item["in_scope"] and answer["citations"] and item.get("evidence"):
+            supported = any(has_evidence(c["text"], item["evidence"]) for c in answer["citations"])
+        lang_ok = _language_of_answer(answer["answer"]) == item["language"] if item["language"] in LANGS else True
+        row = {"id": item.get("id"), "language": item["language"], "in_scope": item["in_scope"],
+               "refused": answer["refused"], "facts": fact_ok(answer["answer"], item.get("facts") or []),
+               "valid": valid, "supported": supported, "language_ok": lang_ok,
+               "ttft_s": answer["timings"]["ttft_s"], "answer": answer["answer"]}
+        rows.append(row)
+        if log:
+            log(f"{row['id']}: {'REFUSED ' if row['refused'] else ''}facts={row['facts']} cite={valid}/{supported} "
+                f"lang={lang_ok} {answer['answer'][:100]!r}")
+    return _answer_summary(rows)
+
+
+def _balanced(items: list[dict], limit: int) -> list[dict]:
+    """An even spread over languages and out-of-scope questions, in file order."""
+    groups: dict[str, list[dict]] = {}
+    for item in items:
+        groups.setdefault(item["language"] if item["in_scope"] else "oos", []).append(item)
+    out, i = [], 0
+    while len(out) < limit and any(i < len(g) for g in groups.values()):
+        for g in groups.values():
+            if i < len(g) and len(out) < limit:
+                out.append(g[i])
+        i += 1
+    return out
+
+
+def _markers(text: str) -> list[int]:
+    from .cite import parse_markers
+    return parse_markers(text)
+
+
+def _language_of_answer(text: str) -> str:
+    from .cite import MARKER
+    return detect_language(MARKER.sub("", text))
+
+
+def _answer_summary(rows: list[dict]) -> dict:
+    def rate(sel, key):
+        vals = [r[key] for r in sel if r[key] is not None]
+        return round(sum(bool(v) for v in vals) / len(vals), 3) if vals else None
+
+    ins = [r for r in rows if r["in_scope"]]
+    answered = [r for r in ins if not r["refused"]]
+    oos = [r for r in rows if not r["in_scope"]]
+    out = {"answered_n": len(rows), "fact_accuracy": rate(ins, "facts"), "citation_validity": rate(rows, "valid"),
+           "citation_support": rate(answered, "supported"), "language_match": rate(rows, "language_ok"),
+           "answer_refusal_recall": round(sum(r["refused"] for r in oos) / len(oos), 3) if oos else None,
+           "answer_false_refusal_rate": round(sum(r["refused"] for r in ins) / len(ins), 3) if ins else None,
+           "ttft_p50_s": round(_p50([r["ttft_s"] for r in rows]), 3), "rows": rows}
+    out["answers_by_language"] = {}
+    for lang in LANGS:
+        sel = [r for r in ins if r["language"] == lang]
+        if sel:
+            out["answers_by_language"][lang] = {
+                "n": len(sel), "fact_accuracy": rate(sel, "facts"),
+                "citation_support": rate([r for r in sel if not r["refused"]], "supported"),
+                "language_match": rate(sel, "language_ok")}
+    return out
+
+
+def machine() -> str:
+    cpu = platform.processor() or ""
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import os
+    return f"{cpu} x{os.cpu_count()}, {platform.system()} {platform.machine()}"
+
+
+def run_eval(settings: Settings, args) -> int:
+    from .chat import Assistant
+    path = Path(args.set_path) if args.set_path else settings.root / "eval" / "dev.jsonl"
+    items = load_set(path)
+    assistant = Assistant(settings)
+    started = time.perf_counter()
+    variants = {
+        "dense": retrieval_metrics(assistant, items, "dense"),
+        "bm25": retrieval_metrics(assistant, items, "bm25", glossary=False),
+        "hybrid": retrieval_metrics(assistant, items, "hybrid", glossary=False),
+        "hybrid+glossary": retrieval_metrics(assistant, items, "hybrid", glossary=True),
+    }
+    main = variants["hybrid+glossary"]
+    result = {"set": str(path), "n": main["n"], "evidence_at_1": main["evidence_at_1"],
+              "evidence_at_5": main["evidence_at_5"], "mrr": main["mrr"], "retrieve_p50_ms": main["retrieve_p50_ms"],
+              "by_language": main["by_language"], "variants": {k: {x: v[x] for x in ("evidence_at_1", "evidence_at_5",
+                                                                                      "mrr", "retrieve_p50_ms")}
+                                                               | {"by_language": {l: b["evidence_at_5"] for l, b in
+                                                                                  v["by_language"].items()}}
+                                                               for k, v in variants.items()}}
+    result.update(refusal_metrics(assistant, items))
+    if not args.retrieval_only:
+        log = None if args.json else (lambda line: print(line, file=sys.stderr, flush=True))
+        answers = answer_metrics(assistant, items, args.limit, log)
+        for key in ("fact_accuracy", "citation_validity", "citation_support", "language_match"):
+            result[key] = answers[key]
+        result["refusal_recall_answers"] = answers["answer_refusal_recall"]
+        result["false_refusal_rate_answers"] = answers["answer_false_refusal_rate"]
+        result["answered_n"] = answers["answered_n"]
+        result["answer_ttft_p50_s"] = answers["ttft_p50_s"]
+        for lang, b in answers["answers_by_language"].items():
+            result["by_language"].setdefault(lang, {}).update(b)
+        result["answers"] = [{k: r[k] for k in ("id", "refused", "facts", "valid", "supported", "language_ok", "answer")}
+                             for r in answers["rows"]]
+    result.update({"seconds": round(time.perf_counter() - started, 1), "machine": machine(),
+                   "date": time.strftime("%Y-%m-%d"), "model": assistant.model_name,
+                   "layout": assistant.layout() if not settings.llm_url else "remote"})
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False))
+    else:
+        _print_table(result)
+    if getattr(args, "write", False):
+        _append_markdown(settings.root / "docs" / "EVAL.md", result)
+    return 0
+
+
+def _print_table(r: dict) -> None:
+    print(f"question set: {r['set']} ({r['n']} in scope)")
+    print(f"{'variant':<18}{'ev@1':>7}{'ev@5':>7}{'MRR':>7}{'p50 ms':>9}   ev@5 zh-Hans/zh-Hant/en")
+    for name, v in r["variants"].items():
+        langs = "/".join(f"{v['by_language'].get(l, 0):.2f}" for l in LANGS)
+        print(f"{name:<18}{v['evidence_at_1']:>7.2f}{v['evidence_at_5']:>7.2f}{v['mrr']:>7.2f}"
+              f"{v['retrieve_p50_ms']:>9.1f}   {langs}")
+    print(f"refusal (retrieval signal): recall {r['refusal_recall']:.2f}, false refusals {r['false_refusal_rate']:.2f}")
+    if "fact_accuracy" in r:
+        print(f"answers ({r['answered_n']}): facts {r['fact_accuracy']}, citation validity {r['citation_validity']}, "
+              f"support {r['citation_support']}, language {r['language_match']}, refusal recall "
+              f"{r['refusal_recall_answers']}, false refusals {r['false_refusal_rate_answers']}")
+
+
+def _append_markdown(path: Path, r: dict) -> None:
+    lines = [f"\n### {r['date']}: {r['machine']}, model {r['model']}, layout {r['layout']}\n",
+             "| variant | ev@1 | ev@5 | MRR | p50 ms | ev@5 zh-Hans | ev@5 zh-Hant | ev@5 en |", "|---|---|---|---|---|---|---|---|"]
+    for name, v in r["variants"].items():
+        b = v["by_language"]
+        lines.append(f"| {name} | {v['evidence_at_1']:.2f} | {v['evidence_at_5']:.2f} | {v['mrr']:.2f} | "
+                     f"{v['retrieve_p50_ms']:.1f} | {b.get('zh-Hans', 0):.2f} | {b.get('zh-Hant', 0):.2f} | {b.get('en', 0):.2f} |")
+    lines.append(f"\nRefusal from the retrieval signal: recall {r['refusal_recall']:.2f}, "
+                 f"false refusals {r['false_refusal_rate']:.2f}.")
+    if "fact_accuracy" in r:
+        lines.append("\n| answers | n | facts | citation validity | citation support | language | refusal recall | false refusals |")
+        lines.append("|---|---|---|---|---|---|---|---|")
+        lines.append(f"| all | {r['answered_n']} | {r['fact_accuracy']} | {r['citation_validity']} | {r['citation_support']} | "
+                     f"{r['language_match']} | {r['refusal_recall_answers']} | {r['false_refusal_rate_answers']} |")
+        for lang in LANGS:
+            b = r["by_language"].get(lang, {})
+            if "fact_accuracy" in b:
+                lines.append(f"| {lang} | {b['n']} | {b['fact_accuracy']} | | {b['citation_support']} | {b['language_match']} | | |")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as f:
+        f.write("\n".join(lines) + "\n")
