@@ -122,7 +122,7 @@ def answer_metrics(assistant, items: list[dict], limit: int | None = None, log=N
         supported = None
         if item["in_scope"] and answer["citations"] and item.get("evidence"):
             supported = any(has_evidence(c["text"], item["evidence"]) for c in answer["citations"])
-        lang_ok = _language_of_answer(answer["answer"]) == item["language"] if item["language"] in LANGS else True
+        lang_ok = language_matches(answer["answer"], item["language"], item["question"])
         row = {"id": item.get("id"), "language": item["language"], "in_scope": item["in_scope"],
                "refused": answer["refused"], "facts": fact_ok(answer["answer"], item.get("facts") or []),
                "valid": valid, "supported": supported, "language_ok": lang_ok,
@@ -153,9 +153,20 @@ def _markers(text: str) -> list[int]:
     return parse_markers(text)
 
 
-def _language_of_answer(text: str) -> str:
+def language_matches(answer: str, wanted: str, question: str = "") -> bool:
+    """Detected from the answer text. A Chinese answer written only in characters
+    shared by both scripts matches either script, and so does any Chinese answer to a
+    question that itself has no script-specific character ("Gemma 4 提供哪些模型尺寸？")."""
     from .cite import MARKER
-    return detect_language(MARKER.sub("", text))
+    from .text import script_neutral
+    if wanted not in LANGS:
+        return True
+    text = MARKER.sub("", answer)
+    found = detect_language(text)
+    if found == wanted:
+        return True
+    both_chinese = found.startswith("zh") and wanted.startswith("zh")
+    return both_chinese and (script_neutral(text) or (bool(question) and script_neutral(question)))
 
 
 def _answer_summary(rows: list[dict]) -> dict:

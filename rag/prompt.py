@@ -33,7 +33,7 @@ SYSTEM_RULES = (
     "1. Use only facts stated in the passages. Never use outside knowledge.\n"
     "2. After each sentence, cite the passage numbers it uses, like [3] or [3][7].\n"
     f"3. If the passages do not contain the answer, reply with exactly: {REFUSAL_MARK}\n"
-    "4. Be brief: at most 4 sentences. Answer in the language the user asks for.\n"
+    "4. Be brief: at most 4 sentences, no remarks about the passages themselves. Answer in the language the user asks for.\n"
 )
 
 

@@ -9,7 +9,7 @@ import re
 import unicodedata
 
 HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
-LATIN_WORD = re.compile(r"[A-Za-z]+")
+LATIN_WORD = re.compile(r"[A-Za-z]{3,}")      # real words, not the letters of "E2B"
 KANA = re.compile(r"[\u3040-\u30ff]")
 HANGUL = re.compile(r"[\uac00-\ud7af\u1100-\u11ff]")
 OTHER_SCRIPTS = [
@@ -55,6 +55,12 @@ def detect_language(text: str) -> str:
     if han:
         return chinese_script(text)
     return "und"
+
+
+def script_neutral(text: str) -> bool:
+    """True when the Chinese text reads the same in both scripts ("2026年3月31日")."""
+    han = "".join(HAN.findall(text))
+    return to_simplified(han) == han == _converter("s2t").convert(han)
 
 
 def chinese_script(text: str) -> str:
