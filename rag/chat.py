@@ -304,7 +304,9 @@ class Assistant:
         order = citations.order                                # display n-1 -> model n
         positions = {i + 1: context.numbering[m] for i, m in enumerate(order)}
         chunk_for = {n: P.model_text(self.data.chunks[p]) for n, p in positions.items()}
-        all_given = {p: P.model_text(self.data.chunks[p]) for p in context.given}
+        scores = {self.data.position(h.chunk_id): h.score for h in retrieval.hits}
+        ranked = sorted(context.given, key=lambda p: -scores.get(p, -1.0))
+        all_given = {p: P.model_text(self.data.chunks[p]) for p in ranked}
         checked, added = check_answer(shown, chunk_for, all_chunks=all_given, glossary=self.retriever.glossary)
         positions.update(added)
         text, mapping = renumber(checked.text)
@@ -319,13 +321,11 @@ class Assistant:
             refusal["timings"].update(self._timings(stats, retrieval.seconds, started, first_shown))
             refusal["context"] = self._context_info(context, stats)
             return refusal
-        scores = {self.data.position(h.chunk_id): h.score for h in retrieval.hits}
         citations_json = []
         for n in sorted(positions):
             hit = self._hit(positions[n], scores.get(positions[n], 0.0))
             citations_json.append(dict(hit.to_json(), n=n, sources=self.provenance(positions[n])))
-        given_sorted = sorted(context.given, key=lambda p: -scores.get(p, -1.0))
-        retrieved = [self._hit(p, scores.get(p, 0.0)).to_json() for p in given_sorted]
+        retrieved = [self._hit(p, scores.get(p, 0.0)).to_json() for p in ranked]
         return {
             "question": question, "answer": text, "language": language, "refused": False,
             "citations": citations_json, "retrieved": retrieved, "standalone_question": standalone,

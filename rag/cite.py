@@ -150,8 +150,14 @@ def check_answer(text: str, chunk_for: dict[int, str], threshold: float = 0.34,
     edits: list[tuple[int, int, str]] = []          # (start, end, replacement)
 
     def best_given(sentence: str) -> tuple[float, int | None]:
-        scored = [(support(sentence, t, glossary), key) for key, t in all_chunks.items()]
-        return max(scored, default=(0.0, None))
+        # `all_chunks` comes best-ranked first: among equally good matches the
+        # retrieval ranking decides, so a passing mention loses to the real statement.
+        scored = [(round(support(sentence, t, glossary), 1), -rank, key)
+                  for rank, (key, t) in enumerate(all_chunks.items())]
+        if not scored:
+            return 0.0, None
+        best = max(scored)
+        return best[0], best[2]
 
     def marker_for(key: int) -> str:
         nonlocal next_n
