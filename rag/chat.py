@@ -303,10 +303,16 @@ class Assistant:
                 first_shown) -> dict:
         order = citations.order                                # display n-1 -> model n
         positions = {i + 1: context.numbering[m] for i, m in enumerate(order)}
-        chunk_for = {n: P.model_text(self.data.chunks[p]) for n, p in positions.items()}
+
+        def as_read(p: int) -> str:
+            # A Traditional answer uses Taiwan wording (支持 -> 支援, 窗口 -> 視窗): check it
+            # against the chunk in both forms.
+            text = P.model_text(self.data.chunks[p])
+            return text + "\n" + to_traditional(text) if language == "zh-Hant" else text
+        chunk_for = {n: as_read(p) for n, p in positions.items()}
         scores = {self.data.position(h.chunk_id): h.score for h in retrieval.hits}
         ranked = sorted(context.given, key=lambda p: -scores.get(p, -1.0))
-        all_given = {p: P.model_text(self.data.chunks[p]) for p in ranked}
+        all_given = {p: as_read(p) for p in ranked}
         checked, added = check_answer(shown, chunk_for, all_chunks=all_given, glossary=self.retriever.glossary)
         positions.update(added)
         text, mapping = renumber(checked.text)

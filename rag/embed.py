@@ -27,7 +27,9 @@ class Embedder:
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
         import torch
+        import transformers
         from sentence_transformers import SentenceTransformer
+        transformers.utils.logging.disable_progress_bar()
         if threads:
             torch.set_num_threads(threads)
         self.model = SentenceTransformer(str(path), device="cpu", local_files_only=True)

@@ -3,8 +3,10 @@ Unchanged documents (same content hash) keep their chunks and vectors; a changed
 replaces its chunks; a bad source is reported in one line and the rest go on."""
 from __future__ import annotations
 
+import re
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -104,6 +106,7 @@ def ingest(settings: Settings, sources: list[str] | None = None, *, rebuild: boo
         keep_vectors = _vectors_by_doc(old) if old else {}
 
         names, loaded = _collect(settings, sources, old, rebuild, refetch, report)
+        report.failed = [_one_line(line) for line in report.failed]
         prog = Progress(len(loaded), "doc", progress)
         new_chunks: dict[str, list[Chunk]] = {}
         for doc in loaded:
@@ -154,9 +157,10 @@ def ingest(settings: Settings, sources: list[str] | None = None, *, rebuild: boo
                 cs, vs = keep_vectors[doc_id]
                 chunks.extend(cs)
                 rows.append(vs)
+        per_doc = Counter(c.doc_id for c in chunks)
         for doc_id, entry in hashes.items():
             if doc_id in docs:
-                entry["chunks"] = sum(1 for c in chunks if c.doc_id == doc_id)
+                entry["chunks"] = per_doc[doc_id]
         manifest = dict(expect, documents={d: hashes[d] for d in docs})
         all_vectors = np.concatenate(rows) if rows else np.zeros((0, EMBEDDER_DIM), dtype=np.float32)
         data = store.IndexData(manifest=manifest, documents=docs, chunks=chunks, vectors=all_vectors)
@@ -199,7 +203,15 @@ def _collect(settings, sources, old, rebuild, refetch, report) -> tuple[list[str
     if rebuild and old is None:
         requested += _previous_user_origins(settings)
     max_bytes = int(settings.max_file_mb * 1e6)
-    seen_hashes: dict[str, str] = {}
+    # content hash -> (doc_id, where it came from), for documents already indexed and those read now
+    seen_hashes: dict[str, tuple[str, str]] = {}
+    if old is not None and not rebuild:
+        for doc_id, entry in old.manifest.get("documents", {}).items():
+            if entry.get("hash"):
+                seen_hashes.setdefault(entry["hash"], (doc_id, f"{entry.get('origin') or doc_id} (already indexed)"))
+    for doc in loaded:
+        seen_hashes.setdefault(store.content_hash(doc), (doc.doc_id, doc.origin or doc.doc_id))
+    loaded_ids = {doc.doc_id for doc in loaded}
     for name, problem in expand_sources(requested):
         if problem:
             report.failed.append(problem)
@@ -210,16 +222,29 @@ def _collect(settings, sources, old, rebuild, refetch, report) -> tuple[list[str
             report.failed.append(str(e))
             continue
         except Exception as e:   # a parser bug must not sink the other sources
-            report.failed.append(f"{name}: could not be read ({type(e).__name__}: {e})")
+            report.failed.append(f"{name}: could not be read ({type(e).__name__}: {e}); "
+                                 "check the file, or run with --debug for details")
             continue
         h = store.content_hash(doc)
-        if h in seen_hashes and seen_hashes[h] != doc.doc_id:
-            report.skipped.append(doc.doc_id)
+        first = seen_hashes.get(h)
+        if first is not None and first[0] != doc.doc_id:
+            report.failed.append(f"{name}: the same text as {first[1]}, so it was skipped; remove one of the two copies")
             continue
-        seen_hashes[h] = doc.doc_id
+        if doc.doc_id in loaded_ids:  # the same source named twice
+            continue
+        seen_hashes.setdefault(h, (doc.doc_id, name))
+        loaded_ids.add(doc.doc_id)
         names.append(name)
         loaded.append(doc)
     return names, loaded
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _one_line(line: str) -> str:
+    """A failure line stays one line even when a file name or a server holds a line break."""
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], line)
 
 
 def _previous_user_origins(settings: Settings) -> list[str]:

@@ -23,8 +23,8 @@ REFUSALS = {
 }
 
 ANSWER_IN = {
-    "zh-Hans": "请只用简体中文回答。",
-    "zh-Hant": "請只用繁體中文回答。",
+    "zh-Hans": "请用简体中文以完整的句子回答。",
+    "zh-Hant": "請用繁體中文以完整的句子回答。",
     "en": "Answer in English only (translate the facts from the Chinese passages).",
 }
 
@@ -33,7 +33,8 @@ SYSTEM_RULES = (
     "1. Use only facts stated in the passages. Never use outside knowledge.\n"
     "2. After each sentence, cite the passage numbers it uses, like [3] or [3][7].\n"
     f"3. If the passages do not contain the answer, reply with exactly: {REFUSAL_MARK}\n"
-    "4. Be brief: at most 4 sentences, no remarks about the passages themselves. Answer in the language the user asks for.\n"
+    "4. Answer in 1 to 4 complete sentences that restate the subject (not a bare phrase), with no remarks\n"
+    "   about the passages themselves. Answer in the language the user asks for.\n"
 )
 
 

@@ -3,12 +3,16 @@ into one document per cited source), HTML files and URLs through trafilatura, an
 text / Markdown read directly. Hands on `Document`s with cleaned text."""
 from __future__ import annotations
 
+import errno
 import hashlib
+import http.client
 import json
 import os
 import re
 import socket
+import stat
 import time
+import unicodedata
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -22,6 +26,7 @@ TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
 HTML_SUFFIXES = {".html", ".htm", ".xhtml"}
 SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES
 FOOTNOTE = re.compile(r"\[(\d{1,2})\]")
+MAX_LINE_CHARS = 200_000       # a text file with a longer line is not prose (one endless line)
 
 
 # ----------------------------------------------------------------- the shipped article
@@ -150,24 +155,58 @@ def decode_bytes(data: bytes, name: str) -> str:
     """UTF-8 (with or without BOM), GB18030/GBK or Big5, whichever the bytes really are."""
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
+    binary = f"{name}: looks like a binary file, not text or HTML; pass a .txt, .md or .html file"
     if b"\x00" in data[:4096]:
         if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-            return data.decode("utf-16")
-        raise IngestError(f"{name}: looks like a binary file, not text or HTML; pass a .txt, .md or .html file")
+            return _check_text(data.decode("utf-16", errors="replace"), binary)
+        raise IngestError(binary)
     try:
-        return data.decode("utf-8")
+        return _check_text(data.decode("utf-8"), binary)
     except UnicodeDecodeError:
         pass
+    if _mixes_utf8(data):
+        raise IngestError(f"{name}: mixes UTF-8 with another encoding (GBK or Big5) in one file; "
+                          "save it as UTF-8 and try again")
     from charset_normalizer import from_bytes
     best = from_bytes(data, cp_isolation=["gb18030", "big5", "utf_8"]).best()
     if best is not None and best.encoding:
-        return str(best)
+        return _check_text(str(best), binary)
     for encoding in ("gb18030", "big5"):
         try:
-            return data.decode(encoding)
+            return _check_text(data.decode(encoding), binary)
         except UnicodeDecodeError:
             continue
     raise IngestError(f"{name}: the text is neither UTF-8, GBK nor Big5; save it as UTF-8 and try again")
+
+
+def _check_text(text: str, binary_message: str) -> str:
+    """Decoded text that is mostly control characters (a binary file without NUL bytes)
+    or replacement characters is refused."""
+    sample = text[:20000]
+    bad = sum(1 for ch in sample if ch == "\ufffd" or (unicodedata.category(ch) == "Cc" and ch not in "\t\n\r\f\v"))
+    if sample and bad > max(8, len(sample) // 20):
+        raise IngestError(binary_message)
+    return text
+
+
+_UTF8_MULTIBYTE = re.compile(rb"(?:[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3})")
+
+
+def _mixes_utf8(data: bytes) -> bool:
+    """Bytes that are not UTF-8 as a whole but hold whole lines of UTF-8 text (three or more
+    multi-byte characters) next to lines that are not UTF-8: two encodings in one file."""
+    utf8_lines = other_lines = 0
+    for line in data.splitlines():
+        if line.isascii():
+            continue
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError:
+            other_lines += 1
+            continue
+        if len(_UTF8_MULTIBYTE.findall(line)) >= 3:
+            utf8_lines += 1
+    return utf8_lines > 0 and other_lines > 0
 
 
 def doc_id_for(origin: str) -> str:
@@ -179,7 +218,11 @@ def load_text_file(path: Path, max_bytes: int) -> Document:
     data = read_limited(path, max_bytes)
     text = decode_bytes(data, str(path)).replace("\r\n", "\n").replace("\r", "\n")
     if not text.strip():
-        raise IngestError(f"{path}: the file is empty; nothing to add")
+        raise IngestError(f"{path}: the file holds only blank space; add some text or leave it out")
+    longest = max(len(line) for line in text.split("\n"))
+    if longest > MAX_LINE_CHARS:
+        raise IngestError(f"{path}: one line runs {longest:,} characters without a break, which is not prose; "
+                          "split it into lines or paragraphs and try again")
     title = _first_heading(text) or path.stem
     return Document(doc_id=doc_id_for(str(path.resolve())), title=title, text=text, url=None,
                     site=None, language=detect_language(text[:2000]), kind="note",
@@ -200,31 +243,54 @@ def html_to_document(html: str, origin: str, url: str | None) -> Document:
                               include_comments=False, include_tables=True, favor_recall=True)
     meta = json.loads(raw) if raw else {}
     text = (meta.get("text") or "").strip()
-    if len(text) < 20:
-        raise IngestError(f"{origin}: no readable article text in the page (only scripts, menus or nothing)")
+    if len(text) < 20 or _only_links(html, text):
+        raise IngestError(f"{origin}: no readable article text in the page (only scripts, menus or links); "
+                          "give a page with the article itself, or save its text as .txt")
     title = (meta.get("title") or "").strip() or Path(origin).stem
     return Document(doc_id=doc_id_for(origin), title=title, text=text + "\n", url=url or meta.get("url"),
                     site=meta.get("sitename") or meta.get("hostname"), language=detect_language(text[:2000]),
                     kind="page", origin=origin, meta={"date": meta.get("date")})
 
 
+def _only_links(html: str, text: str) -> bool:
+    """True when what trafilatura kept is navigation: every line with letters in it is the
+    text of a link (menus, sidebars, footers), with under 20 letters of anything else."""
+    try:
+        import lxml.html
+        tree = lxml.html.fromstring(html)
+    except Exception:        # lxml refuses some odd documents; then trust trafilatura
+        return False
+    links = {" ".join(a.text_content().split()) for a in tree.iter("a")}
+    links.discard("")
+    if not links:
+        return False
+    rest = "".join(line for line in text.splitlines() if " ".join(line.split()) not in links)
+    return len(re.sub(r"[\W_]+", "", rest)) < 20
+
+
 def load_html_file(path: Path, max_bytes: int) -> Document:
     html = decode_bytes(read_limited(path, max_bytes), str(path))
     if not html.strip():
-        raise IngestError(f"{path}: the file is empty; nothing to add")
+        raise IngestError(f"{path}: the file holds only blank space; add some HTML or leave it out")
     return html_to_document(html, str(path.resolve()), None)
 
 
 def read_limited(path: Path, max_bytes: int) -> bytes:
     try:
-        size = path.stat().st_size
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise IngestError(f"{path}: not a regular file (a device, pipe or socket); pass a normal file")
+        size = info.st_size
         if size > max_bytes:
-            raise IngestError(f"{path}: {size / 1e6:.1f} MB is over the {max_bytes / 1e6:.0f} MB limit "
-                              "(raise RAG_MAX_FILE_MB to allow it)")
+            raise IngestError(f"{path}: {size / 1e6:.1f} MB is over the {max_bytes / 1e6:g} MB limit; "
+                              "raise RAG_MAX_FILE_MB to allow it")
         if size == 0:
-            raise IngestError(f"{path}: the file is empty (0 bytes); nothing to add")
+            raise IngestError(f"{path}: the file is empty (0 bytes); add some text or leave it out")
         with open(path, "rb") as f:
-            return f.read(max_bytes + 1)
+            data = f.read(max_bytes + 1)
+        if len(data) > max_bytes:      # it grew while we looked
+            raise IngestError(f"{path}: over the {max_bytes / 1e6:g} MB limit; raise RAG_MAX_FILE_MB to allow it")
+        return data
     except IngestError:
         raise
     except OSError as e:
@@ -237,8 +303,9 @@ def fetch_url(url: str, cache_dir: Path, timeout: float, max_bytes: int, refetch
     """Fetch a page once and keep it under corpus/cache with its URL and fetch time,
     so later ingests of the same URL work offline."""
     parts = urllib.parse.urlparse(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise IngestError(f"{url}: only http:// and https:// addresses can be ingested")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise IngestError(f"{url}: only http:// and https:// addresses with a host name can be ingested; "
+                          "give a web address or the path of a local file")
     key = hashlib.sha256(url.encode()).hexdigest()[:24]
     body_path, meta_path = cache_dir / f"{key}.html", cache_dir / f"{key}.json"
     if body_path.exists() and meta_path.exists() and not refetch:
@@ -253,35 +320,57 @@ def fetch_url(url: str, cache_dir: Path, timeout: float, max_bytes: int, refetch
 
 
 def _download(url: str, timeout: float, max_bytes: int) -> str:
+    """The page body. `timeout` bounds each wait for the server; the whole download gets
+    four times that, so a server that trickles bytes forever cannot hang the ingest."""
     request = urllib.request.Request(url, headers={"User-Agent": "rag-gemma4/0.1 (+offline Q&A)"})
+    deadline = time.monotonic() + 4 * timeout
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             kind = response.headers.get_content_type()
             if kind not in ("text/html", "application/xhtml+xml", "text/plain"):
-                raise IngestError(f"{url}: the server sent {kind}, not a web page")
-            data = response.read(max_bytes + 1)
-            if len(data) > max_bytes:
-                raise IngestError(f"{url}: the page is over the {max_bytes / 1e6:.0f} MB limit")
+                raise IngestError(f"{url}: the server sent {kind}, not a web page; give the address of an HTML page")
+            parts, size = [], 0
+            while size <= max_bytes:
+                if time.monotonic() > deadline:
+                    raise IngestError(f"{url}: the page did not finish loading within {4 * timeout:g} s; "
+                                      "try again later")
+                block = response.read1(65536)
+                if not block:
+                    break
+                parts.append(block)
+                size += len(block)
+            if size > max_bytes:
+                raise IngestError(f"{url}: the page is over the {max_bytes / 1e6:g} MB limit; "
+                                  "raise RAG_MAX_FILE_MB to allow it")
+            data = b"".join(parts)
             charset = response.headers.get_content_charset()
     except urllib.error.HTTPError as e:
-        raise IngestError(f"{url}: the server answered {e.code} {e.reason}; check the address") from None
+        if 300 <= e.code < 400:        # urllib gives up on redirect loops and too many redirects
+            raise IngestError(f"{url}: the server answered {e.code} and keeps redirecting; "
+                              "check the address in a browser") from None
+        hint = "try again later" if e.code >= 500 else "check the address"
+        raise IngestError(f"{url}: the server answered {e.code} {e.reason}; {hint}") from None
     except urllib.error.URLError as e:
         reason = e.reason
         if isinstance(reason, socket.timeout):
-            raise IngestError(f"{url}: no answer within {timeout:.0f} s; try again later") from None
+            raise IngestError(f"{url}: no answer within {timeout:g} s; try again later") from None
         if isinstance(reason, socket.gaierror):
             raise IngestError(f"{url}: the host name does not resolve; check the address or your connection") from None
-        raise IngestError(f"{url}: cannot fetch it ({reason})") from None
+        raise IngestError(f"{url}: cannot fetch it ({_reason(reason)}); check the address or your connection") from None
     except (TimeoutError, socket.timeout):
-        raise IngestError(f"{url}: no answer within {timeout:.0f} s; try again later") from None
-    except OSError as e:
-        raise IngestError(f"{url}: cannot fetch it ({e})") from None
+        raise IngestError(f"{url}: no answer within {timeout:g} s; try again later") from None
+    except (OSError, http.client.HTTPException) as e:
+        raise IngestError(f"{url}: cannot fetch it ({_reason(e)}); check the address or your connection") from None
     if charset:
         try:
             return data.decode(charset)
         except (LookupError, UnicodeDecodeError):
             pass
     return decode_bytes(data, url)
+
+
+def _reason(e) -> str:
+    return getattr(e, "strerror", None) or str(e) or type(e).__name__
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
@@ -309,15 +398,41 @@ def expand_sources(sources: list[str]) -> list[tuple[str, str | None]]:
             out.append((source, None))
             continue
         path = Path(source)
-        if path.is_symlink() and not path.exists():
-            out.append((source, f"{source}: a broken symbolic link; point it at a real file"))
+        if not _utf8_name(source):
+            out.append((_printable(source), f"{_printable(source)}: the name is not valid UTF-8; rename it"))
+        elif path.is_symlink() and not path.exists():
+            out.append((source, _link_problem(path)))
         elif not path.exists():
-            out.append((source, f"{source}: no such file or directory"))
+            out.append((source, f"{source}: no such file or directory; check the path"))
         elif path.is_dir():
-            out.extend(_walk(path))
+            found = _walk(path)
+            out.extend(found or [(source, f"{source}: the folder holds no .html, .htm, .txt or .md files; "
+                                          "check the folder or pass the files themselves")])
         else:
             out.append((str(path), _unsupported(path)))
     return out
+
+
+def _utf8_name(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+        return True
+    except UnicodeEncodeError:       # undecodable bytes in a file name (surrogate escapes)
+        return False
+
+
+def _printable(name: str) -> str:
+    return os.fsencode(name).decode("utf-8", "backslashreplace")
+
+
+def _link_problem(path: Path) -> str:
+    name = _printable(str(path))
+    try:
+        os.stat(path)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            return f"{name}: a symbolic link loop (the link leads back to itself); point it at a real file"
+    return f"{name}: a broken symbolic link; point it at a real file"
 
 
 def _walk(root: Path) -> list[tuple[str, str | None]]:
@@ -325,7 +440,11 @@ def _walk(root: Path) -> list[tuple[str, str | None]]:
     for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
         real = os.path.realpath(dirpath)
         if real in seen_dirs:
-            found.append((dirpath, f"{dirpath}: a symbolic link loop; skipped"))
+            if real in {os.path.realpath(p) for p in Path(dirpath).parents}:
+                problem = f"a symbolic link loop (it leads back to {real})"
+            else:
+                problem = f"a second link to {real}, which was already read"
+            found.append((dirpath, f"{dirpath}: {problem}; remove the link"))
             dirnames[:] = []
             continue
         seen_dirs.add(real)
@@ -335,8 +454,12 @@ def _walk(root: Path) -> list[tuple[str, str | None]]:
                 continue
             path = Path(dirpath) / name
             if path.is_symlink() and not path.exists():
-                found.append((str(path), f"{path}: a broken symbolic link; point it at a real file"))
-            elif path.suffix.lower() in SUPPORTED_SUFFIXES:
+                found.append((_printable(str(path)), _link_problem(path)))
+            elif path.suffix.lower() not in SUPPORTED_SUFFIXES:
+                continue
+            elif not _utf8_name(str(path)):
+                found.append((_printable(str(path)), f"{_printable(str(path))}: the name is not valid UTF-8; rename it"))
+            else:
                 found.append((str(path), None))
     return found
 

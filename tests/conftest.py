@@ -60,3 +60,12 @@ def real_setup_ready() -> bool:
 
 
 requires_real = pytest.mark.skipif(not real_setup_ready(), reason="run `make setup` first (models and index)")
+
+
+@pytest.fixture(scope="session")
+def assistant():
+    """The real assistant (model, embedder, index), loaded once per test session."""
+    from rag.chat import Assistant
+    a = Assistant(Settings.from_env())
+    a.warm()
+    return a
