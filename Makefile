@@ -36,7 +36,7 @@ serve: run
 
 browser-deps: deps
 	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
-	  (apt-get install -y -q chromium >/dev/null 2>&1 || (apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null)) \
+	  (apt-get install -y -q chromium fonts-noto-cjk >/dev/null 2>&1 || (apt-get update -q >/dev/null && apt-get install -y -q chromium fonts-noto-cjk >/dev/null)) \
 	  || echo "chromium not installed: browser tests will be skipped"; }
 	@$(BIN)/python -c "import playwright" 2>/dev/null || $(BIN)/pip install -q playwright==1.65.2
 

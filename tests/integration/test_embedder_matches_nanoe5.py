@@ -11,6 +11,8 @@ pytest.importorskip("sentence_transformers")
 
 from rag import embedder_build  # noqa: E402
 
+pytestmark = pytest.mark.integration
+
 SENTENCES = [
     "Gemma 4 采用什么许可证？",
     "Google 為什麼免費開放 Gemma 4?",
