@@ -228,7 +228,8 @@ def _collect(settings, sources, old, rebuild, refetch, report) -> tuple[list[str
         h = store.content_hash(doc)
         first = seen_hashes.get(h)
         if first is not None and first[0] != doc.doc_id:
-            report.failed.append(f"{name}: the same text as {first[1]}, so it was skipped; remove one of the two copies")
+            report.failed.append(f"{name}: the same text as {first[1]}, so it was skipped; "
+                                 "remove one of the two copies")
             continue
         if doc.doc_id in loaded_ids:  # the same source named twice
             continue

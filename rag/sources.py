@@ -458,7 +458,8 @@ def _walk(root: Path) -> list[tuple[str, str | None]]:
             elif path.suffix.lower() not in SUPPORTED_SUFFIXES:
                 continue
             elif not _utf8_name(str(path)):
-                found.append((_printable(str(path)), f"{_printable(str(path))}: the name is not valid UTF-8; rename it"))
+                shown = _printable(str(path))
+                found.append((shown, f"{shown}: the name is not valid UTF-8; rename it"))
             else:
                 found.append((str(path), None))
     return found
