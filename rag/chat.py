@@ -41,6 +41,27 @@ class Context:
     trimmed: int = 0
 
 
+class GlossStrip:
+    """Chinese answers drop the English glosses the prompt adds to 万/亿 amounts
+    ("4 亿(400 million)" -> "4 亿"), holding back a gloss until it is complete."""
+    GLOSS = re.compile(r"(?<=[万亿])\s*[(（][\d.,]+(?:\s*(?:million|billion|thousand))?[)）]")
+    PARTIAL = re.compile(r"[万亿]\s*(?:[(（][\d.,]*(?:\s*[a-z]*)?)?$")
+
+    def __init__(self):
+        self.pending = ""
+
+    def feed(self, text: str) -> str:
+        text = self.pending + text
+        m = self.PARTIAL.search(text)
+        cut = m.start() if m else len(text)
+        self.pending = text[cut:]
+        return self.GLOSS.sub("", text[:cut])
+
+    def flush(self) -> str:
+        text, self.pending = self.pending, ""
+        return self.GLOSS.sub("", text)
+
+
 class ScriptStream:
     """Simplified -> Traditional on streamed text, converting at phrase boundaries so
     that multi-character conversions (软件 -> 軟體) see whole words."""
@@ -261,6 +282,7 @@ class Assistant:
             pieces = llm.stream(prefix + rest, self.settings.max_tokens, stats, prefix=prefix)
         citations = CitationStream(set(context.numbering))
         script = ScriptStream(to_traditional) if language == "zh-Hant" else None
+        gloss = GlossStrip() if language in ("zh-Hans", "zh-Hant") else None
         raw, shown, first_shown = "", "", None
         held = ""
         model_refused = False
@@ -272,8 +294,11 @@ class Assistant:
             if P.REFUSAL_MARK in raw[:40]:
                 model_refused = True
                 break
-            out = citations.feed(held + piece if held else piece)
+            out = held + piece if held else piece
             held = ""
+            if gloss:
+                out = gloss.feed(out)
+            out = citations.feed(out)
             if script:
                 out = script.feed(out)
             if out:
@@ -290,7 +315,8 @@ class Assistant:
             yield refusal[0]
             yield refusal[-1]
             return
-        tail = citations.flush() if not held else citations.feed(held) + citations.flush()
+        tail = (gloss.feed(held) + gloss.flush()) if gloss else held
+        tail = citations.feed(tail) + citations.flush()
         if script:
             tail = script.feed(tail) + script.flush()
         if tail:

@@ -11,8 +11,10 @@ from dataclasses import dataclass, field
 from .text import normalize, tokenize
 
 # One marker group: [1], [1, 2], 【1】, (1), （1）. Numbers separated by , ， 、 or spaces.
+# In parentheses only small numbers count, and a comma must be followed by a space, so
+# "(100,000)" or "(2026)" in prose is never taken for a citation.
 MARKER = re.compile(r"\[\s*(\d{1,3}(?:\s*[,，、]\s*\d{1,3})*)\s*\]|【\s*(\d{1,3}(?:\s*[,，、]\s*\d{1,3})*)\s*】"
-                    r"|[(（]\s*(\d{1,3}(?:\s*[,，、]\s*\d{1,3})*)\s*[)）]")
+                    r"|[(（]\s*(\d{1,2}(?:(?:,\s+|\s*[，、]\s*)\d{1,2})*)\s*[)）]")
 # Text that may still grow into a marker: hold it back while streaming.
 _PARTIAL = re.compile(r"(?:\[|【|\(|（)[\d\s,，、]*$")
 
@@ -98,20 +100,54 @@ def key_terms(text: str) -> set[str]:
     return terms
 
 
+_HAN = re.compile(r"[\u4e00-\u9fff]")
+
+
 def support(sentence: str, chunk_text: str, glossary: dict[str, list[str]] | None = None) -> float:
-    """Share of the sentence's key terms found in the chunk; every number must match.
-    English words also count when one of their Chinese renderings (glossary) is there,
-    so an English answer can be checked against a Chinese chunk."""
-    terms = key_terms(sentence)
-    if not terms:
-        return 1.0
+    """Share of the sentence's checkable key terms found in the chunk; every number
+    must match. Across languages a word counts through the glossary (English word ->
+    the article's Chinese terms, and back); a word with no rendering cannot be checked
+    against a chunk in the other language and is left out rather than held against it."""
     chunk_norm = normalize(chunk_text)
-    numbers = set(_NUMBER.findall(MARKER.sub(" ", sentence)))
-    if any(num not in chunk_norm for num in numbers):
+    plain = MARKER.sub(" ", sentence)
+    if any(num not in chunk_norm for num in set(_NUMBER.findall(plain))):
         return 0.0
     glossary = glossary or {}
-    found = sum(1 for t in terms if t in chunk_norm or any(z in chunk_norm for z in glossary.get(t, ())))
-    return found / len(terms)
+    reverse = _reverse(glossary)
+    chunk_han = len(_HAN.findall(chunk_norm)) >= 0.2 * len(re.findall(r"[a-z\u4e00-\u9fff]", chunk_norm) or [1])
+    counted = found = 0
+    for term in key_terms(sentence):
+        if term in chunk_norm:
+            counted += 1
+            found += 1
+            continue
+        han = bool(_HAN.search(term))
+        renderings = reverse.get(term, ()) if han else glossary.get(term, ())
+        if renderings:
+            counted += 1
+            found += any(r.lower() in chunk_norm for r in renderings)
+        elif han != chunk_han and not any(ch.isdigit() for ch in term):
+            continue                       # other language, no rendering: cannot be checked
+        else:
+            counted += 1
+    if counted == 0:
+        return 0.35                        # nothing checkable beyond matching numbers
+    return found / counted
+
+
+_REVERSE_CACHE: dict[int, dict[str, list[str]]] = {}
+
+
+def _reverse(glossary: dict[str, list[str]]) -> dict[str, list[str]]:
+    key = id(glossary)
+    if key not in _REVERSE_CACHE:
+        reverse: dict[str, list[str]] = {}
+        for en, zhs in glossary.items():
+            if en.isascii():
+                for zh in zhs:
+                    reverse.setdefault(normalize(zh), []).append(en)
+        _REVERSE_CACHE[key] = reverse
+    return _REVERSE_CACHE[key]
 
 
 def is_factual(sentence: str) -> bool:

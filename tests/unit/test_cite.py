@@ -57,3 +57,19 @@ def test_uncited_fact_gets_best_chunk_and_stray_markers_dropped():
 def test_renumber_makes_markers_contiguous():
     text, mapping = renumber("A[3] B[1][3] C[5]")
     assert text == "A[1] B[2][1] C[3]" and mapping == {3: 1, 1: 2, 5: 3}
+
+
+def test_numbers_in_parentheses_are_not_citations():
+    assert parse_markers("10 万(100,000)多个，发布于 (2026) 年") == []
+    assert parse_markers("见 (1, 2) 和 (3)") == [1, 2, 3]
+
+
+def test_chinese_claim_checked_against_an_english_chunk():
+    from pathlib import Path
+    from rag.retrieve import load_glossary
+    glossary = load_glossary(Path(__file__).resolve().parents[2] / "corpus" / "glossary.tsv")
+    chunk = "January 15, 2026 - Release of TranslateGemma in 4B, 12B, and 27B parameter size."
+    checked, _ = check_answer("TranslateGemma 于 2026 年 1 月 15 日发布。[1]", {1: chunk}, glossary=glossary)
+    assert checked.supported == 1 and not checked.unsupported
+    checked, _ = check_answer("TranslateGemma 于 2025 年 1 月 15 日发布。[1]", {1: chunk}, glossary=glossary)
+    assert checked.unsupported

@@ -1,0 +1,36 @@
+from rag.chat import GlossStrip, ScriptStream, standalone_question, Turn, validate_question
+from rag.config import Settings
+from rag.errors import QuestionError
+from rag.text import to_traditional
+
+import pytest
+
+
+def _run(stream, pieces):
+    return "".join(stream.feed(p) for p in pieces) + stream.flush()
+
+
+def test_gloss_strip_removes_english_glosses_split_across_pieces():
+    out = _run(GlossStrip(), ["超过 4 亿", "(4", "00 mil", "lion)次，10 万(100,000)多个", "亿"])
+    assert out == "超过 4 亿次，10 万多个亿"
+
+
+def test_script_stream_converts_whole_phrases():
+    out = _run(ScriptStream(to_traditional), ["开发者可以下", "载软件，", "支持最长上下文窗口。"])
+    assert out == to_traditional("开发者可以下载软件，支持最长上下文窗口。")
+    assert "軟體" in out and "開發者" in out
+
+
+def test_follow_up_carries_the_previous_subject():
+    history = [Turn("Gemma 4 采用什么许可证？", "Apache 2.0[1]。", "Gemma 4 采用什么许可证？")]
+    assert standalone_question("那商业使用呢？", history) == "Gemma 4 采用什么许可证; 那商业使用呢？"
+    assert standalone_question("and which sizes?", history).endswith("and which sizes?")
+    assert standalone_question("Gemma 4 有哪些尺寸？这个问题很独立", history) == "Gemma 4 有哪些尺寸？这个问题很独立"
+    assert standalone_question("那商业使用呢？", []) == "那商业使用呢？"
+
+
+@pytest.mark.parametrize("question", ["", "   \n", "x" * 2001])
+def test_bad_questions_get_one_clear_line(question):
+    with pytest.raises(QuestionError) as e:
+        validate_question(question, Settings.from_env())
+    assert "\n" not in str(e.value) and "question" in str(e.value)
