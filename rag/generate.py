@@ -28,6 +28,14 @@ class GenStats:
     generate_s: float = 0.0
 
 
+def prefix_state_key(prefix: str, **ident) -> str:
+    """Names the saved KV state: any change to the prompt text (so to the corpus, its
+    chunking or the instructions), the model, the context size, llama.cpp or the GPU
+    offload gives another key, and the stale state is never loaded."""
+    ident = dict(ident, prefix=hashlib.sha256(prefix.encode()).hexdigest())
+    return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:20]
+
+
 class LocalLLM:
     def __init__(self, settings: Settings):
         from .models import verify_model
@@ -92,10 +100,8 @@ class LocalLLM:
 
     def prefix_key(self, prefix: str) -> str:
         import llama_cpp
-        ident = {"model": self.name, "size": Path(self.settings.model_path).stat().st_size,
-                 "n_ctx": self.n_ctx, "llama_cpp": llama_cpp.__version__, "gpu": self.gpu_layers,
-                 "prefix": hashlib.sha256(prefix.encode()).hexdigest()}
-        return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:20]
+        return prefix_state_key(prefix, model=self.name, model_size=Path(self.settings.model_path).stat().st_size,
+                                n_ctx=self.n_ctx, llama_cpp_version=llama_cpp.__version__, gpu_layers=self.gpu_layers)
 
     def ensure_prefix(self, prefix: str, state_dir: Path | None) -> str:
         """Make `prefix` the evaluated start of the context: load its saved KV state when

@@ -34,3 +34,21 @@ def test_bad_questions_get_one_clear_line(question):
     with pytest.raises(QuestionError) as e:
         validate_question(question, Settings.from_env())
     assert "\n" not in str(e.value) and "question" in str(e.value)
+
+
+def test_model_never_sees_the_article_footnotes():
+    from rag.prompt import model_text
+    from rag.types import Chunk
+    chunk = Chunk("a:1", "article", "采用商业友好的 Apache 2.0 许可。[3][5] 下载超过 4 亿次。[3]", 0, 10, [3, 5])
+    text = model_text(chunk)
+    assert "[3]" not in text and "[5]" not in text
+    assert "4 亿(400 million)次" in text
+
+
+def test_marker_three_means_provided_chunk_three_not_source_three():
+    from rag.cite import CitationStream
+    numbering = {1: 10, 2: 11, 3: 12}            # model number -> chunk position
+    stream = CitationStream(set(numbering))
+    out = stream.feed("Apache 2.0 许可。[3]") + stream.flush()
+    assert out == "Apache 2.0 许可。[1]"
+    assert [numbering[m] for m in stream.order] == [12]

@@ -1,0 +1,78 @@
+import numpy as np
+import pytest
+
+from rag.chat import Assistant
+from rag.generate import prefix_state_key
+from rag.ingest import ingest
+
+BASE = dict(model="m", model_size=1, n_ctx=4096, llama_cpp_version="0.3.36", gpu_layers=0)
+
+
+def test_prefix_key_changes_with_prompt_model_and_context():
+    key = prefix_state_key("passages v1", **BASE)
+    assert key == prefix_state_key("passages v1", **BASE)
+    assert key != prefix_state_key("passages v2", **BASE)
+    assert key != prefix_state_key("passages v1", **dict(BASE, model_size=2))
+    assert key != prefix_state_key("passages v1", **dict(BASE, n_ctx=8192))
+    assert key != prefix_state_key("passages v1", **dict(BASE, gpu_layers=-1))
+
+
+class CountingLLM:
+    """Only what building a prompt needs: a token count (1 token per 2 characters)."""
+    name = "counter"
+
+    def count_tokens(self, text):
+        return len(text) // 2
+
+
+@pytest.fixture
+def small_assistant(tmp_settings, fake_embedder):
+    ingest(tmp_settings, embedder=fake_embedder, progress=False)
+    return Assistant(tmp_settings, llm=CountingLLM(), embedder=fake_embedder)
+
+
+def test_new_index_version_gets_its_own_prefix_state_folder(tmp_settings, fake_embedder, tmp_path):
+    ingest(tmp_settings, embedder=fake_embedder, progress=False)
+    a = Assistant(tmp_settings, llm=CountingLLM(), embedder=fake_embedder)
+    old_path, old_prompt = a.data.path, a.full_prompt()[0]
+    note = tmp_path / "n.md"
+    note.write_text("# 笔记\n\n新的内容让语料变了。", encoding="utf-8")
+    ingest(tmp_settings, [str(note)], embedder=fake_embedder, progress=False)
+    assert a.reload_if_changed()
+    assert a.data.path != old_path and not old_path.exists()     # the state saved beside it went too
+    assert a.full_prompt()[0] != old_prompt and "新的内容" in a.full_prompt()[0]
+
+
+def test_layout_switches_to_retrieval_when_the_corpus_outgrows_the_budget(small_assistant):
+    small_assistant.settings.full_context_max_tokens = 100_000
+    small_assistant._full_tokens = None
+    assert small_assistant.layout() == "full"
+    small_assistant.settings.full_context_max_tokens = 100
+    small_assistant._full_tokens = None
+    assert small_assistant.layout() == "retrieval"
+
+
+def test_budget_cuts_the_lowest_ranked_chunks_first(small_assistant):
+    s = small_assistant.settings
+    s.context_mode = "retrieval"
+    hits = small_assistant.retriever.search("Gemma 4 许可证 Apache 2.0", 8).hits
+    s.n_ctx = 10_000
+    full = small_assistant.build_context("Gemma 4 许可证？", "zh-Hans", hits, [])
+    assert full.trimmed == 0 and len(full.given) == 8
+    s.n_ctx = s.max_tokens + 64 + 700            # room for only a few chunks
+    cut = small_assistant.build_context("Gemma 4 许可证？", "zh-Hans", hits, [])
+    assert 0 < len(cut.given) < 8 and cut.trimmed == 8 - len(cut.given)
+    assert cut.given == full.given[:len(cut.given)]      # kept the best-ranked ones, in order
+    text = "\n".join(m["content"] for m in cut.messages)
+    assert CountingLLM().count_tokens(text) + s.max_tokens + 64 <= s.n_ctx
+
+
+def test_provenance_resolves_article_footnotes_to_source_documents(small_assistant):
+    data = small_assistant.data
+    position = next(i for i, c in enumerate(data.chunks) if c.doc_id == "article" and 5 in c.cites)
+    sources = small_assistant.provenance(position)
+    numbers = [s["number"] for s in sources]
+    assert 5 in numbers
+    five = next(s for s in sources if s["number"] == 5)
+    assert five["doc_id"] == "source-5" and five["site"] == "cloud.google.com"
+    assert five["snippet"].startswith("Introducing Gemma 4 on Google Cloud")
