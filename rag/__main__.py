@@ -54,6 +54,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--set", dest="set_path", default=None, help="JSONL question set (default eval/dev.jsonl)")
     s.add_argument("--json", action="store_true")
     s.add_argument("--retrieval-only", action="store_true", help="skip answering; retrieval metrics only")
+    s.add_argument("--translate", action="store_true",
+                   help="also measure retrieval with a model translation of English questions (slower)")
     s.add_argument("--limit", type=int, default=None, help="answer at most this many questions")
     s.add_argument("--write", action="store_true", help="append the results to docs/EVAL.md")
 

@@ -124,6 +124,7 @@ class Assistant:
         self._llm = llm
         self._llm_lock = threading.Lock()
         self._reload_lock = threading.Lock()
+        self._translations: dict[str, str] = {}
         self._load()
 
     # --- index and model ---------------------------------------------------------------
@@ -185,6 +186,29 @@ class Assistant:
         system, _ = self.full_prompt()
         prefix, _ = self.llm.split_prefix([{"role": "system", "content": system}, {"role": "user", "content": "?"}])
         return self.llm.ensure_prefix(prefix, self.data.path)
+
+    def translate(self, question: str) -> str:
+        """A Simplified Chinese rendering of a question by the local model, cached by
+        question. Asked after the cached corpus prefix, so it costs only its own turn.
+        Measured by `rag eval` as a retrieval variant; not used when answering, since
+        the glossary reaches the same evidence@5 at no model cost (docs/EVAL.md)."""
+        import hashlib
+        from .generate import GenStats
+        key = hashlib.sha256(question.encode()).hexdigest()
+        if key not in self._translations:
+            instruction = ("Translate this question into Simplified Chinese. Reply with the translation only.\n"
+                           + question)
+            messages = [{"role": "system", "content": self.full_prompt()[0]}, {"role": "user", "content": instruction}]
+            llm = self.llm
+            if hasattr(llm, "stream_messages"):
+                pieces = llm.stream_messages(messages, 80, GenStats())
+            else:
+                if self.layout() == "full":
+                    self.warm()
+                prefix, rest = llm.split_prefix(messages)
+                pieces = llm.stream(prefix + rest, 80, GenStats(), prefix=prefix)
+            self._translations[key] = "".join(pieces).strip().split("\n")[0]
+        return self._translations[key]
 
     # --- prompts -------------------------------------------------------------------------
 

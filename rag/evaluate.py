@@ -58,7 +58,8 @@ def _p50(values: list[float]) -> float:
     return statistics.median(values) if values else 0.0
 
 
-def retrieval_metrics(assistant, items: list[dict], mode: str, glossary: bool = True) -> dict:
+def retrieval_metrics(assistant, items: list[dict], mode: str, glossary: bool = True,
+                      translate: bool = False) -> dict:
     retriever = assistant.retriever
     saved = retriever.glossary
     if not glossary:
@@ -69,8 +70,14 @@ def retrieval_metrics(assistant, items: list[dict], mode: str, glossary: bool = 
         for item in items:
             if not item["in_scope"]:
                 continue
-            result = retriever.search(item["question"], 5, mode=mode)
-            latencies.append(result.seconds)
+            extra = 0.0
+            also = None
+            if translate and detect_language(item["question"]) == "en":
+                started = time.perf_counter()
+                also = assistant.translate(item["question"])
+                extra = time.perf_counter() - started
+            result = retriever.search(item["question"], 5, mode=mode, also=also)
+            latencies.append(result.seconds + extra)
             rank = rank_of_evidence(result.hits, item["evidence"])
             bucket = per_lang.setdefault(item["language"], {"n": 0, "at1": 0, "at5": 0, "rr": 0.0, "misses": []})
             bucket["n"] += 1
@@ -218,6 +225,9 @@ def run_eval(settings: Settings, args) -> int:
         "hybrid": retrieval_metrics(assistant, items, "hybrid", glossary=False),
         "hybrid+glossary": retrieval_metrics(assistant, items, "hybrid", glossary=True),
     }
+    if getattr(args, "translate", False):
+        variants["hybrid+translation"] = retrieval_metrics(assistant, items, "hybrid", glossary=False, translate=True)
+        variants["hybrid+glossary+translation"] = retrieval_metrics(assistant, items, "hybrid", translate=True)
     main = variants["hybrid+glossary"]
     result = {"set": str(path), "n": main["n"], "evidence_at_1": main["evidence_at_1"],
               "evidence_at_5": main["evidence_at_5"], "mrr": main["mrr"], "retrieve_p50_ms": main["retrieve_p50_ms"],

@@ -115,18 +115,25 @@ class Retriever:
 
     # --- fused -----------------------------------------------------------------------
 
-    def search(self, question: str, k: int | None = None, mode: str = "hybrid") -> Retrieval:
+    def search(self, question: str, k: int | None = None, mode: str = "hybrid",
+               also: str | None = None) -> Retrieval:
+        """`also`: a second rendering of the question (e.g. a model translation) whose
+        result lists are fused in as well."""
         started = time.perf_counter()
         k = k or self.settings.k
         n = max(30, k * 4)
         language = detect_language(question)
-        keyword_query = expand_query(question, self.glossary)
-        # The corpus is Simplified: a Traditional question embeds closer once converted.
-        dense_query = to_simplified(question) if language == "zh-Hant" else question
-        dense = self.dense(dense_query, n) if mode in ("hybrid", "dense") else []
-        keyword = self.keyword(keyword_query, n) if mode in ("hybrid", "bm25") else []
+        lists = []
+        for query in [question] + ([also] if also else []):
+            keyword_query = expand_query(query, self.glossary)
+            # The corpus is Simplified: a Traditional question embeds closer once converted.
+            dense_query = to_simplified(query) if detect_language(query) == "zh-Hant" else query
+            dense = self.dense(dense_query, n) if mode in ("hybrid", "dense") else []
+            keyword = self.keyword(keyword_query, n) if mode in ("hybrid", "bm25") else []
+            lists += [(self.settings.dense_weight, dense), (self.settings.bm25_weight, keyword)]
+        dense, keyword = lists[0][1], lists[1][1]
         fused: dict[int, float] = {}
-        for weight, ranked in ((self.settings.dense_weight, dense), (self.settings.bm25_weight, keyword)):
+        for weight, ranked in lists:
             for rank, (i, _) in enumerate(ranked):
                 fused[i] = fused.get(i, 0.0) + weight / (self.settings.rrf_k + rank + 1)
         order = sorted(fused, key=lambda i: -fused[i])[:k]

@@ -224,14 +224,18 @@ class ChatApp:
             self.ingest_lock.release()
 
 
+def _bilingual_header() -> str:
+    return (f"### {STRINGS['zh']['title']} · {STRINGS['en']['title']}\n"
+            f"{STRINGS['zh']['subtitle']} {STRINGS['en']['subtitle']}")
+
+
 def build_app(app: ChatApp):
     import gradio as gr
     i18n = gr.I18n(en={k: v for k, v in STRINGS["en"].items()}, **{"zh-CN": STRINGS["zh"], "zh-TW": STRINGS["zh"],
                                                                    "zh": STRINGS["zh"]})
     with gr.Blocks(title="Gemma 4 Q&A", analytics_enabled=False, fill_width=False) as demo:
         with gr.Row():
-            header = gr.Markdown(f"### {STRINGS['zh']['title']} · {STRINGS['en']['title']}\n"
-                                 f"{STRINGS['zh']['subtitle']} {STRINGS['en']['subtitle']}")
+            header = gr.Markdown(_bilingual_header())
             ui_choice = gr.Radio(["Auto", "中文", "English"], value="Auto", label=i18n("ui"), scale=0, min_width=220,
                                  elem_id="ui-lang")
         with gr.Tabs():
@@ -270,9 +274,17 @@ def build_app(app: ChatApp):
         send.click(**events)
         new.click(lambda: ([], [], ""), outputs=[chatbot, turns, box], queue=False)
         add.click(add_docs, inputs=[files, urls, ui_choice], outputs=[table, report, files, urls], concurrency_limit=1)
-        ui_choice.change(lambda c: gr.update(placeholder=STRINGS["en" if c == "English" else "zh"]["placeholder"]
-                                             if c != "Auto" else STRINGS["en"]["placeholder"]),
-                         inputs=ui_choice, outputs=box, queue=False)
+        def switch_language(choice):
+            if choice == "Auto":
+                head, strings = _bilingual_header(), STRINGS["en"]
+            else:
+                strings = STRINGS["en" if choice == "English" else "zh"]
+                head = f"### {strings['title']}\n{strings['subtitle']}"
+            return (gr.update(value=head), gr.update(placeholder=strings["placeholder"]),
+                    gr.update(value=strings["send"]), gr.update(value=strings["new"]),
+                    gr.update(value=strings["ingest"]))
+
+        ui_choice.change(switch_language, inputs=ui_choice, outputs=[header, box, send, new, add], queue=False)
     demo._rag_i18n = i18n
     return demo
 
