@@ -101,6 +101,19 @@ def key_terms(text: str) -> set[str]:
 
 
 _HAN = re.compile(r"[\u4e00-\u9fff]")
+_AMOUNT = re.compile(r"(\d+(?:[.,]\d+)*)\s*(万|亿|thousand|million|billion)", re.IGNORECASE)
+_SCALE = {"万": 1e4, "亿": 1e8, "thousand": 1e3, "million": 1e6, "billion": 1e9}
+
+
+def amounts(text: str) -> set[float]:
+    """Quantities written with a unit word: "4 亿" and "400 million" are both 4e8."""
+    out = set()
+    for number, unit in _AMOUNT.findall(text):
+        try:
+            out.add(round(float(number.replace(",", "")) * _SCALE[unit.lower()]))
+        except ValueError:
+            continue
+    return out
 
 
 def support(sentence: str, chunk_text: str, glossary: dict[str, list[str]] | None = None) -> float:
@@ -112,6 +125,8 @@ def support(sentence: str, chunk_text: str, glossary: dict[str, list[str]] | Non
     plain = MARKER.sub(" ", sentence)
     if any(num not in chunk_norm for num in set(_NUMBER.findall(plain))):
         return 0.0
+    if not amounts(plain) <= amounts(chunk_norm):
+        return 0.0                         # "4 billion" where the chunk says 4 亿 (400 million)
     glossary = glossary or {}
     reverse = _reverse(glossary)
     chunk_han = len(_HAN.findall(chunk_norm)) >= 0.2 * len(re.findall(r"[a-z\u4e00-\u9fff]", chunk_norm) or [1])

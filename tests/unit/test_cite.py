@@ -73,3 +73,11 @@ def test_chinese_claim_checked_against_an_english_chunk():
     assert checked.supported == 1 and not checked.unsupported
     checked, _ = check_answer("TranslateGemma 于 2025 年 1 月 15 日发布。[1]", {1: chunk}, glossary=glossary)
     assert checked.unsupported
+
+
+def test_amounts_must_match_across_units():
+    chunk = "开发者下载 Gemma 已超过 4 亿(400 million)次,并创建了 10 万(100,000)多个变体"
+    ok, _ = check_answer("Gemma has been downloaded over 400 million times. [1]", {1: chunk})
+    assert not ok.unsupported
+    wrong, _ = check_answer("Gemma has been downloaded over 4 billion times. [1]", {1: chunk})
+    assert wrong.unsupported
