@@ -7,6 +7,7 @@ import argparse
 import json
 import os
 import sys
+import time
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -90,17 +91,19 @@ def cmd_ingest(args, settings: Settings) -> int:
     from .ingest import ingest
     report = ingest(settings, args.sources or None, rebuild=args.rebuild, prune=args.prune, refetch=args.refetch)
     print(report.summary(), file=sys.stderr)
-    if not args.no_warm and (report.added or report.updated or report.removed or args.rebuild):
-        _warm(settings)
+    if not args.no_warm:
+        _warm(settings)          # computes the prompt cache only when it is missing or stale
     return 0 if report.ok else 1
 
 
 def _warm(settings: Settings) -> None:
     from .chat import Assistant
     assistant = Assistant(settings)
+    started = time.perf_counter()
     how = assistant.warm()
-    if how in ("computed", "loaded"):
-        print(f"prompt cache: {how} ({assistant.layout()} layout)", file=sys.stderr)
+    if how == "computed":
+        print(f"prompt cache: computed in {time.perf_counter() - started:.0f} s ({assistant.layout()} layout)",
+              file=sys.stderr)
 
 
 def cmd_sources(args, settings: Settings) -> int:

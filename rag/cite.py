@@ -101,6 +101,11 @@ def key_terms(text: str) -> set[str]:
 
 
 _HAN = re.compile(r"[\u4e00-\u9fff]")
+_MEASURE = re.compile(r"\d+(?:\.\d+)?[a-z]+|[a-z]+\d+[a-z0-9]*")     # 256k, 31b, e2b, 4gb
+# A sentence that only talks about the passages ("This is stated in passage [2].").
+_META = re.compile(r"^\W*(?:(?:this|that|it|which|the (?:information|answer))\b.{0,40}\b(?:is|was|are|can be)\s+"
+                   r"(?:stated|mentioned|found|shown|seen|given)\b|according to (?:the )?passages?\W*$|"
+                   r"(?:这|此|以上)\S{0,12}(?:见|来自|出自|在)\S{0,6}(?:段落|资料|文段))", re.IGNORECASE)
 _AMOUNT = re.compile(r"(\d+(?:[.,]\d+)*)\s*(万|亿|thousand|million|billion)", re.IGNORECASE)
 _SCALE = {"万": 1e4, "亿": 1e8, "thousand": 1e3, "million": 1e6, "billion": 1e9}
 
@@ -127,6 +132,8 @@ def support(sentence: str, chunk_text: str, glossary: dict[str, list[str]] | Non
         return 0.0
     if not amounts(plain) <= amounts(chunk_norm):
         return 0.0                         # "4 billion" where the chunk says 4 亿 (400 million)
+    if any(t not in chunk_norm for t in tokenize(plain) if "_" not in t and _MEASURE.fullmatch(t)):
+        return 0.0                         # "256MB" where the chunk says 256K
     glossary = glossary or {}
     reverse = _reverse(glossary)
     chunk_han = len(_HAN.findall(chunk_norm)) >= 0.2 * len(re.findall(r"[a-z\u4e00-\u9fff]", chunk_norm) or [1])
@@ -220,6 +227,9 @@ def check_answer(text: str, chunk_for: dict[int, str], threshold: float = 0.34,
 
     for a, b in sentence_spans(text):
         sentence = text[a:b]
+        if _META.search(MARKER.sub("", sentence).strip()):
+            edits.append((a, b, ""))         # remarks about the passages carry no claim
+            continue
         valid = [n for n in parse_markers(sentence) if n in chunk_for]
         if valid:
             scores = {n: support(sentence, chunk_for[n], glossary) for n in valid}

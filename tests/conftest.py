@@ -69,3 +69,43 @@ def assistant():
     a = Assistant(Settings.from_env())
     a.warm()
     return a
+
+
+def free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def local_server():
+    """Start a command that serves HTTP on a loopback port; yields the wait-until-ready
+    call. Every process started is stopped at the end of the module."""
+    import subprocess
+    import time
+    import urllib.request
+    started = []
+
+    def start(cmd: list[str], url: str, timeout: float, env: dict | None = None) -> str:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                stdin=subprocess.DEVNULL)
+        started.append(proc)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if proc.poll() is not None:
+                pytest.fail(f"{cmd[2]} exited: " + proc.stderr.read().decode(errors="replace")[-800:])
+            try:
+                if urllib.request.urlopen(url, timeout=2).status == 200:
+                    return url
+            except OSError:
+                time.sleep(1)
+        pytest.fail(f"{' '.join(cmd[:4])} did not answer within {timeout:.0f} s")
+
+    yield start
+    for proc in started:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()

@@ -1,16 +1,11 @@
 """A real headless Chromium against `rag serve` on a free loopback port, real model."""
 import os
 import shutil
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, requires_real
+from conftest import ROOT, free_port, requires_real
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 try:
@@ -28,37 +23,12 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--d
         "--disable-sync", "--no-first-run"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def server():
-    port = _free_port()
-    env = dict(os.environ, HF_HUB_OFFLINE="1", RAG_PORT=str(port))
-    proc = subprocess.Popen([sys.executable, "-m", "rag", "serve", "--port", str(port)], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.time() + 240
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            pytest.fail("rag serve exited: " + proc.stdout.read().decode(errors="replace")[-800:])
-        try:
-            if urllib.request.urlopen(url, timeout=2).status == 200:
-                break
-        except OSError:
-            time.sleep(1)
-    else:
-        proc.kill()
-        pytest.fail("rag serve did not answer within 240 s")
-    yield url
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+def server(local_server):
+    port = free_port()
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    return local_server([sys.executable, "-m", "rag", "serve", "--port", str(port)], f"http://127.0.0.1:{port}/",
+                        timeout=240, env=env)
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +51,6 @@ def test_chinese_question_streams_a_cited_answer_and_the_citation_opens(server, 
     page.goto(server)
     page.wait_for_selector("#question textarea", timeout=60_000)
     _ask(page, "Gemma 4 采用什么许可证？")
-    bot = page.locator("#chat .message.bot, #chat [data-testid='bot']").last
     text = page.inner_text("#chat")
     assert "Apache 2.0" in text
     cite = page.locator("#chat a.cite").first
@@ -121,3 +90,16 @@ def test_phone_width_layout_is_usable(server, browser):
     assert box and box["width"] > 200 and box["x"] >= 0 and box["x"] + box["width"] <= 390
     page.screenshot(path=str(SHOTS / "phone.png"), full_page=True)
     page.close()
+
+
+def test_server_serves_no_files_outside_its_own_assets(server):
+    import urllib.error
+    import urllib.request
+    readme = str(ROOT / "README.md")
+    for path in ("gradio_api/file=/etc/passwd", f"gradio_api/file={readme}", "file=/etc/passwd",
+                 f"gradio_api/file={ROOT}/models/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf.verified.json"):
+        try:
+            status = urllib.request.urlopen(server + path, timeout=10).status
+        except urllib.error.HTTPError as e:
+            status = e.code
+        assert status in (403, 404), (path, status)

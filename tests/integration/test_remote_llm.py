@@ -1,52 +1,26 @@
 """Generation through an OpenAI-compatible server (llama-cpp-python's own, on a loopback
 port, with the default model): streaming, citations, language and refusal still hold."""
-import os
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
 
 import pytest
 
-from conftest import ROOT, requires_real
+from conftest import free_port, requires_real
 from rag.chat import Assistant
 from rag.config import Settings
 
 pytestmark = [pytest.mark.integration, requires_real]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def server_url():
+def server_url(local_server):
     pytest.importorskip("sse_starlette", reason="llama-cpp-python[server] extras missing; run make setup")
     settings = Settings.from_env()
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(settings.model_path),
-                             "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096",
-                             "--n_threads", str(settings.n_threads), "--verbose", "False"],
-                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    port = free_port()
     url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            pytest.fail("llama_cpp.server exited: " + proc.stderr.read().decode(errors="replace")[-600:])
-        try:
-            if urllib.request.urlopen(url + "/models", timeout=2).status == 200:
-                break
-        except OSError:
-            time.sleep(1)
-    else:
-        proc.kill()
-        pytest.fail("llama_cpp.server did not start within 120 s")
-    yield url
-    proc.terminate()
-    proc.wait(timeout=20)
+    local_server([sys.executable, "-m", "llama_cpp.server", "--model", str(settings.model_path), "--host", "127.0.0.1",
+                  "--port", str(port), "--n_ctx", "4096", "--n_threads", str(settings.n_threads), "--verbose", "False"],
+                 url + "/models", timeout=120)
+    return url
 
 
 @pytest.fixture(scope="module")

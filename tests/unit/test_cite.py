@@ -81,3 +81,16 @@ def test_amounts_must_match_across_units():
     assert not ok.unsupported
     wrong, _ = check_answer("Gemma has been downloaded over 4 billion times. [1]", {1: chunk})
     assert wrong.unsupported
+
+
+def test_remarks_about_the_passages_are_dropped():
+    chunk = "Gemma 4 覆盖 E2B、E4B、31B、26B A4B 等尺寸"
+    checked, _ = check_answer("Gemma 4 comes in E2B, E4B, 31B and 26B A4B sizes[1]. This is stated in the passage [1] and .",
+                              {1: chunk})
+    assert checked.text.strip() == "Gemma 4 comes in E2B, E4B, 31B and 26B A4B sizes[1]."
+
+
+def test_a_measure_the_chunk_lacks_makes_the_claim_unsupported():
+    checked, _ = check_answer("To run Gemma 4 31B you need 256MB of GPU memory[1].",
+                              {1: "Gemma 4 支持最长 256K 上下文窗口,包含 31B 尺寸"})
+    assert checked.unsupported and not checked.supported
