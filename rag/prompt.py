@@ -22,10 +22,11 @@ REFUSALS = {
           "article and its sources support.",
 }
 
+# Kept short: these words are read for every question, after the cached corpus.
 ANSWER_IN = {
-    "zh-Hans": "请用简体中文以完整的句子回答。",
-    "zh-Hant": "請用繁體中文以完整的句子回答。",
-    "en": "Answer in English only (translate the facts from the Chinese passages).",
+    "zh-Hans": "用简体中文完整回答",
+    "zh-Hant": "用繁體中文完整回答",
+    "en": "answer in English, full sentences",
 }
 
 SYSTEM_RULES = (
@@ -90,17 +91,11 @@ def retrieval_system_prompt() -> str:
 
 def user_turn(question: str, language: str, hint: list[int] | None = None,
               passages: str | None = None) -> str:
-    parts = []
-    if passages:
-        parts.append("Passages:\n" + passages + "\n")
-    parts.append(("Question: " if language not in ("zh-Hans", "zh-Hant") else "问题：") + question.strip())
-    note = []
-    if hint:
-        note.append("Most relevant passages: " + "".join(f"[{n}]" for n in hint) + ".")
-    note.append(ANSWER_IN.get(language, "Answer in the language of the question."))
-    note.append("Cite passage numbers like [n].")
-    parts.append("(" + " ".join(note) + ")")
-    return "\n".join(parts)
+    chinese = language in ("zh-Hans", "zh-Hant")
+    head = ("Passages:\n" + passages + "\n\n") if passages else ""
+    see = ("参考" if chinese else "see ") + "".join(f"[{n}]" for n in hint) + ("；" if chinese else "; ") if hint else ""
+    instruction = ANSWER_IN.get(language, "answer in the language of the question")
+    return f"{head}{question.strip()}\n（{see}{instruction}）" if chinese else f"{head}{question.strip()}\n({see}{instruction})"
 
 
 def refusal_text(language: str) -> str:

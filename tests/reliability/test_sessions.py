@@ -30,7 +30,7 @@ class EchoLLM:
         return "", "\n".join(m["content"] for m in messages)
 
     def stream(self, prompt, max_tokens, stats, prefix=""):
-        question = prompt.rsplit("问题：", 1)[-1].rsplit("Question: ", 1)[-1].split("\n")[0]
+        question = prompt.rstrip().split("\n")[-2]         # the line above the instruction
         passage = prompt.split("[1] ", 1)[1].split("\n")[0] if "[1] " in prompt else ""
         with self.lock:
             self.active += 1
