@@ -56,11 +56,11 @@ def _raw_speeds(llm, prompt_tokens: list[int], gen_tokens: int = 48) -> tuple[fl
 
 
 def _raw_decode_on(llm, tokens: list[int], n_tokens: int) -> float:
-    """Decode speed of raw generate() on exactly the pipeline's prompt."""
+    """Decode speed of raw generate() on exactly the pipeline's prompt and sampling."""
     inner = llm.llm
     with llm.lock:
         count, first = 0, None
-        for token in inner.generate(tokens, temp=0.0, reset=True):
+        for token in inner.generate(tokens, **llm.sampling(), reset=True):
             if token in llm._stop_ids:
                 break
             count += 1

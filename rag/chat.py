@@ -392,8 +392,7 @@ class Assistant:
 
     def _timings(self, stats, retrieve_s, started, first_shown) -> dict:
         total = time.perf_counter() - started
-        decode_s = max(stats.generate_s - (stats.ttft_s or 0.0), 1e-9)
-        per_s = (stats.completion_tokens - 1) / decode_s if stats.completion_tokens > 1 else 0.0
+        per_s = stats.tokens_per_s
         return {"retrieve_s": round(retrieve_s, 4), "ttft_s": round(first_shown if first_shown is not None else total, 4),
                 "generate_s": round(stats.generate_s, 4), "total_s": round(total, 4),
                 "completion_tokens": stats.completion_tokens, "tokens_per_s": round(per_s, 2)}

@@ -25,7 +25,14 @@ class GenStats:
     cached_tokens: int = 0
     completion_tokens: int = 0
     ttft_s: float | None = None
+    last_token_s: float = 0.0          # when the last emitted token arrived (from start)
     generate_s: float = 0.0
+
+    @property
+    def tokens_per_s(self) -> float:
+        """Decode rate between the first and the last emitted token."""
+        span = self.last_token_s - (self.ttft_s or 0.0)
+        return (self.completion_tokens - 1) / span if self.completion_tokens > 1 and span > 0 else 0.0
 
 
 def prefix_state_key(prefix: str, **ident) -> str:
@@ -165,13 +172,13 @@ class LocalLLM:
             started = time.perf_counter()
             decoder = codecs.getincrementaldecoder("utf-8")(errors="ignore")
             try:
-                for token in self.llm.generate(tokens, temp=self.settings.temperature, top_k=40, top_p=0.95,
-                                               min_p=0.05, repeat_penalty=1.05, reset=True):
+                for token in self.llm.generate(tokens, **self.sampling(), reset=True):
                     if token in self._stop_ids or self.llm.n_tokens >= self.n_ctx - 1:
                         break
                     stats.completion_tokens += 1
+                    stats.last_token_s = time.perf_counter() - started
                     if stats.ttft_s is None:
-                        stats.ttft_s = time.perf_counter() - started
+                        stats.ttft_s = stats.last_token_s
                     piece = decoder.decode(self.llm.detokenize([token]))
                     if piece:
                         yield piece
@@ -182,6 +189,11 @@ class LocalLLM:
             tail = decoder.decode(b"", final=True)
             if tail:
                 yield tail
+
+    def sampling(self) -> dict:
+        """Sampling settings, shared with `rag bench`'s raw baseline so the speed ratio
+        compares like with like. A mild repeat penalty keeps a small model out of loops."""
+        return {"temp": self.settings.temperature, "top_k": 40, "top_p": 0.95, "min_p": 0.05, "repeat_penalty": 1.05}
 
     def _prefix_tokens_for(self, prefix: str) -> list[int]:
         return self._prefix_tokens if self._prefix_tokens else self.tokenize(prefix)
@@ -235,8 +247,9 @@ class RemoteLLM:
                         continue
                     if delta:
                         stats.completion_tokens += 1
+                        stats.last_token_s = time.perf_counter() - started
                         if stats.ttft_s is None:
-                            stats.ttft_s = time.perf_counter() - started
+                            stats.ttft_s = stats.last_token_s
                         yield delta
         except httpx.HTTPError as e:
             raise ModelError(f"cannot reach the model server at {self.url} ({type(e).__name__}); "
