@@ -157,13 +157,17 @@ def cmd_ask(args, settings: Settings) -> int:
         if args.json:
             print(json.dumps(assistant.ask(question, k=args.k), ensure_ascii=False), flush=True)
             continue
-        answer = None
+        answer, streamed = None, ""
         for event in assistant.stream(question, k=args.k):
             if event["type"] == "token":
+                streamed += event["text"]
                 print(event["text"], end="", flush=True)
             else:
                 answer = event["answer"]
         print()
+        if answer["answer"].strip() != streamed.strip():
+            # The citation check repaired markers or replaced an unsupported draft.
+            print(f"→ {answer['answer']}")
         for c in answer["citations"]:
             print(f"  [{c['n']}] {c['title']}: {c['text'][:90]!r}")
         t = answer["timings"]

@@ -57,7 +57,7 @@ class LocalLLM:
         try:
             self.llm = Llama(model_path=str(path), n_ctx=settings.n_ctx, n_threads=settings.n_threads,
                              n_threads_batch=settings.n_threads, n_batch=512, n_gpu_layers=gpu_layers,
-                             verbose=False)
+                             flash_attn=settings.flash_attn, verbose=False)
         except (ValueError, RuntimeError) as e:
             raise ModelError(f"llama.cpp could not load {path.name} ({e}); check RAG_MODEL_PATH") from None
         self.settings = settings
@@ -108,7 +108,8 @@ class LocalLLM:
     def prefix_key(self, prefix: str) -> str:
         import llama_cpp
         return prefix_state_key(prefix, model=self.name, model_size=Path(self.settings.model_path).stat().st_size,
-                                n_ctx=self.n_ctx, llama_cpp_version=llama_cpp.__version__, gpu_layers=self.gpu_layers)
+                                n_ctx=self.n_ctx, llama_cpp_version=llama_cpp.__version__, gpu_layers=self.gpu_layers,
+                                flash_attn=self.settings.flash_attn)
 
     def ensure_prefix(self, prefix: str, state_dir: Path | None) -> str:
         """Make `prefix` the evaluated start of the context: load its saved KV state when
