@@ -53,7 +53,7 @@ class Settings:
     n_ctx: int = 6144
     n_threads: int = field(default_factory=physical_cores)
     n_gpu_layers: int = -1          # -1: all layers when llama.cpp was built with GPU support
-    flash_attn: bool = True         # attention over the cached corpus costs 2-3x less (docs/BENCHMARKS.md)
+    flash_attn: bool = False        # measured slower on CPU here (docs/BENCHMARKS.md); try it on a GPU
     max_tokens: int = 320
     temperature: float = 0.0
     context_mode: str = "auto"      # auto | full | retrieval
