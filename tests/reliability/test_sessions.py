@@ -93,3 +93,17 @@ def test_new_chat_state_is_per_session(app):
     for b_msgs, b_turns, _ in chat_app.respond("Gemma 4 的许可证？", b_msgs, b_turns, "Auto"):
         pass
     assert len(b_turns) == 1 and len(a_turns) == 5
+
+
+def test_documents_tab_adds_files_and_reports_bad_ones(app, tmp_path):
+    chat_app, _ = app
+    good = tmp_path / "青柠笔记.md"
+    good.write_text("# 青柠笔记\n\n青柠实验室用 Gemma 4 E4B 做客服助手,部署用了三天。", encoding="utf-8")
+    bad = tmp_path / "empty.txt"
+    bad.write_bytes(b"")
+    before = len(chat_app.documents_table())
+    rows, report = chat_app.add_documents([str(good), str(bad)], "", "Auto")
+    assert len(rows) == before + 1 and any(r[0] == "青柠笔记" for r in rows)
+    assert "added 1" in report and "empty.txt" in report and "⚠️" in report
+    answer = chat_app.assistant.ask("青柠实验室的客服助手")          # the running app sees the new index
+    assert any("青柠" in c["text"] for c in answer["citations"])
