@@ -21,7 +21,6 @@ from .errors import IndexStoreError, IngestError, RagError
 from .sources import clean_article, expand_sources, load_corpus_manifest, load_source
 from .types import Chunk, Document
 
-SHIPPED = "shipped corpus"
 
 
 @dataclass
@@ -105,7 +104,7 @@ def ingest(settings: Settings, sources: list[str] | None = None, *, rebuild: boo
         hashes = {d: (old.manifest.get("documents", {}).get(d, {}) if old else {}) for d in docs}
         keep_vectors = _vectors_by_doc(old) if old else {}
 
-        names, loaded = _collect(settings, sources, old, rebuild, refetch, report)
+        loaded = _collect(settings, sources, old, rebuild, refetch, report)
         report.failed = [_one_line(line) for line in report.failed]
         prog = Progress(len(loaded), "doc", progress)
         new_chunks: dict[str, list[Chunk]] = {}
@@ -189,14 +188,12 @@ def _load_previous(index_dir: Path, expect: dict, rebuild: bool):
         raise
 
 
-def _collect(settings, sources, old, rebuild, refetch, report) -> tuple[list[str], list[Document]]:
+def _collect(settings, sources, old, rebuild, refetch, report) -> list[Document]:
     """Load every requested document; each failure becomes one line in the report."""
     loaded: list[Document] = []
-    names: list[str] = []
     if sources is None or rebuild:
         try:
             loaded.extend(shipped_documents(settings))
-            names.append(SHIPPED)
         except RagError as e:
             report.failed.append(str(e))
     requested = list(sources or [])
@@ -235,9 +232,8 @@ def _collect(settings, sources, old, rebuild, refetch, report) -> tuple[list[str
             continue
         seen_hashes.setdefault(h, (doc.doc_id, name))
         loaded_ids.add(doc.doc_id)
-        names.append(name)
         loaded.append(doc)
-    return names, loaded
+    return loaded
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")

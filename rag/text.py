@@ -123,18 +123,3 @@ def tokenize(text: str) -> list[str]:
                 tokens.append(word)
             previous_latin = word
     return tokens
-
-
-# Entity-like names in a question ("Llama 4", "Gemma 3", "GPT-5", "Mistral Large"):
-# if the documents never mention one, the question is about something else.
-_NAME = re.compile(r"\b([A-Z][A-Za-z]+(?:[ -]?\d+(?:\.\d+)?[A-Za-z]?)?)\b")
-
-
-def named_entities(text: str) -> list[str]:
-    names = []
-    for m in _NAME.finditer(unicodedata.normalize("NFKC", text)):
-        name = m.group(1)
-        if name.lower() in STOPWORDS or len(name) < 3:
-            continue
-        names.append(name)
-    return names
