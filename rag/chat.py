@@ -44,8 +44,8 @@ class Context:
 class GlossStrip:
     """Chinese answers drop the English glosses the prompt adds to 万/亿 amounts
     ("4 亿(400 million)" -> "4 亿"), holding back a gloss until it is complete."""
-    GLOSS = re.compile(r"(?<=[万亿])\s*[(（][\d.,]+(?:\s*(?:million|billion|thousand))?[)）]")
-    PARTIAL = re.compile(r"[万亿]\s*(?:[(（][\d.,]*(?:\s*[a-z]*)?)?$")
+    GLOSS = re.compile(r"(?<=[万亿萬億])\s*[(（][\d.,]+(?:\s*(?:million|billion|thousand|万|亿|萬|億|千))?[)）]")
+    PARTIAL = re.compile(r"[万亿萬億]\s*(?:[(（][\d.,]*(?:\s*[a-z万亿萬億千]*)?)?$")
 
     def __init__(self):
         self.pending = ""
@@ -83,6 +83,14 @@ class ScriptStream:
     def flush(self) -> str:
         out, self.buffer = self.buffer, ""
         return self.convert(out) if out else ""
+
+
+_TITLE_LINE = re.compile(r"^\[\d+\] .+\([a-z0-9.-]+\.[a-z]{2,}\)$")
+
+
+def _is_title_list(text: str) -> bool:
+    lines = [l.strip() for l in text.splitlines() if l.strip() and l.strip() != "来源"]
+    return bool(lines) and sum(bool(_TITLE_LINE.match(l)) for l in lines) >= 0.6 * len(lines)
 
 
 def validate_question(question: str, settings: Settings) -> str:
@@ -361,7 +369,9 @@ class Assistant:
             return text + "\n" + to_traditional(text) if language == "zh-Hant" else text
         chunk_for = {n: as_read(p) for n, p in positions.items()}
         scores = {self.data.position(h.chunk_id): h.score for h in retrieval.hits}
-        ranked = sorted(context.given, key=lambda p: -scores.get(p, -1.0))
+        # Best retrieval rank first, but a bare list of source titles (the article's 来源
+        # list) last: when it ties with the sentence that states the fact, cite the sentence.
+        ranked = sorted(context.given, key=lambda p: (_is_title_list(self.data.chunks[p].text), -scores.get(p, -1.0)))
         all_given = {p: as_read(p) for p in ranked}
         checked, added = check_answer(shown, chunk_for, all_chunks=all_given, glossary=self.retriever.glossary)
         positions.update(added)

@@ -13,6 +13,7 @@ def _run(stream, pieces):
 def test_gloss_strip_removes_english_glosses_split_across_pieces():
     out = _run(GlossStrip(), ["超过 4 亿", "(4", "00 mil", "lion)次，10 万(100,000)多个", "亿"])
     assert out == "超过 4 亿次，10 万多个亿"
+    assert _run(GlossStrip(), ["下载了超过 4 亿(400", " 万)次"]) == "下载了超过 4 亿次"     # a gloss the model translated
 
 
 def test_script_stream_converts_whole_phrases():
