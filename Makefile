@@ -36,8 +36,10 @@ serve: run
 
 browser-deps: deps
 	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
-	  (apt-get install -y -q chromium fonts-noto-cjk >/dev/null 2>&1 || (apt-get update -q >/dev/null && apt-get install -y -q chromium fonts-noto-cjk >/dev/null)) \
+	  (apt-get install -y -q chromium >/dev/null 2>&1 || (apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null)) \
 	  || echo "chromium not installed: browser tests will be skipped"; }
+	@fc-list 2>/dev/null | grep -qi "CJK" || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  apt-get install -y -q fonts-noto-cjk >/dev/null 2>&1 || echo "no CJK font: screenshots will show boxes for Chinese"; }
 	@$(BIN)/python -c "import playwright" 2>/dev/null || $(BIN)/pip install -q playwright==1.65.2
 
 test: setup browser-deps
