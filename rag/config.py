@@ -66,6 +66,7 @@ class Settings:
     chunk_overlap: int = 40
     # retrieval
     k: int = 5
+    hint_passages: int = 1          # best passages named to the model in the question turn (docs/EVAL.md)
     rrf_k: int = 10
     dense_weight: float = 1.0
     bm25_weight: float = 1.3
