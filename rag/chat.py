@@ -413,10 +413,7 @@ class Assistant:
                 "prompt_tokens": stats.prompt_tokens, "cached_tokens": stats.cached_tokens}
 
     def _hit(self, position: int, score: float) -> Hit:
-        c = self.data.chunks[position]
-        doc = self.data.documents.get(c.doc_id)
-        return Hit(chunk_id=c.chunk_id, doc_id=c.doc_id, title=doc.title if doc else c.doc_id,
-                   url=doc.url if doc else None, text=c.text, start=c.start, end=c.end, score=round(float(score), 6))
+        return self.retriever.hit(position, float(score))
 
     def provenance(self, position: int) -> list[dict]:
         """The cited sources behind an article chunk: its [n] footnotes resolved to the

@@ -211,7 +211,7 @@ class LocalLLM:
 class RemoteLLM:
     """Any OpenAI-compatible /v1/chat/completions server (llama.cpp server, vLLM ...)."""
 
-    def __init__(self, settings: Settings, tokenizer: LocalLLM | None = None):
+    def __init__(self, settings: Settings):
         self.settings = settings
         self.url = settings.llm_url.rstrip("/")
         if not self.url.endswith("/v1"):

@@ -122,7 +122,6 @@ class Retriever:
         started = time.perf_counter()
         k = k or self.settings.k
         n = max(30, k * 4)
-        language = detect_language(question)
         lists = []
         for query in [question] + ([also] if also else []):
             keyword_query = expand_query(query, self.glossary)
@@ -137,7 +136,7 @@ class Retriever:
             for rank, (i, _) in enumerate(ranked):
                 fused[i] = fused.get(i, 0.0) + weight / (self.settings.rrf_k + rank + 1)
         order = sorted(fused, key=lambda i: -fused[i])[:k]
-        hits = [self._hit(i, fused[i]) for i in order]
+        hits = [self.hit(i, fused[i]) for i in order]
         dense_top = dense[0][1] if dense else 0.0
         keyword_top = keyword[0][1] if keyword else 0.0
         names = unknown_names(question, self.corpus_key)
@@ -154,7 +153,8 @@ class Retriever:
             return False, f"no passage is close enough (best similarity {dense_top:.2f})"
         return True, ""
 
-    def _hit(self, i: int, score: float) -> Hit:
+    def hit(self, i: int, score: float) -> Hit:
+        """The chunk at index position `i` as a Hit with its document's title and URL."""
         c = self.data.chunks[i]
         doc = self.data.documents.get(c.doc_id)
         return Hit(chunk_id=c.chunk_id, doc_id=c.doc_id, title=doc.title if doc else c.doc_id,

@@ -41,10 +41,6 @@ class IndexData:
             self._positions = {c.chunk_id: i for i, c in enumerate(self.chunks)}
         return self._positions[chunk_id]
 
-    @property
-    def version(self) -> str:
-        return self.manifest.get("version", "")
-
 
 def content_hash(doc: Document) -> str:
     return hashlib.sha256(f"{doc.title}\x00{doc.text}".encode()).hexdigest()
@@ -210,6 +206,3 @@ def _load_bm25(path: Path, data: IndexData):
     except Exception:   # bm25s raises assorted errors on damaged files
         raise IndexStoreError(f"the keyword index could not be read; {REBUILD_HINT}") from None
 
-
-def empty_index(manifest: dict, dim: int) -> IndexData:
-    return IndexData(manifest=manifest, documents={}, chunks=[], vectors=np.zeros((0, dim), dtype=np.float32))
