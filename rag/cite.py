@@ -19,13 +19,15 @@ MARKER = re.compile(r"\[\s*(\d{1,3}(?:\s*[,，、]\s*\d{1,3})*)\s*\]|【\s*(\d{1
 _PARTIAL = re.compile(r"(?:\[|【|\(|（)[\d\s,，、]*$")
 
 
+def _numbers(m: re.Match) -> list[int]:
+    """The numbers inside one marker match ("[1, 2]" -> [1, 2])."""
+    group = next(g for g in m.groups() if g is not None)
+    return [int(x) for x in re.split(r"[,，、\s]+", group) if x]
+
+
 def parse_markers(text: str) -> list[int]:
     """All cited numbers in order of appearance (repeats kept)."""
-    out = []
-    for m in MARKER.finditer(text):
-        group = next(g for g in m.groups() if g is not None)
-        out.extend(int(x) for x in re.split(r"[,，、\s]+", group) if x)
-    return out
+    return [n for m in MARKER.finditer(text) for n in _numbers(m)]
 
 
 class CitationStream:
@@ -42,8 +44,7 @@ class CitationStream:
         return sorted(self.display, key=self.display.get)
 
     def _rewrite(self, m: re.Match) -> str:
-        group = next(g for g in m.groups() if g is not None)
-        numbers = [int(x) for x in re.split(r"[,，、\s]+", group) if x]
+        numbers = _numbers(m)
         if m.group(0)[0] in "(（" and not all(n in self.valid for n in numbers):
             return m.group(0)      # "(2026)" or "(4)" in prose: not a citation
         out = []
@@ -134,7 +135,7 @@ def support(sentence: str, chunk_text: str, glossary: dict[str, list[str]] | Non
         return 0.0                         # "4 billion" where the chunk says 4 亿 (400 million)
     if any(t not in chunk_norm for t in tokenize(plain) if "_" not in t and _MEASURE.fullmatch(t)):
         return 0.0                         # "256MB" where the chunk says 256K
-    glossary = glossary or {}
+    glossary = glossary or _NO_GLOSSARY
     reverse = _reverse(glossary)
     chunk_han = len(_HAN.findall(chunk_norm)) >= 0.2 * len(re.findall(r"[a-z\u4e00-\u9fff]", chunk_norm) or [1])
     counted = found = 0
@@ -157,19 +158,23 @@ def support(sentence: str, chunk_text: str, glossary: dict[str, list[str]] | Non
     return found / counted
 
 
-_REVERSE_CACHE: dict[int, dict[str, list[str]]] = {}
+# id(glossary) -> (glossary, reverse). Holding the glossary itself keeps its id from being
+# reused by another dict while the entry exists.
+_REVERSE_CACHE: dict[int, tuple[dict, dict[str, list[str]]]] = {}
+_NO_GLOSSARY: dict[str, list[str]] = {}
 
 
 def _reverse(glossary: dict[str, list[str]]) -> dict[str, list[str]]:
-    key = id(glossary)
-    if key not in _REVERSE_CACHE:
+    """Chinese term -> the English words the glossary renders with it."""
+    cached = _REVERSE_CACHE.get(id(glossary))
+    if cached is None or cached[0] is not glossary:
         reverse: dict[str, list[str]] = {}
         for en, zhs in glossary.items():
             if en.isascii():
                 for zh in zhs:
                     reverse.setdefault(normalize(zh), []).append(en)
-        _REVERSE_CACHE[key] = reverse
-    return _REVERSE_CACHE[key]
+        cached = _REVERSE_CACHE[id(glossary)] = (glossary, reverse)
+    return cached[1]
 
 
 def is_factual(sentence: str) -> bool:
@@ -268,8 +273,7 @@ def check_answer(text: str, chunk_for: dict[int, str], threshold: float = 0.34,
 
 def _drop_markers(sentence: str, numbers: set[int]) -> str:
     def rewrite(m: re.Match) -> str:
-        group = next(g for g in m.groups() if g is not None)
-        keep = [int(x) for x in re.split(r"[,，、\s]+", group) if x and int(x) not in numbers]
+        keep = [n for n in _numbers(m) if n not in numbers]
         return "".join(f"[{n}]" for n in keep)
     return MARKER.sub(rewrite, sentence)
 
@@ -281,8 +285,7 @@ def renumber(text: str) -> tuple[str, dict[int, int]]:
         mapping.setdefault(n, len(mapping) + 1)
 
     def rewrite(m: re.Match) -> str:
-        group = next(g for g in m.groups() if g is not None)
-        numbers = [int(x) for x in re.split(r"[,，、\s]+", group) if x]
+        numbers = _numbers(m)
         if not all(n in mapping for n in numbers):
             return m.group(0)
         return "".join(dict.fromkeys(f"[{mapping[n]}]" for n in numbers))
