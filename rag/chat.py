@@ -207,14 +207,7 @@ class Assistant:
             instruction = ("Translate this question into Simplified Chinese. Reply with the translation only.\n"
                            + question)
             messages = [{"role": "system", "content": self.full_prompt()[0]}, {"role": "user", "content": instruction}]
-            llm = self.llm
-            if hasattr(llm, "stream_messages"):
-                pieces = llm.stream_messages(messages, 80, GenStats())
-            else:
-                if self.layout() == "full":
-                    self.warm()
-                prefix, rest = llm.split_prefix(messages)
-                pieces = llm.stream(prefix + rest, 80, GenStats(), prefix=prefix)
+            pieces = self._model_pieces(messages, 80, GenStats(), cached_corpus=self.layout() == "full")
             self._translations[key] = "".join(pieces).strip().split("\n")[0]
         return self._translations[key]
 
@@ -301,17 +294,31 @@ class Assistant:
                         "total_s": round(elapsed, 4), "completion_tokens": 0, "tokens_per_s": 0.0},
             "model": self.model_name}}
 
+    def _model_pieces(self, messages: list[dict], max_tokens: int, stats, cached_corpus: bool) -> Iterator[str]:
+        """Text pieces from the model: a server gets the messages; the local model gets the
+        rendered prompt, with the corpus prefix's saved KV state loaded first."""
+        llm = self.llm
+        if hasattr(llm, "stream_messages"):
+            return llm.stream_messages(messages, max_tokens, stats)
+        if cached_corpus:
+            self.warm()
+        prefix, rest = llm.split_prefix(messages)
+        return llm.stream(prefix + rest, max_tokens, stats, prefix=prefix)
+
+    def _refusal_after_model(self, question, language, standalone, retrieval, reason, context, stats, started,
+                             first_shown) -> dict:
+        """The refusal answer for a question the model was asked, with its real timings."""
+        answer = list(self._refuse(question, language, standalone, retrieval.hits, reason, started,
+                                   retrieval.seconds))[-1]["answer"]
+        answer["timings"].update(self._timings(stats, retrieval.seconds, started, first_shown))
+        answer["context"] = self._context_info(context, stats)
+        return answer
+
     def _generate(self, question, language, standalone, retrieval, context: Context, started) -> Iterator[dict]:
         from .generate import GenStats
-        llm = self.llm
         stats = GenStats()
-        if hasattr(llm, "stream_messages"):
-            pieces = llm.stream_messages(context.messages, self.settings.max_tokens, stats)
-        else:
-            if context.layout == "full":
-                self.warm()
-            prefix, rest = llm.split_prefix(context.messages)
-            pieces = llm.stream(prefix + rest, self.settings.max_tokens, stats, prefix=prefix)
+        pieces = self._model_pieces(context.messages, self.settings.max_tokens, stats,
+                                    cached_corpus=context.layout == "full")
         citations = CitationStream(set(context.numbering))
         script = ScriptStream(to_traditional) if language == "zh-Hant" else None
         gloss = GlossStrip() if language in ("zh-Hans", "zh-Hant") else None
@@ -339,13 +346,11 @@ class Assistant:
                     first_shown = time.perf_counter() - started
                 yield {"type": "token", "text": out}
         if model_refused or not raw.strip() or raw.strip() == P.REFUSAL_MARK:
-            refusal = list(self._refuse(question, language, standalone, retrieval.hits,
-                                        "the model found no answer in the passages", started, retrieval.seconds))
-            answer = refusal[-1]["answer"]
-            answer["timings"].update(self._timings(stats, retrieval.seconds, started, first_shown))
-            answer["context"] = self._context_info(context, stats)
-            yield refusal[0]
-            yield refusal[-1]
+            answer = self._refusal_after_model(question, language, standalone, retrieval,
+                                               "the model found no answer in the passages", context, stats, started,
+                                               first_shown)
+            yield {"type": "token", "text": answer["answer"]}
+            yield {"type": "answer", "answer": answer}
             return
         tail = (gloss.feed(held) + gloss.flush()) if gloss else held
         tail = citations.feed(tail) + citations.flush()
@@ -379,13 +384,11 @@ class Assistant:
         positions = {mapping[n]: p for n, p in positions.items() if n in mapping}
         if checked.unsupported and not checked.supported:
             # Nothing in the draft is backed by the documents: say so instead of guessing.
-            refusal = list(self._refuse(question, language, standalone, retrieval.hits,
-                                        "no sentence of the draft answer is supported by the documents",
-                                        started, retrieval.seconds))[-1]["answer"]
+            refusal = self._refusal_after_model(question, language, standalone, retrieval,
+                                                "no sentence of the draft answer is supported by the documents",
+                                                context, stats, started, first_shown)
             refusal["draft"] = shown
             refusal["unsupported"] = checked.unsupported
-            refusal["timings"].update(self._timings(stats, retrieval.seconds, started, first_shown))
-            refusal["context"] = self._context_info(context, stats)
             return refusal
         citations_json = []
         for n in sorted(positions):
