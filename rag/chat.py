@@ -250,8 +250,11 @@ class Assistant:
             trimmed += 1
 
     def _fits(self, messages: list[dict]) -> bool:
-        text = "\n".join(m["content"] for m in messages)
-        return self.llm.count_tokens(text) + self.settings.max_tokens + 64 <= self.settings.n_ctx
+        # The full-corpus system prompt was counted once by layout(); count only the rest.
+        full = self._full is not None and self._full_tokens is not None and messages[0]["content"] == self._full[0]
+        head = self._full_tokens if full else 0
+        text = "\n".join(m["content"] for m in (messages[1:] if full else messages))
+        return head + self.llm.count_tokens(text) + self.settings.max_tokens + 64 <= self.settings.n_ctx
 
     # --- answering ------------------------------------------------------------------------
 
