@@ -90,9 +90,13 @@ def test_new_chat_state_is_per_session(app):
     chat_app, _ = app
     a_msgs, a_turns = _session(chat_app, 1)
     b_msgs, b_turns = [], []
-    for b_msgs, b_turns, _ in chat_app.respond("Gemma 4 的许可证？", b_msgs, b_turns, "Auto"):
+    for b_msgs, b_turns, _ in chat_app.respond("那商业使用呢？", b_msgs, b_turns, "Auto"):
         pass
     assert len(b_turns) == 1 and len(a_turns) == 5
+    # A follow-up in a fresh session has no earlier subject to borrow: had the app kept
+    # history anywhere but the session's own state, A's question would be folded in here.
+    assert b_turns[0]["standalone"] == "那商业使用呢？"
+    assert all(f"用户{NAMES[1]}" not in m["content"] for m in b_msgs)
 
 
 def test_documents_tab_adds_files_and_reports_bad_ones(app, tmp_path):
