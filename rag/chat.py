@@ -19,7 +19,7 @@ from .config import Settings
 from .errors import QuestionError
 from .ingest import index_expectations
 from .retrieve import Retriever
-from .text import detect_language, to_traditional
+from .text import HAN, detect_language, to_traditional
 from .types import Hit
 
 HISTORY_TURNS = 2
@@ -64,7 +64,11 @@ class GlossStrip:
 
 class ScriptStream:
     """Simplified -> Traditional on streamed text, converting at phrase boundaries so
-    that multi-character conversions (软件 -> 軟體) see whole words."""
+    that multi-character conversions (软件 -> 軟體) see whole words. Text with no Han
+    character after the last boundary ("Gemma", "256K") passes at once: it has nothing
+    to convert, and holding it would delay the first word of most answers by a few
+    tokens. (The one cost: a phrase that starts with a Latin letter, like U盘 -> 隨身碟,
+    is converted character by character, U盤, when the letter arrives alone.)"""
     BOUNDARY = re.compile(r"[，。！？；：、,.!?;:\s\[\]()（）]")
 
     def __init__(self, convert):
@@ -74,6 +78,8 @@ class ScriptStream:
     def feed(self, text: str) -> str:
         self.buffer += text
         cut = max((m.end() for m in self.BOUNDARY.finditer(self.buffer)), default=0)
+        if cut < len(self.buffer) and not HAN.search(self.buffer, cut):
+            cut = len(self.buffer)
         if cut == 0 and len(self.buffer) < 16:
             return ""
         cut = cut or len(self.buffer)

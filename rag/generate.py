@@ -19,6 +19,10 @@ from .config import Settings
 from .errors import ModelError
 
 
+# ggml type ids for the KV cache's keys (values stay f16: quantized values need flash attention)
+CACHE_TYPES = {"f32": 0, "f16": 1, "q4_0": 2, "q8_0": 8}
+
+
 @dataclass
 class GenStats:
     prompt_tokens: int = 0
@@ -54,10 +58,13 @@ class LocalLLM:
         except ImportError as e:
             raise ModelError(f"llama-cpp-python is not installed ({e}); run `make setup`") from None
         gpu_layers = settings.n_gpu_layers if llama_cpp.llama_supports_gpu_offload() else 0
+        type_k = CACHE_TYPES.get(settings.cache_type_k.lower())
+        if type_k is None:
+            raise ModelError(f"RAG_CACHE_TYPE_K={settings.cache_type_k!r} is not one of {', '.join(CACHE_TYPES)}")
         try:
             self.llm = Llama(model_path=str(path), n_ctx=settings.n_ctx, n_threads=settings.n_threads,
                              n_threads_batch=settings.n_threads, n_batch=512, n_gpu_layers=gpu_layers,
-                             flash_attn=settings.flash_attn, verbose=False)
+                             flash_attn=settings.flash_attn, type_k=type_k, verbose=False)
         except (ValueError, RuntimeError) as e:
             raise ModelError(f"llama.cpp could not load {path.name} ({e}); check RAG_MODEL_PATH") from None
         self.settings = settings
@@ -109,7 +116,7 @@ class LocalLLM:
         import llama_cpp
         return prefix_state_key(prefix, model=self.name, model_size=Path(self.settings.model_path).stat().st_size,
                                 n_ctx=self.n_ctx, llama_cpp_version=llama_cpp.__version__, gpu_layers=self.gpu_layers,
-                                flash_attn=self.settings.flash_attn)
+                                flash_attn=self.settings.flash_attn, cache_type_k=self.settings.cache_type_k)
 
     def ensure_prefix(self, prefix: str, state_dir: Path | None) -> str:
         """Make `prefix` the evaluated start of the context: load its saved KV state when

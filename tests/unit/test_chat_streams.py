@@ -22,6 +22,15 @@ def test_script_stream_converts_whole_phrases():
     assert "軟體" in out and "開發者" in out
 
 
+
+def test_script_stream_passes_latin_words_at_once_and_holds_han_text():
+    stream = ScriptStream(to_traditional)
+    assert stream.feed("G") == "G"                  # the first word is not held back
+    assert stream.feed("emma") == "emma"
+    assert stream.feed(" 4 支") == " 4 "             # Han text waits for a boundary
+    assert stream.feed("持软件") == ""
+    assert stream.feed("，") + stream.flush() == to_traditional("支持软件，") == "支援軟體，"
+
 def test_follow_up_carries_the_previous_subject():
     history = [Turn("Gemma 4 采用什么许可证？", "Apache 2.0[1]。", "Gemma 4 采用什么许可证？")]
     assert standalone_question("那商业使用呢？", history) == "Gemma 4 采用什么许可证; 那商业使用呢？"
