@@ -377,9 +377,12 @@ class Assistant:
         positions = {i + 1: context.numbering[m] for i, m in enumerate(order)}
 
         def as_read(p: int) -> str:
-            # A Traditional answer uses Taiwan wording (支持 -> 支援, 窗口 -> 視窗): check it
-            # against the chunk in both forms.
-            text = P.model_text(self.data.chunks[p])
+            # The model reads each chunk under its document's title and site, so "according
+            # to 9to5Google" is checked against the site too. A Traditional answer uses
+            # Taiwan wording (支持 -> 支援, 窗口 -> 視窗): check it against both forms.
+            chunk = self.data.chunks[p]
+            doc = self.data.documents.get(chunk.doc_id)
+            text = P.model_text(chunk) + (f"\n({doc.site})" if doc and doc.site else "")
             return text + "\n" + to_traditional(text) if language == "zh-Hant" else text
         chunk_for = {n: as_read(p) for n, p in positions.items()}
         scores = {self.data.position(h.chunk_id): h.score for h in retrieval.hits}

@@ -102,7 +102,8 @@ def key_terms(text: str) -> set[str]:
 
 
 _HAN = re.compile(r"[\u4e00-\u9fff]")
-_MEASURE = re.compile(r"\d+(?:\.\d+)?[a-z]+|[a-z]+\d+[a-z0-9]*")     # 256k, 31b, e2b, 4gb
+# 256k, 31b, 4gb, e2b, a4b: a number with a unit, or a size name; not "9to5google"
+_MEASURE = re.compile(r"\d+(?:\.\d+)?(?:[kmbgt]b?|x|ms|s)|[a-z]\d+[a-z]?")
 # A sentence that only talks about the passages ("This is stated in passage [2].").
 _META = re.compile(r"^\W*(?:(?:this|that|it|which|the (?:information|answer))\b.{0,40}\b(?:is|was|are|can be)\s+"
                    r"(?:stated|mentioned|found|shown|seen|given)\b|according to (?:the )?passages?\W*$|"
@@ -122,23 +123,66 @@ def amounts(text: str) -> set[float]:
     return out
 
 
+_MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
+           "november", "december")
+
+
+# A number standing alone ("Gemma 4", "2026 年", "4 亿"): numbers inside names such as
+# E2B or 256K are checked whole, as measures.
+_ALONE = r"(?<![A-Za-z0-9.,])({})(?![A-Za-z0-9]|[.,]\d)"
+
+
+def _standalone_numbers(text: str) -> set[str]:
+    return set(re.findall(_ALONE.format(r"\d+(?:[.,]\d+)?"), text))
+
+
+def _value(number: str) -> str:
+    """"02" and "2", "100,000" and "100000" are the same number."""
+    plain = number.replace(",", "")
+    try:
+        return f"{float(plain):g}"
+    except ValueError:
+        return plain
+
+
+def _has_number(number: str, text: str) -> bool:
+    """`number` stands alone somewhere in `text` ("2" is in "4 月 2 日" and "02 April",
+    not in "2026", "2.5" or "E2B"), or is a month named in English ("1" is in
+    "January 15, 2026")."""
+    if _value(number) in {_value(n) for n in _standalone_numbers(text)}:
+        return True
+    return number.isdigit() and 1 <= int(number) <= 12 and _MONTHS[int(number) - 1] in text
+
+
 def support(sentence: str, chunk_text: str, glossary: dict[str, list[str]] | None = None) -> float:
-    """Share of the sentence's checkable key terms found in the chunk; every number
-    must match. Across languages a word counts through the glossary (English word ->
-    the article's Chinese terms, and back); a word with no rendering cannot be checked
-    against a chunk in the other language and is left out rather than held against it."""
+    """How well the chunk backs the sentence, 0..1: the share of the sentence's key terms
+    found in the chunk, where every number must match. Across languages a word counts
+    through the glossary (English word -> the article's Chinese terms, and back); a word
+    with no rendering cannot be checked against a chunk in the other language and is left
+    out rather than held against it."""
+    return _support(sentence, chunk_text, glossary)[0]
+
+
+def rank_support(sentence: str, chunk_text: str, glossary: dict[str, list[str]] | None = None) -> float:
+    """`support` for choosing among chunks: a word that cannot be checked counts half
+    against the chunk, so that a chunk in the other language that shares only "Gemma 4"
+    with a sentence does not outrank the chunk that states the claim."""
+    return _support(sentence, chunk_text, glossary)[1]
+
+
+def _support(sentence: str, chunk_text: str, glossary: dict[str, list[str]] | None) -> tuple[float, float]:
     chunk_norm = normalize(chunk_text)
     plain = MARKER.sub(" ", sentence)
-    if any(num not in chunk_norm for num in set(_NUMBER.findall(plain))):
-        return 0.0
+    if not all(_has_number(num, chunk_norm) for num in _standalone_numbers(plain)):
+        return 0.0, 0.0
     if not amounts(plain) <= amounts(chunk_norm):
-        return 0.0                         # "4 billion" where the chunk says 4 亿 (400 million)
+        return 0.0, 0.0                    # "4 billion" where the chunk says 4 亿 (400 million)
     if any(t not in chunk_norm for t in tokenize(plain) if "_" not in t and _MEASURE.fullmatch(t)):
-        return 0.0                         # "256MB" where the chunk says 256K
+        return 0.0, 0.0                    # "256MB" where the chunk says 256K
     glossary = glossary or _NO_GLOSSARY
     reverse = _reverse(glossary)
     chunk_han = len(_HAN.findall(chunk_norm)) >= 0.2 * len(re.findall(r"[a-z\u4e00-\u9fff]", chunk_norm) or [1])
-    counted = found = 0
+    counted = found = unchecked = 0
     for term in key_terms(sentence):
         if term in chunk_norm:
             counted += 1
@@ -150,12 +194,12 @@ def support(sentence: str, chunk_text: str, glossary: dict[str, list[str]] | Non
             counted += 1
             found += any(r.lower() in chunk_norm for r in renderings)
         elif han != chunk_han and not any(ch.isdigit() for ch in term):
-            continue                       # other language, no rendering: cannot be checked
+            unchecked += 1                 # other language, no rendering
         else:
             counted += 1
     if counted == 0:
-        return 0.35                        # nothing checkable beyond matching numbers
-    return found / counted
+        return 0.35, 0.35 / (1 + 0.5 * unchecked)     # nothing checkable beyond matching numbers
+    return found / counted, found / (counted + 0.5 * unchecked)
 
 
 # id(glossary) -> (glossary, reverse). Holding the glossary itself keeps its id from being
@@ -215,12 +259,12 @@ def check_answer(text: str, chunk_for: dict[int, str], threshold: float = 0.34,
     def best_given(sentence: str) -> tuple[float, int | None]:
         # `all_chunks` comes best-ranked first: among equally good matches the
         # retrieval ranking decides, so a passing mention loses to the real statement.
-        scored = [(round(support(sentence, t, glossary), 1), -rank, key)
+        scored = [(round(rank_support(sentence, t, glossary), 2), -rank, key)
                   for rank, (key, t) in enumerate(all_chunks.items())]
         if not scored:
             return 0.0, None
-        best = max(scored)
-        return best[0], best[2]
+        key = max(scored)[2]
+        return support(sentence, all_chunks[key], glossary), key
 
     def marker_for(key: int) -> str:
         nonlocal next_n
@@ -247,7 +291,7 @@ def check_answer(text: str, chunk_for: dict[int, str], threshold: float = 0.34,
                     edits.append((a, b, _drop_markers(sentence, set(weak))))
                 continue
             score, key = best_given(sentence)
-            if key is not None and score >= max(threshold, 0.5):
+            if key is not None and score >= threshold:
                 supported += 1
                 first = MARKER.search(sentence)
                 cleaned = MARKER.sub("", sentence[first.start():])
@@ -258,7 +302,7 @@ def check_answer(text: str, chunk_for: dict[int, str], threshold: float = 0.34,
         if not is_factual(sentence):
             continue
         score, key = best_given(sentence)
-        if key is not None and score >= max(threshold, 0.5):
+        if key is not None and score >= threshold:
             supported += 1
             m = re.search(r"[。！？!?.\s]+$", sentence)
             pos = a + (m.start() if m else len(sentence))

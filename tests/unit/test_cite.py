@@ -94,3 +94,20 @@ def test_a_measure_the_chunk_lacks_makes_the_claim_unsupported():
     checked, _ = check_answer("To run Gemma 4 31B you need 256MB of GPU memory[1].",
                               {1: "Gemma 4 支持最长 256K 上下文窗口,包含 31B 尺寸"})
     assert checked.unsupported and not checked.supported
+
+
+def test_numbers_match_whole_not_as_digits_of_another_number():
+    from rag.cite import support
+    early_april = "Google 在 2026 年 4 月初把 Gemma 4 推向 Google Cloud"
+    assert support("Gemma 4 became available on Google Cloud on April 2, 2026.", early_april) == 0.0
+    assert support("Gemma 4 became available on Google Cloud on April 2, 2026.",
+                   "Google Cloud 在 2026 年 4 月 2 日宣布 Gemma 4") > 0
+    assert support("The blog announced it on April 2, 2026.", "... 02 April 2026 Announcing Gemma 4") > 0
+    assert support("Gemma 4 有 2 种尺寸。", "Gemma 4 覆盖 E2B、E4B 等尺寸") == 0.0     # the 2 of E2B is no count
+
+
+def test_a_chunk_in_another_language_sharing_only_the_name_does_not_win():
+    given = {"title": "Gemma releases | Google AI for Developers\nMarch 31, 2026 - Release of Gemma 4 in E2B",
+             "claim": "Gemma 4 建立在与 Gemini 3 相同的研究基础上,支持原生视觉和音频处理"}
+    checked, added = check_answer("Gemma 4 能原生处理图像和音频的输入。", {}, all_chunks=given)
+    assert added == {1: "claim"} and not checked.unsupported
