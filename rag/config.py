@@ -58,6 +58,7 @@ class Settings:
                                     # ~12% faster than f16 on CPU (docs/BENCHMARKS.md); f16 | q8_0 | q4_0 | f32
     max_tokens: int = 320
     temperature: float = 0.0
+    repeat_penalty: float = 1.0     # 1.05 cost fact accuracy on the dev set (docs/EVAL.md)
     context_mode: str = "auto"      # auto | full | retrieval
     full_context_max_tokens: int = 4000
     llm_url: str = ""               # OpenAI-compatible server; empty = in-process llama.cpp
