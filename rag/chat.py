@@ -19,7 +19,7 @@ from .config import Settings
 from .errors import QuestionError
 from .ingest import index_expectations
 from .retrieve import Retriever
-from .text import HAN, detect_language, to_traditional
+from .text import HAN, detect_language, normalize, to_traditional
 from .types import Hit
 
 HISTORY_TURNS = 2
@@ -97,6 +97,24 @@ _TITLE_LINE = re.compile(r"^\[\d+\] .+\([a-z0-9.-]+\.[a-z]{2,}\)$")
 def _is_title_list(text: str) -> bool:
     lines = [l.strip() for l in text.splitlines() if l.strip() and l.strip() != "来源"]
     return bool(lines) and sum(bool(_TITLE_LINE.match(l)) for l in lines) >= 0.6 * len(lines)
+
+
+_INSTRUCTION_ECHO = re.compile(
+    r"[（(]\s*(?:(?:参考|參考|see)\s*(?:\[\d+\])*\s*[；;，,]?\s*)?(?:"
+    + "|".join(re.escape(t) for text in P.ANSWER_IN.values() for t in {text, to_traditional(text)})
+    + r")\s*[）)]")
+
+
+def drop_echo(answer: str, question: str) -> str:
+    """A small model sometimes starts by repeating the question turn, instruction and all
+    ("…為什麼重要？（參考[2]；用繁體中文完整回答）"): drop the instruction and a first line that
+    only repeats the question."""
+    text = _INSTRUCTION_ECHO.sub("", answer)
+    first, sep, rest = text.partition("\n")
+    plain = MARKER.sub("", first).strip()
+    if rest.strip() and normalize(plain) in (normalize(question.strip()), normalize(to_traditional(question.strip()))):
+        text = rest
+    return text.strip()
 
 
 def validate_question(question: str, settings: Settings) -> str:
@@ -390,6 +408,7 @@ class Assistant:
         # list) last: when it ties with the sentence that states the fact, cite the sentence.
         ranked = sorted(context.given, key=lambda p: (_is_title_list(self.data.chunks[p].text), -scores.get(p, -1.0)))
         all_given = {p: as_read(p) for p in ranked}
+        shown = drop_echo(shown, question)
         checked, added = check_answer(shown, chunk_for, all_chunks=all_given, glossary=self.retriever.glossary)
         positions.update(added)
         text, mapping = renumber(checked.text)

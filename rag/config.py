@@ -54,8 +54,9 @@ class Settings:
     n_threads: int = field(default_factory=physical_cores)
     n_gpu_layers: int = -1          # -1: all layers when llama.cpp was built with GPU support
     flash_attn: bool = False        # measured slower on CPU here (docs/BENCHMARKS.md); try it on a GPU
-    cache_type_k: str = "q8_0"      # KV cache keys: q8_0 reads the question turn after the cached corpus
-                                    # ~12% faster than f16 on CPU (docs/BENCHMARKS.md); f16 | q8_0 | q4_0 | f32
+    cache_type_k: str = "auto"      # KV cache keys: auto = q8_0 on CPU (reads the question turn after the
+                                    # cached corpus ~12% faster than f16, docs/BENCHMARKS.md), f16 when layers
+                                    # go to a GPU; or f16 | q8_0 | q4_0 | f32
     max_tokens: int = 320
     temperature: float = 0.0
     repeat_penalty: float = 1.0     # 1.05 cost fact accuracy on the dev set (docs/EVAL.md)

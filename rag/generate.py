@@ -58,9 +58,13 @@ class LocalLLM:
         except ImportError as e:
             raise ModelError(f"llama-cpp-python is not installed ({e}); run `make setup`") from None
         gpu_layers = settings.n_gpu_layers if llama_cpp.llama_supports_gpu_offload() else 0
-        type_k = CACHE_TYPES.get(settings.cache_type_k.lower())
+        cache_type_k = settings.cache_type_k.lower()
+        if cache_type_k == "auto":
+            cache_type_k = "f16" if gpu_layers else "q8_0"
+        type_k = CACHE_TYPES.get(cache_type_k)
         if type_k is None:
-            raise ModelError(f"RAG_CACHE_TYPE_K={settings.cache_type_k!r} is not one of {', '.join(CACHE_TYPES)}")
+            raise ModelError(f"RAG_CACHE_TYPE_K={settings.cache_type_k!r} is not one of auto, {', '.join(CACHE_TYPES)}")
+        self.cache_type_k = cache_type_k
         try:
             self.llm = Llama(model_path=str(path), n_ctx=settings.n_ctx, n_threads=settings.n_threads,
                              n_threads_batch=settings.n_threads, n_batch=512, n_gpu_layers=gpu_layers,
@@ -116,7 +120,7 @@ class LocalLLM:
         import llama_cpp
         return prefix_state_key(prefix, model=self.name, model_size=Path(self.settings.model_path).stat().st_size,
                                 n_ctx=self.n_ctx, llama_cpp_version=llama_cpp.__version__, gpu_layers=self.gpu_layers,
-                                flash_attn=self.settings.flash_attn, cache_type_k=self.settings.cache_type_k)
+                                flash_attn=self.settings.flash_attn, cache_type_k=self.cache_type_k)
 
     def ensure_prefix(self, prefix: str, state_dir: Path | None) -> str:
         """Make `prefix` the evaluated start of the context: load its saved KV state when

@@ -62,3 +62,14 @@ def test_marker_three_means_provided_chunk_three_not_source_three():
     out = stream.feed("Apache 2.0 许可。[3]") + stream.flush()
     assert out == "Apache 2.0 许可。[1]"
     assert [numbering[m] for m in stream.order] == [12]
+
+
+def test_an_echoed_question_turn_is_dropped_from_the_answer():
+    from rag.chat import drop_echo
+    question = "對企業來說,Apache 2.0 授權為什麼重要？"
+    draft = question + "（參考[1]；用繁體中文完整回答）\n\nApache 2.0 讓 Gemma 4 更容易成為企業 POC 的候選模型。"
+    assert drop_echo(draft, question) == "Apache 2.0 讓 Gemma 4 更容易成為企業 POC 的候選模型。"
+    assert drop_echo("Gemma 4 uses Apache 2.0. (see [3]; answer in English, full sentences)", "x?") == \
+        "Gemma 4 uses Apache 2.0."
+    kept = "Gemma 4 采用 Apache 2.0 许可。"
+    assert drop_echo(kept, "Gemma 4 采用什么许可证？") == kept

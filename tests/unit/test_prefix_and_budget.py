@@ -5,7 +5,8 @@ from rag.chat import Assistant
 from rag.generate import prefix_state_key
 from rag.ingest import ingest
 
-BASE = dict(model="m", model_size=1, n_ctx=4096, llama_cpp_version="0.3.36", gpu_layers=0)
+BASE = dict(model="m", model_size=1, n_ctx=4096, llama_cpp_version="0.3.36", gpu_layers=0, flash_attn=False,
+            cache_type_k="q8_0")
 
 
 def test_prefix_key_changes_with_prompt_model_and_context():
@@ -15,6 +16,7 @@ def test_prefix_key_changes_with_prompt_model_and_context():
     assert key != prefix_state_key("passages v1", **dict(BASE, model_size=2))
     assert key != prefix_state_key("passages v1", **dict(BASE, n_ctx=8192))
     assert key != prefix_state_key("passages v1", **dict(BASE, gpu_layers=-1))
+    assert key != prefix_state_key("passages v1", **dict(BASE, cache_type_k="f16"))    # a state of other KV types
 
 
 class CountingLLM:
