@@ -217,7 +217,8 @@ def run_bench(settings: Settings, args) -> int:
     naive50 = statistics.median(naive)
     result = {
         "date": time.strftime("%Y-%m-%d"), **machine_info(), "model": assistant.model_name,
-        "layout": assistant.layout(), "questions": len(questions), "threads": settings.n_threads,
+        "layout": f"{assistant.layout()}, {getattr(llm, 'cache_type_k', 'f16')} keys", "questions": len(questions),
+        "threads": settings.n_threads,
         "gpu_layers": getattr(llm, "gpu_layers", 0),
         "ttft_p50_s": round(ttft50, 3), "ttft_p90_s": round(_p(ttfts, 0.9), 3),
         "ttft_floor_s": round(floor, 3), "ttft_vs_floor": round(ttft50 / floor, 2) if floor else None,

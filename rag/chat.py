@@ -248,7 +248,8 @@ class Assistant:
         positions = [self.data.position(h.chunk_id) for h in hits]
         if self.layout() == "full":
             system, numbering = self.full_prompt()
-            hint = [p + 1 for p in positions[:self.settings.hint_passages]]
+            hinted = self.settings.hint_passages if language != "en" or self.settings.hint_english else 0
+            hint = [p + 1 for p in positions[:hinted]]
             messages = [{"role": "system", "content": system}, *self._history_messages(history),
                         {"role": "user", "content": P.user_turn(question, language, hint=hint)}]
             if self._fits(messages):

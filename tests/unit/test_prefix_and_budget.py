@@ -78,3 +78,17 @@ def test_provenance_resolves_article_footnotes_to_source_documents(small_assista
     five = next(s for s in sources if s["number"] == 5)
     assert five["doc_id"] == "source-5" and five["site"] == "cloud.google.com"
     assert five["snippet"].startswith("Introducing Gemma 4 on Google Cloud")
+
+
+def test_the_best_passage_is_named_in_chinese_questions_only(small_assistant):
+    s = small_assistant.settings
+    s.context_mode = "full"
+    hits = small_assistant.retriever.search("Gemma 4 许可证 Apache 2.0", 5).hits
+    best = small_assistant.data.position(hits[0].chunk_id) + 1
+    zh = small_assistant.build_context("Gemma 4 采用什么许可证？", "zh-Hans", hits, []).messages[-1]["content"]
+    en = small_assistant.build_context("What license does Gemma 4 use?", "en", hits, []).messages[-1]["content"]
+    assert f"参考[{best}]" in zh
+    assert "[" not in en                       # English: no hint, a shorter turn to read
+    s.hint_english = True
+    en = small_assistant.build_context("What license does Gemma 4 use?", "en", hits, []).messages[-1]["content"]
+    assert f"see [{best}]" in en
