@@ -8,7 +8,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup deps models index run serve test test-fast browser-deps eval bench clean
+.PHONY: setup deps models index run serve test test-fast screenshots browser-deps eval bench clean
 
 setup: deps models index
 
@@ -44,6 +44,9 @@ browser-deps: deps
 
 test: setup browser-deps
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests
+
+screenshots: setup browser-deps
+	RAG_SCREENSHOTS=docs/screenshots $(BIN)/python -m pytest -q -p no:cacheprovider tests/browser
 
 test-fast: deps
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests/unit

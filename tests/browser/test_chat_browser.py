@@ -2,6 +2,8 @@
 import os
 import shutil
 import sys
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -18,7 +20,9 @@ pytestmark = [
     pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (make browser-deps installs it)"),
     pytest.mark.skipif(sync_playwright is None, reason="playwright is not installed (make browser-deps installs it)"),
 ]
-SHOTS = ROOT / "docs" / "screenshots"
+# `make screenshots` refreshes docs/screenshots; a test run writes them to a temp folder and
+# leaves the checkout clean.
+SHOTS = Path(os.environ.get("RAG_SCREENSHOTS") or tempfile.mkdtemp(prefix="rag-shots-"))
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run"]
 
