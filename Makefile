@@ -29,7 +29,7 @@ index: models
 	$(BIN)/rag ingest
 
 run: setup
-	@echo "Opening the chat at http://127.0.0.1:7860  (Ctrl+C to stop)"
+	@echo "Opening the chat at http://127.0.0.1:$${RAG_PORT:-7860}  (Ctrl+C to stop)"
 	$(BIN)/rag serve
 
 serve: run
