@@ -145,11 +145,15 @@ def _value(number: str) -> str:
         return plain
 
 
-def _has_number(number: str, text: str) -> bool:
-    """`number` stands alone somewhere in `text` ("2" is in "4 月 2 日" and "02 April",
-    not in "2026", "2.5" or "E2B"), or is a month named in English ("1" is in
-    "January 15, 2026")."""
-    if _value(number) in {_value(n) for n in _standalone_numbers(text)}:
+def _number_values(text: str) -> set[str]:
+    return {_value(n) for n in _standalone_numbers(text)}
+
+
+def _has_number(number: str, values: set[str], text: str) -> bool:
+    """`number` stands alone somewhere in `text`, whose standalone numbers are `values`
+    ("2" is in "4 月 2 日" and "02 April", not in "2026", "2.5" or "E2B"), or is a month
+    named in English ("1" is in "January 15, 2026")."""
+    if _value(number) in values:
         return True
     return number.isdigit() and 1 <= int(number) <= 12 and _MONTHS[int(number) - 1] in text
 
@@ -173,7 +177,8 @@ def rank_support(sentence: str, chunk_text: str, glossary: dict[str, list[str]] 
 def _support(sentence: str, chunk_text: str, glossary: dict[str, list[str]] | None) -> tuple[float, float]:
     chunk_norm = normalize(chunk_text)
     plain = MARKER.sub(" ", sentence)
-    if not all(_has_number(num, chunk_norm) for num in _standalone_numbers(plain)):
+    values = _number_values(chunk_norm)
+    if not all(_has_number(num, values, chunk_norm) for num in _standalone_numbers(plain)):
         return 0.0, 0.0
     if not amounts(plain) <= amounts(chunk_norm):
         return 0.0, 0.0                    # "4 billion" where the chunk says 4 亿 (400 million)
@@ -259,12 +264,13 @@ def check_answer(text: str, chunk_for: dict[int, str], threshold: float = 0.34,
     def best_given(sentence: str) -> tuple[float, int | None]:
         # `all_chunks` comes best-ranked first: among equally good matches the
         # retrieval ranking decides, so a passing mention loses to the real statement.
-        scored = [(round(rank_support(sentence, t, glossary), 2), -rank, key)
-                  for rank, (key, t) in enumerate(all_chunks.items())]
-        if not scored:
-            return 0.0, None
-        key = max(scored)[2]
-        return support(sentence, all_chunks[key], glossary), key
+        best = None                          # (ranking score, -rank, support, key)
+        for rank, (key, t) in enumerate(all_chunks.items()):
+            plain, ranked = _support(sentence, t, glossary)
+            row = (round(ranked, 2), -rank, plain, key)
+            if best is None or row[:2] > best[:2]:
+                best = row
+        return (best[2], best[3]) if best else (0.0, None)
 
     def marker_for(key: int) -> str:
         nonlocal next_n
