@@ -16,7 +16,28 @@ def test_prefix_key_changes_with_prompt_model_and_context():
     assert key != prefix_state_key("passages v1", **dict(BASE, model_size=2))
     assert key != prefix_state_key("passages v1", **dict(BASE, n_ctx=8192))
     assert key != prefix_state_key("passages v1", **dict(BASE, gpu_layers=-1))
-    assert key != prefix_state_key("passages v1", **dict(BASE, cache_type_k="f16"))    # a state of other KV types
+    assert key != prefix_state_key("passages v1", **dict(BASE, cache_type_k="f16"))
+
+
+def test_the_loaded_models_state_key_names_its_kv_settings(tmp_path):
+    """A state saved with f16 keys (or flash attention) is never loaded into a context
+    that uses q8_0 keys: LocalLLM.prefix_key passes both settings into the key."""
+    from rag.config import Settings
+    from rag.generate import LocalLLM
+    pytest.importorskip("llama_cpp")
+    model = tmp_path / "m.gguf"
+    model.write_bytes(b"GGUF")
+
+    def key(**changes):
+        llm = LocalLLM.__new__(LocalLLM)        # the key needs no loaded model
+        llm.name, llm.n_ctx, llm.gpu_layers, llm.cache_type_k = "m", 4096, 0, "q8_0"
+        llm.settings = Settings(model_path=model)
+        for name, value in changes.items():
+            setattr(llm.settings if name == "flash_attn" else llm, name, value)
+        return llm.prefix_key("passages")
+    assert key() == key()
+    assert key() != key(cache_type_k="f16")
+    assert key() != key(flash_attn=True)
 
 
 class CountingLLM:
