@@ -110,7 +110,7 @@ def drop_echo(answer: str, question: str) -> str:
     ("…為什麼重要？（參考[2]；用繁體中文完整回答）"): drop the instruction and a first line that
     only repeats the question."""
     text = _INSTRUCTION_ECHO.sub("", answer)
-    first, sep, rest = text.partition("\n")
+    first, _, rest = text.partition("\n")
     plain = MARKER.sub("", first).strip()
     if rest.strip() and normalize(plain) in (normalize(question.strip()), normalize(to_traditional(question.strip()))):
         text = rest

@@ -70,10 +70,10 @@ class Settings:
     chunk_overlap: int = 40
     # retrieval
     k: int = 5
-    hint_passages: int = 1          # best passages named to the model in a Chinese question's turn: +0.04 fact
+    hint_passages: int = 1          # best passages named to the model in the question turn: +0.04 fact
                                     # accuracy on Chinese questions, none on English ones, where it only costs
                                     # time to first token (docs/EVAL.md)
-    hint_english: bool = False
+    hint_english: bool = False      # so English questions get no hint unless this is set
     rrf_k: int = 10
     dense_weight: float = 1.0
     bm25_weight: float = 1.3
