@@ -69,8 +69,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    settings = Settings.from_env(debug=args.debug or None)
     try:
+        settings = Settings.from_env(debug=args.debug or None)
         return COMMANDS[args.command](args, settings)
     except RagError as e:
         if args.debug:

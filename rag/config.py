@@ -89,12 +89,19 @@ class Settings:
 
     @classmethod
     def from_env(cls, **overrides) -> "Settings":
+        """Defaults, then `RAG_*` variables, then overrides. A variable that does not parse
+        or names no allowed value stops here with a SetupError naming it (not later, and never
+        a silent fall-back: `RAG_CONTEXT_MODE=ful` is an error, not `auto`)."""
         values = {}
         for f in dataclasses.fields(cls):
             raw = os.environ.get("RAG_" + f.name.upper())
             if raw is not None and raw != "":
                 values[f.name] = _coerce(f, raw)
         values.update({k: v for k, v in overrides.items() if v is not None})
+        for name, value in values.items():
+            _check_allowed(name, value)
+            if name in CHOICES:
+                values[name] = str(value).lower()
         s = cls(**values)
         for name in ("corpus_dir", "index_dir", "models_dir", "model_path", "embedder_path"):
             p = Path(getattr(s, name)).expanduser()
@@ -104,14 +111,44 @@ class Settings:
         return s
 
 
+# Settings that take one of a few words; checked when settings load.
+CHOICES = {
+    "context_mode": ("auto", "full", "retrieval"),
+    "cache_type_k": ("auto", "f16", "q8_0", "q4_0", "f32"),
+}
+# Numbers that must be at least this (a zero k or context is never meant).
+MINIMUM = {"n_ctx": 512, "n_threads": 1, "max_tokens": 1, "chunk_size": 20, "chunk_overlap": 0, "k": 1,
+           "hint_passages": 0, "rrf_k": 1, "max_question_chars": 1, "max_file_mb": 0.001,
+           "fetch_timeout_s": 0.1, "full_context_max_tokens": 0, "port": 0}
+TRUE, FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+def _fail(name: str, raw, expected: str):
+    from .errors import SetupError
+    raise SetupError(f"RAG_{name.upper()}={raw!r} is not valid: expected {expected}")
+
+
 def _coerce(f: dataclasses.Field, raw: str):
     kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
-    if kind == "int":
-        return int(raw)
-    if kind == "float":
-        return float(raw)
+    text = raw.strip()
+    try:
+        if kind == "int":
+            return int(text)
+        if kind == "float":
+            return float(text)
+    except ValueError:
+        _fail(f.name, raw, "a whole number" if kind == "int" else "a number")
     if kind == "bool":
-        return raw.strip().lower() in ("1", "true", "yes", "on")
+        if text.lower() not in TRUE + FALSE:
+            _fail(f.name, raw, "one of " + ", ".join(TRUE + FALSE))
+        return text.lower() in TRUE
     if kind == "Path":
         return Path(raw)
     return raw
+
+
+def _check_allowed(name: str, value) -> None:
+    if name in CHOICES and str(value).lower() not in CHOICES[name]:
+        _fail(name, value, "one of " + ", ".join(CHOICES[name]))
+    if name in MINIMUM and isinstance(value, (int, float)) and not isinstance(value, bool) and value < MINIMUM[name]:
+        _fail(name, value, f"at least {MINIMUM[name]}")

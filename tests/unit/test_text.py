@@ -29,3 +29,35 @@ def test_traditional_and_simplified_questions_share_tokens():
 
 def test_to_traditional_uses_taiwan_phrasing():
     assert to_traditional("开发者下载软件") == "開發者下載軟體"
+
+
+# --- settings are validated when they load -------------------------------------------------
+
+def test_settings_reject_unknown_words_and_bad_numbers(monkeypatch):
+    import pytest
+    from rag.config import Settings
+    from rag.errors import SetupError
+    for name, raw, hint in [("RAG_CONTEXT_MODE", "ful", "auto, full, retrieval"),
+                            ("RAG_CACHE_TYPE_K", "q9", "q8_0"),
+                            ("RAG_K", "five", "whole number"),
+                            ("RAG_K", "0", "at least 1"),
+                            ("RAG_MAX_FILE_MB", "lots", "a number"),
+                            ("RAG_FLASH_ATTN", "maybe", "true")]:
+        monkeypatch.setenv(name, raw)
+        with pytest.raises(SetupError) as e:
+            Settings.from_env()
+        message = str(e.value)
+        assert f"{name}=" in message and raw in message and hint in message and "\n" not in message
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("RAG_CONTEXT_MODE", "Retrieval")
+    monkeypatch.setenv("RAG_FLASH_ATTN", "off")
+    s = Settings.from_env()
+    assert s.context_mode == "retrieval" and s.flash_attn is False
+
+
+def test_cli_reports_a_bad_setting_in_one_line(monkeypatch, capsys):
+    from rag.__main__ import main
+    monkeypatch.setenv("RAG_CONTEXT_MODE", "ful")
+    assert main(["sources"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: RAG_CONTEXT_MODE='ful' is not valid") and "\n" not in err
