@@ -3,7 +3,8 @@
 PY      ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
-STAMP   := $(VENV)/.deps-$(shell cat requirements.txt pyproject.toml | sha256sum | cut -c1-12)
+# Python hashes (no sha256sum on a stock macOS).
+STAMP   := $(VENV)/.deps-$(shell $(PY) -c "import hashlib,sys; print(hashlib.sha256(b''.join(open(f,'rb').read() for f in sys.argv[1:])).hexdigest()[:12])" requirements.txt pyproject.toml scripts/llama_build.py)
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
@@ -16,6 +17,9 @@ $(STAMP):
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	# torch first, CPU build pinned, so sentence-transformers pulls no CUDA wheels
 	$(BIN)/pip install -q torch==2.13.0
+	# llama-cpp-python: built for this CPU with the project's flags (never -march=native, never AMX),
+	# into .whl/<key of the flags>, installed from there only (scripts/llama_build.py)
+	$(BIN)/python scripts/llama_build.py install
 	$(BIN)/pip install -q -r requirements.txt
 	$(BIN)/pip install -q --no-deps -e .
 	rm -f $(VENV)/.deps-* && touch $@
@@ -24,6 +28,8 @@ deps: $(STAMP)
 
 models: deps
 	$(BIN)/python -m rag.models
+	# a real 64-token batch prefill in a child process; on a signal, rebuild with the safe profile
+	$(BIN)/python scripts/llama_build.py check
 
 index: models
 	$(BIN)/rag ingest
