@@ -23,8 +23,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    s = sub.add_parser("ingest", help="add documents (files, directories, http(s) URLs) to the index")
-    s.add_argument("sources", nargs="*", metavar="SOURCE", help="file, directory or URL; none = the shipped corpus")
+    s = sub.add_parser("ingest", help="add documents (files, directories, http(s) URLs) to the index",
+                       epilog="A file name that starts with '-' goes after `--`, which ends the options: "
+                              "rag ingest -- -notes.md. Limits per document: RAG_MAX_FILE_MB (size), "
+                              "RAG_MAX_DOC_CHUNKS (chunks to embed); an HTML page's text extraction is "
+                              "stopped after 30 s.")
+    s.add_argument("sources", nargs="*", metavar="SOURCE",
+                   help="file, directory or URL; none = the shipped corpus; put `--` before a name "
+                        "that starts with '-'")
     s.add_argument("--rebuild", action="store_true", help="rebuild the index from scratch")
     s.add_argument("--prune", action="store_true", help="drop documents whose files no longer exist")
     s.add_argument("--refetch", action="store_true", help="fetch URLs again instead of using the cached copy")
