@@ -467,7 +467,8 @@ USER_AGENT = "rag-gemma4/0.1 (+offline Q&A)"
 def fetch_url(url: str, cache_dir: Path, timeout: float, max_bytes: int, refetch: bool = False) -> Document:
     """Fetch a page once and keep it under corpus/cache with its URL, fetch time, size and
     sha256, so later ingests of the same URL work offline. Only a body that arrived whole
-    is cached; a cached copy that does not match its record is fetched again."""
+    and gave a document is cached; a cached copy that does not match its record is
+    fetched again."""
     parts = urllib.parse.urlparse(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise IngestError(f"{url}: only http:// and https:// addresses with a host name can be ingested; "
@@ -475,17 +476,19 @@ def fetch_url(url: str, cache_dir: Path, timeout: float, max_bytes: int, refetch
     key = hashlib.sha256(url.encode()).hexdigest()[:24]
     body_path, meta_path = cache_dir / f"{key}.html", cache_dir / f"{key}.json"
     html = None if refetch else _read_cache(body_path, meta_path)
-    if html is None:
-        html = _download(url, timeout, max_bytes)
-        body = html.encode("utf-8")
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        # The record is written last and names the body's hash: a crash between the two
-        # writes leaves a pair that does not match, which the next ingest fetches again.
-        _atomic_write(body_path, body)
-        _atomic_write(meta_path, json.dumps({"url": url, "fetched_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                                             "bytes": len(body), "sha256": hashlib.sha256(body).hexdigest()},
-                                            ensure_ascii=False).encode())
-    return html_to_document(html, url, url)
+    if html is not None:
+        return html_to_document(html, url, url)
+    html = _download(url, timeout, max_bytes)
+    doc = html_to_document(html, url, url)        # a page refused here is not kept either
+    body = html.encode("utf-8")
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    # The record is written last and names the body's hash: a crash between the two
+    # writes leaves a pair that does not match, which the next ingest fetches again.
+    _atomic_write(body_path, body)
+    _atomic_write(meta_path, json.dumps({"url": url, "fetched_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                                         "bytes": len(body), "sha256": hashlib.sha256(body).hexdigest()},
+                                        ensure_ascii=False).encode())
+    return doc
 
 
 def _read_cache(body_path: Path, meta_path: Path) -> str | None:
@@ -577,8 +580,8 @@ def _download(url: str, timeout: float, max_bytes: int) -> str:
                 try:
                     block = response.read1(65536)
                 except http.client.IncompleteRead:
-                    raise IngestError(f"{url}: the connection closed in the middle of a chunk after {size:,} bytes, "
-                                      "so the page arrived incomplete and was not saved; try again later") from None
+                    raise IngestError(f"{url}: the connection closed after {size:,} bytes, before the last chunk of "
+                                      "the page, so it arrived incomplete and was not saved; try again later") from None
                 if not block:
                     break
                 parts.append(block)
