@@ -391,25 +391,41 @@ _LETTER_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]|[^\W_\u3400
 
 def _link_letters(html: str, text: str) -> tuple[int, int]:
     """How many letters of the kept text are the text of links (menus, sidebars, footers)
-    and how many are not. Words are matched as a multiset, so a link's words count as
-    link text only as often as links hold them; Han characters count one by one."""
+    and how many are not. A link counts where its whole word sequence (Han characters one
+    by one) appears in the text, at most as often as the page holds that link, so an
+    article's words are not taken for a menu's just because they share characters."""
     try:
         import lxml.html
         tree = lxml.html.fromstring(html)
     except Exception:        # lxml refuses some odd documents; then trust trafilatura
-        words = _LETTER_RUN.findall(text)
-        return 0, sum(len(w) for w in words)
+        return 0, sum(len(w) for w in _LETTER_RUN.findall(text))
     from collections import Counter
-    in_links = Counter()
+    links = Counter()
     for a in tree.iter("a"):
-        in_links.update(_LETTER_RUN.findall(a.text_content()))
-    link = rest = 0
-    for word in _LETTER_RUN.findall(text):
-        if in_links[word] > 0:
-            in_links[word] -= 1
-            link += len(word)
+        words = tuple(_LETTER_RUN.findall(a.text_content()))
+        if words:
+            links[words] += 1
+    tokens = _LETTER_RUN.findall(text)
+    if not links:
+        return 0, sum(len(t) for t in tokens)
+    lengths = sorted({len(words) for words in links}, reverse=True)
+    firsts = {words[0] for words in links}
+    link = rest = i = 0
+    while i < len(tokens):
+        if tokens[i] in firsts:
+            for n in lengths:
+                words = tuple(tokens[i:i + n])
+                if len(words) == n and links.get(words, 0) > 0:
+                    links[words] -= 1
+                    link += sum(len(w) for w in words)
+                    i += n
+                    break
+            else:
+                rest += len(tokens[i])
+                i += 1
         else:
-            rest += len(word)
+            rest += len(tokens[i])
+            i += 1
     return link, rest
 
 
