@@ -10,7 +10,7 @@ import http.client
 import json
 import os
 import re
-import select
+import selectors
 import socket
 import stat
 import subprocess
@@ -277,7 +277,8 @@ def _extract_bounded(html: str, url: str | None, origin: str) -> dict:
     try:
         status, result = _EXTRACTOR.run({"html": html, "url": url}, EXTRACT_BUDGET_S)
     except TimeoutError:
-        raise IngestError(f"{origin}: extracting the text of {len(html) / 1e6:.1f} MB of HTML took over "
+        size = f"{len(html) / 1e6:.1f} MB" if len(html) >= 100_000 else f"{len(html) / 1e3:.0f} KB"
+        raise IngestError(f"{origin}: extracting the text of {size} of HTML took over "
                           f"{EXTRACT_BUDGET_S:g} s, so it was stopped; save the article's text as .txt "
                           "or give a smaller page") from None
     except (OSError, ValueError) as e:
@@ -325,15 +326,16 @@ class _Extractor:
     @staticmethod
     def _read(proc: subprocess.Popen, n: int, deadline: float) -> bytes:
         fd, parts, left = proc.stdout.fileno(), [], n
-        while left:
-            ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
-            if not ready:
-                raise TimeoutError
-            block = os.read(fd, min(left, 1 << 20))
-            if not block:
-                raise OSError(f"the extractor exited with code {proc.wait()}")
-            parts.append(block)
-            left -= len(block)
+        with selectors.DefaultSelector() as selector:     # not select(): a server may hold over 1,024 fds
+            selector.register(fd, selectors.EVENT_READ)
+            while left:
+                if not selector.select(max(0.0, deadline - time.monotonic())):
+                    raise TimeoutError
+                block = os.read(fd, min(left, 1 << 20))
+                if not block:
+                    raise OSError(f"the extractor exited with code {proc.wait()}")
+                parts.append(block)
+                left -= len(block)
         return b"".join(parts)
 
     def stop(self) -> None:
