@@ -17,14 +17,32 @@ from .config import Settings  # noqa: E402
 from .errors import RagError  # noqa: E402
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):
+        """A file named like an option (`-notes.md`) gets told about `--`."""
+        if "unrecognized arguments:" in message:
+            names = message.split("unrecognized arguments:", 1)[1].split()
+            dashed = [n for n in names if n.startswith("-") and os.path.exists(n)]
+            if dashed:
+                message += f" (a file name that starts with '-' goes after `--`: rag ingest -- {dashed[0]})"
+        super().error(message)
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="rag", description="Offline, cited Q&A about the Gemma 4 article and its "
+    from .sources import EXTRACT_BUDGET_S
+    p = _Parser(prog="rag", description="Offline, cited Q&A about the Gemma 4 article and its "
                                 "sources, in Simplified Chinese, Traditional Chinese and English.")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    s = sub.add_parser("ingest", help="add documents (files, directories, http(s) URLs) to the index")
-    s.add_argument("sources", nargs="*", metavar="SOURCE", help="file, directory or URL; none = the shipped corpus")
+    s = sub.add_parser("ingest", help="add documents (files, directories, http(s) URLs) to the index",
+                       epilog=f"A file name that starts with '-' goes after `--`, which ends the options: "
+                              "rag ingest -- -notes.md. Limits per document: RAG_MAX_FILE_MB (size), "
+                              "RAG_MAX_DOC_CHUNKS (chunks to embed); an HTML page's text extraction is "
+                              f"stopped after {EXTRACT_BUDGET_S:g} s.")
+    s.add_argument("sources", nargs="*", metavar="SOURCE",
+                   help="file, directory or URL; none = the shipped corpus; put `--` before a name "
+                        "that starts with '-'")
     s.add_argument("--rebuild", action="store_true", help="rebuild the index from scratch")
     s.add_argument("--prune", action="store_true", help="drop documents whose files no longer exist")
     s.add_argument("--refetch", action="store_true", help="fetch URLs again instead of using the cached copy")

@@ -81,6 +81,7 @@ class Settings:
     # limits
     max_question_chars: int = 2000
     max_file_mb: float = 20.0
+    max_doc_chunks: int = 5000      # ~1 MB of English text, a few minutes of embedding on a laptop CPU
     fetch_timeout_s: float = 15.0
     # serving
     host: str = "127.0.0.1"

@@ -18,7 +18,7 @@ from .chunk import chunk_document
 from .config import Settings
 from .embed import EMBEDDER_DIM, EMBEDDER_NAME
 from .errors import IndexStoreError, IngestError, RagError
-from .sources import clean_article, expand_sources, load_corpus_manifest, load_source
+from .sources import clean_article, expand_sources, load_corpus_manifest, load_source, refuse_wordless
 from .types import Chunk, Document
 
 
@@ -104,7 +104,8 @@ def ingest(settings: Settings, sources: list[str] | None = None, *, rebuild: boo
         hashes = {d: (old.manifest.get("documents", {}).get(d, {}) if old else {}) for d in docs}
         keep_vectors = _vectors_by_doc(old) if old else {}
 
-        loaded = _collect(settings, sources, old, rebuild, refetch, report)
+        chunked: dict[str, list[Chunk]] = {}      # user documents, chunked while their size was checked
+        loaded = _collect(settings, sources, old, rebuild, refetch, report, chunked)
         report.failed = [_one_line(line) for line in report.failed]
         prog = Progress(len(loaded), "doc", progress)
         new_chunks: dict[str, list[Chunk]] = {}
@@ -114,11 +115,12 @@ def ingest(settings: Settings, sources: list[str] | None = None, *, rebuild: boo
             if doc.doc_id in docs and hashes.get(doc.doc_id, {}).get("hash") == h and not rebuild:
                 report.skipped.append(doc.doc_id)
                 continue
+            chunks = chunked.pop(doc.doc_id, None) or chunk_document(doc, settings.chunk_size, settings.chunk_overlap)
             (report.updated if doc.doc_id in docs else report.added).append(doc.doc_id)
             docs[doc.doc_id] = doc
             hashes[doc.doc_id] = {"hash": h, "origin": doc.origin, "added_at": hashes.get(doc.doc_id, {}).get(
                 "added_at") or _now(), "updated_at": _now()}
-            new_chunks[doc.doc_id] = chunk_document(doc, settings.chunk_size, settings.chunk_overlap)
+            new_chunks[doc.doc_id] = chunks
             keep_vectors.pop(doc.doc_id, None)
         prog.close()
         if prune:
@@ -188,8 +190,10 @@ def _load_previous(index_dir: Path, expect: dict, rebuild: bool):
         raise
 
 
-def _collect(settings, sources, old, rebuild, refetch, report) -> list[Document]:
-    """Load every requested document; each failure becomes one line in the report."""
+def _collect(settings, sources, old, rebuild, refetch, report, chunked) -> list[Document]:
+    """Load every requested document; each failure becomes one line in the report. User
+    documents are chunked here (into `chunked`) so one too large to embed in reasonable
+    time is refused before anything is embedded."""
     loaded: list[Document] = []
     if sources is None or rebuild:
         try:
@@ -215,6 +219,10 @@ def _collect(settings, sources, old, rebuild, refetch, report) -> list[Document]
             continue
         try:
             doc = load_source(name, Path(settings.corpus_dir) / "cache", max_bytes, settings.fetch_timeout_s, refetch)
+            refuse_wordless(doc.text, name)
+            chunks = chunk_document(doc, settings.chunk_size, settings.chunk_overlap)
+            if len(chunks) > settings.max_doc_chunks:
+                raise IngestError(_too_many_chunks(name, doc, len(chunks), settings.max_doc_chunks))
         except RagError as e:
             report.failed.append(str(e))
             continue
@@ -231,9 +239,19 @@ def _collect(settings, sources, old, rebuild, refetch, report) -> list[Document]
         if doc.doc_id in loaded_ids:  # the same source named twice
             continue
         seen_hashes.setdefault(h, (doc.doc_id, name))
+        chunked[doc.doc_id] = chunks
         loaded_ids.add(doc.doc_id)
         loaded.append(doc)
     return loaded
+
+
+def _too_many_chunks(name: str, doc: Document, n: int, limit: int) -> str:
+    """Embedding runs at tens of chunks per second on a laptop CPU (docs/BENCHMARKS.md), so
+    one huge file would hold the ingest for many minutes: it is refused before any of it
+    is embedded."""
+    return (f"{name}: {len(doc.text) / 1e6:.1f} MB of text makes {n:,} chunks, over the "
+            f"{limit:,} chunks allowed per document (embedding them would take many minutes); "
+            "split the file into parts or raise RAG_MAX_DOC_CHUNKS")
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -275,15 +293,37 @@ def _load_embedder(settings: Settings):
     return Embedder(Path(settings.embedder_path), threads=settings.n_threads)
 
 
+ESTIMATE_FROM_CHUNKS = 256      # embedding this many chunks or more gets a time estimate
+ESTIMATE_EVERY_S = 30.0
+
+
 def _embed(embedder, texts: list[str], progress: bool | None) -> np.ndarray:
+    """Embed in batches. A large run says after its first batch how long the rest will
+    take, and (without a progress bar) again every ESTIMATE_EVERY_S seconds."""
     batch = 32
     prog = Progress(len(texts), "chunk", progress)
     parts = []
+    started = last_note = time.perf_counter()
     for i in range(0, len(texts), batch):
         parts.append(embedder.passages(texts[i:i + batch]))
         prog.step(f"{i + len(parts[-1])}/{len(texts)}", len(parts[-1]))
+        done, now = i + len(parts[-1]), time.perf_counter()
+        if len(texts) >= ESTIMATE_FROM_CHUNKS and done < len(texts) and (
+                i == 0 or (prog.bar is None and now - last_note >= ESTIMATE_EVERY_S)):
+            rate = done / max(now - started, 1e-6)
+            prog.log(f"embedding {len(texts):,} chunks: {done:,} done, about {_duration((len(texts) - done) / rate)} "
+                     f"left at {rate:.0f} chunks/s")
+            last_note = now
     prog.close()
     return np.concatenate(parts).astype(np.float32)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def remove_documents(settings: Settings, doc_ids: list[str]) -> list[str]:

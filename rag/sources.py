@@ -3,14 +3,19 @@ into one document per cited source), HTML files and URLs through trafilatura, an
 text / Markdown read directly. Hands on `Document`s with cleaned text."""
 from __future__ import annotations
 
+import atexit
 import errno
 import hashlib
 import http.client
 import json
 import os
 import re
+import selectors
 import socket
 import stat
+import subprocess
+import sys
+import threading
 import time
 import unicodedata
 import urllib.error
@@ -238,34 +243,208 @@ def _first_heading(text: str) -> str | None:
 
 
 def html_to_document(html: str, origin: str, url: str | None) -> Document:
-    import trafilatura
-    raw = trafilatura.extract(html, url=url, output_format="json", with_metadata=True,
-                              include_comments=False, include_tables=True, favor_recall=True)
-    meta = json.loads(raw) if raw else {}
-    text = (meta.get("text") or "").strip()
-    if len(text) < 20 or _only_links(html, text):
+    """The article text of a page, extracted by trafilatura in a child process that is
+    stopped after EXTRACT_BUDGET_S, so no page can hold the ingest (or the chat that
+    shares its process) for longer than that."""
+    meta = _extract_bounded(html, url, origin)
+    text = meta["text"]
+    if len(text) >= 20 and meta["link_share"] >= MAX_LINK_SHARE:
+        raise IngestError(f"{origin}: no readable article text in the page ({meta['link_share']:.0%} of its "
+                          f"{len(text):,} characters of text are links: a menu or a list of links); "
+                          "give a page with the article itself, or save its text as .txt")
+    if len(text) < 20 or (meta["link_share"] and meta["rest_letters"] < 20):
         raise IngestError(f"{origin}: no readable article text in the page (only scripts, menus or links); "
                           "give a page with the article itself, or save its text as .txt")
+    refuse_wordless(text, origin)
+    longest = max(len(line) for line in text.split("\n"))
+    if longest > MAX_LINE_CHARS:
+        raise IngestError(f"{origin}: the page's text runs {longest:,} characters without a paragraph break, "
+                          "which is not an article; save the article's text as .txt with paragraphs")
     title = (meta.get("title") or "").strip() or Path(origin).stem
     return Document(doc_id=doc_id_for(origin), title=title, text=text + "\n", url=url or meta.get("url"),
                     site=meta.get("sitename") or meta.get("hostname"), language=detect_language(text[:2000]),
                     kind="page", origin=origin, meta={"date": meta.get("date")})
 
 
-def _only_links(html: str, text: str) -> bool:
-    """True when what trafilatura kept is navigation: every line with letters in it is the
-    text of a link (menus, sidebars, footers), with under 20 letters of anything else."""
+EXTRACT_BUDGET_S = 30.0     # wall time for one page's extraction; measured figures in docs/BENCHMARKS.md
+MAX_LINK_SHARE = 0.8        # a page whose kept text is this much link text is a menu, not an article
+MIN_WORD_SHARE = 0.1        # text with fewer letters/digits than this among its visible characters is markup
+
+
+def _extract_bounded(html: str, url: str | None, origin: str) -> dict:
+    """Run `_extract` in the extraction process and wait at most EXTRACT_BUDGET_S for it."""
+    started = time.monotonic()
+    try:
+        status, result = _EXTRACTOR.run({"html": html, "url": url}, EXTRACT_BUDGET_S)
+    except TimeoutError:
+        size = f"{len(html) / 1e6:.1f} MB" if len(html) >= 100_000 else f"{len(html) / 1e3:.0f} KB"
+        raise IngestError(f"{origin}: extracting the text of {size} of HTML took over "
+                          f"{EXTRACT_BUDGET_S:g} s, so it was stopped; save the article's text as .txt "
+                          "or give a smaller page") from None
+    except (OSError, ValueError) as e:
+        raise IngestError(f"{origin}: the HTML extractor stopped without an answer after "
+                          f"{time.monotonic() - started:.1f} s ({_reason(e)}); save the article's text as .txt") from None
+    if status != "ok":
+        raise IngestError(f"{origin}: the HTML could not be parsed ({result}); "
+                          "save the article's text as .txt or check the file")
+    return result
+
+
+class _Extractor:
+    """One child process, started on first use and kept, that extracts one page at a time:
+    a page that takes too long is stopped by killing the child, which leaves the caller
+    (an ingest, or the chat server holding the model) untouched. Requests and answers
+    are length-prefixed JSON on the child's stdin and stdout."""
+
+    def __init__(self):
+        self.proc: subprocess.Popen | None = None
+        self.lock = threading.Lock()
+
+    def _start(self) -> subprocess.Popen:
+        code = (f"import sys; sys.path.insert(0, {str(_PACKAGE_ROOT)!r}); "
+                "from rag.sources import _serve_extractions; _serve_extractions()")
+        return subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL, close_fds=True)
+
+    def run(self, request: dict, budget_s: float) -> tuple[str, object]:
+        deadline = time.monotonic() + budget_s
+        with self.lock:
+            if self.proc is None or self.proc.poll() is not None:
+                self.proc = self._start()
+            proc = self.proc
+            try:
+                payload = json.dumps(request, ensure_ascii=False).encode("utf-8", "surrogatepass")
+                proc.stdin.write(len(payload).to_bytes(8, "big") + payload)
+                proc.stdin.flush()
+                size = int.from_bytes(self._read(proc, 8, deadline), "big")
+                answer = json.loads(self._read(proc, size, deadline).decode("utf-8", "surrogatepass"))
+            except BaseException:
+                self.stop()
+                raise
+        return answer["status"], answer["result"]
+
+    @staticmethod
+    def _read(proc: subprocess.Popen, n: int, deadline: float) -> bytes:
+        fd, parts, left = proc.stdout.fileno(), [], n
+        with selectors.DefaultSelector() as selector:     # not select(): a server may hold over 1,024 fds
+            selector.register(fd, selectors.EVENT_READ)
+            while left:
+                if not selector.select(max(0.0, deadline - time.monotonic())):
+                    raise TimeoutError
+                block = os.read(fd, min(left, 1 << 20))
+                if not block:
+                    raise OSError(f"the extractor exited with code {proc.wait()}")
+                parts.append(block)
+                left -= len(block)
+        return b"".join(parts)
+
+    def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        for stream in (proc.stdin, proc.stdout):
+            try:
+                stream.close()
+            except OSError:
+                pass
+
+
+_PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+_EXTRACTOR = _Extractor()
+atexit.register(_EXTRACTOR.stop)
+
+
+def _serve_extractions() -> None:
+    """The extraction child's loop: read a request, answer it, until stdin closes."""
+    requests, answers = sys.stdin.buffer, sys.stdout.buffer
+    sys.stdout = sys.stderr                     # nothing but answers may reach the pipe
+    while True:
+        head = requests.read(8)
+        if len(head) < 8:
+            return
+        request = json.loads(requests.read(int.from_bytes(head, "big")).decode("utf-8", "surrogatepass"))
+        try:
+            answer = {"status": "ok", "result": _extract(request["html"], request["url"])}
+        except Exception as e:   # reported to the parent as one line
+            answer = {"status": "error", "result": f"{type(e).__name__}: {e}"}
+        payload = json.dumps(answer, ensure_ascii=False).encode("utf-8", "surrogatepass")
+        answers.write(len(payload).to_bytes(8, "big") + payload)
+        answers.flush()
+
+
+def _extract(html: str, url: str | None) -> dict:
+    import trafilatura
+    raw = trafilatura.extract(html, url=url, output_format="json", with_metadata=True,
+                              include_comments=False, include_tables=True, favor_recall=True)
+    meta = json.loads(raw) if raw else {}
+    text = (meta.get("text") or "").strip()
+    link_letters, rest_letters = _link_letters(html, text)
+    total = link_letters + rest_letters
+    return {"text": text, "title": meta.get("title"), "url": meta.get("url"), "sitename": meta.get("sitename"),
+            "hostname": meta.get("hostname"), "date": meta.get("date"),
+            "link_share": link_letters / total if total else 0.0, "rest_letters": rest_letters}
+
+
+_LETTER_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]|[^\W_\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+
+
+def _link_letters(html: str, text: str) -> tuple[int, int]:
+    """How many letters of the kept text are the text of links (menus, sidebars, footers)
+    and how many are not. A link counts where its whole word sequence (Han characters one
+    by one) appears in the text, at most as often as the page holds that link, so an
+    article's words are not taken for a menu's just because they share characters."""
     try:
         import lxml.html
         tree = lxml.html.fromstring(html)
     except Exception:        # lxml refuses some odd documents; then trust trafilatura
-        return False
-    links = {" ".join(a.text_content().split()) for a in tree.iter("a")}
-    links.discard("")
+        return 0, sum(len(w) for w in _LETTER_RUN.findall(text))
+    from collections import Counter
+    links = Counter()
+    for a in tree.iter("a"):
+        words = tuple(_LETTER_RUN.findall(a.text_content()))
+        if words:
+            links[words] += 1
+    tokens = _LETTER_RUN.findall(text)
     if not links:
-        return False
-    rest = "".join(line for line in text.splitlines() if " ".join(line.split()) not in links)
-    return len(re.sub(r"[\W_]+", "", rest)) < 20
+        return 0, sum(len(t) for t in tokens)
+    lengths = sorted({len(words) for words in links}, reverse=True)
+    firsts = {words[0] for words in links}
+    link = rest = i = 0
+    while i < len(tokens):
+        if tokens[i] in firsts:
+            for n in lengths:
+                words = tuple(tokens[i:i + n])
+                if len(words) == n and links.get(words, 0) > 0:
+                    links[words] -= 1
+                    link += sum(len(w) for w in words)
+                    i += n
+                    break
+            else:
+                rest += len(tokens[i])
+                i += 1
+        else:
+            rest += len(tokens[i])
+            i += 1
+    return link, rest
+
+
+_SPACE = re.compile(r"\s+")
+_NOT_WORD = re.compile(r"[\W_]+")
+
+
+def refuse_wordless(text: str, origin: str) -> None:
+    """Text that is nearly all markup symbols (Markdown made of `#`, `---` and `>` only,
+    rows of punctuation) is not a document: refuse it in one line."""
+    visible = len(_SPACE.sub("", text))
+    letters = len(_NOT_WORD.sub("", text))
+    if visible and letters < max(1, MIN_WORD_SHARE * visible):
+        shown = " ".join(sorted({ch for ch in text if not ch.isspace() and not ch.isalnum()})[:8])
+        raise IngestError(f"{origin}: the text is nearly all markup symbols ({shown}), with "
+                          f"{letters} letters or digits in {visible:,} characters; add the words "
+                          "themselves or leave the file out")
 
 
 def load_html_file(path: Path, max_bytes: int) -> Document:
@@ -299,42 +478,128 @@ def read_limited(path: Path, max_bytes: int) -> bytes:
 
 # ----------------------------------------------------------------- URLs
 
+MAX_REDIRECTS = 10
+USER_AGENT = "rag-gemma4/0.1 (+offline Q&A)"
+
+
 def fetch_url(url: str, cache_dir: Path, timeout: float, max_bytes: int, refetch: bool = False) -> Document:
-    """Fetch a page once and keep it under corpus/cache with its URL and fetch time,
-    so later ingests of the same URL work offline."""
+    """Fetch a page once and keep it under corpus/cache with its URL, fetch time, size and
+    sha256, so later ingests of the same URL work offline. Only a body that arrived whole
+    and gave a document is cached; a cached copy that does not match its record is
+    fetched again."""
     parts = urllib.parse.urlparse(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise IngestError(f"{url}: only http:// and https:// addresses with a host name can be ingested; "
                           "give a web address or the path of a local file")
     key = hashlib.sha256(url.encode()).hexdigest()[:24]
     body_path, meta_path = cache_dir / f"{key}.html", cache_dir / f"{key}.json"
-    if body_path.exists() and meta_path.exists() and not refetch:
-        html = body_path.read_text(encoding="utf-8")
-    else:
-        html = _download(url, timeout, max_bytes)
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        _atomic_write(body_path, html.encode("utf-8"))
-        _atomic_write(meta_path, json.dumps({"url": url, "fetched_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
-                                            ensure_ascii=False).encode())
-    return html_to_document(html, url, url)
+    html = None if refetch else _read_cache(body_path, meta_path)
+    if html is not None:
+        return html_to_document(html, url, url)
+    html = _download(url, timeout, max_bytes)
+    doc = html_to_document(html, url, url)        # a page refused here is not kept either
+    body = html.encode("utf-8")
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    # The record is written last and names the body's hash: a crash between the two
+    # writes leaves a pair that does not match, which the next ingest fetches again.
+    _atomic_write(body_path, body)
+    _atomic_write(meta_path, json.dumps({"url": url, "fetched_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                                         "bytes": len(body), "sha256": hashlib.sha256(body).hexdigest()},
+                                        ensure_ascii=False).encode())
+    return doc
+
+
+def _read_cache(body_path: Path, meta_path: Path) -> str | None:
+    """The cached page, or None when it is missing, damaged or was written before
+    records carried a hash (such a copy may be a cut-short body)."""
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        body = body_path.read_bytes()
+    except (OSError, ValueError):
+        return None
+    if not isinstance(meta, dict) or meta.get("sha256") != hashlib.sha256(body).hexdigest() \
+            or meta.get("bytes") != len(body):
+        return None
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Hands every redirect back as an HTTPError, so `_open` follows it itself: it checks
+    each target's scheme and names a loop as one."""
+
+    def http_error_302(self, req, fp, code, msg, headers):
+        return None
+
+    http_error_301 = http_error_303 = http_error_307 = http_error_308 = http_error_302
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
+_REDIRECTS = (301, 302, 303, 307, 308)
+
+
+def _open(url: str, timeout: float, deadline: float):
+    """The response for `url` after following up to MAX_REDIRECTS http(s) redirects."""
+    chain = [url]
+    while True:
+        request = urllib.request.Request(chain[-1], headers={"User-Agent": USER_AGENT})
+        try:
+            return _OPENER.open(request, timeout=max(0.1, min(timeout, deadline - time.monotonic())))
+        except urllib.error.HTTPError as e:
+            if e.code not in _REDIRECTS:
+                raise
+            location = e.headers.get("Location")
+            e.close()
+        if not location:
+            raise IngestError(f"{url}: the server answered a redirect without saying where to; "
+                              "check the address in a browser")
+        target = urllib.parse.urljoin(chain[-1], location.strip())
+        scheme = urllib.parse.urlparse(target).scheme.lower()
+        if scheme not in ("http", "https"):
+            raise IngestError(f"{url}: the server redirects to {_short(target)}, and only http:// and https:// "
+                              "redirects are followed; give the address of the page itself")
+        if target in chain:
+            loop = " -> ".join(_short(u, 60) for u in chain[chain.index(target):] + [target])
+            raise IngestError(f"{url}: a redirect loop ({loop}); check the address in a browser")
+        if len(chain) > MAX_REDIRECTS:
+            raise IngestError(f"{url}: more than {MAX_REDIRECTS} redirects in a row; check the address in a browser")
+        if time.monotonic() > deadline:
+            raise IngestError(f"{url}: the redirects did not end within {4 * timeout:g} s; try again later")
+        chain.append(target)
+
+
+def _short(url: str, limit: int = 100) -> str:
+    return url if len(url) <= limit else url[:limit - 1] + "…"
 
 
 def _download(url: str, timeout: float, max_bytes: int) -> str:
-    """The page body. `timeout` bounds each wait for the server; the whole download gets
-    four times that, so a server that trickles bytes forever cannot hang the ingest."""
-    request = urllib.request.Request(url, headers={"User-Agent": "rag-gemma4/0.1 (+offline Q&A)"})
+    """The page body, whole. `timeout` bounds each wait for the server; the whole download
+    (redirects included) gets four times that, so a server that trickles bytes forever
+    cannot hang the ingest. A body shorter than its Content-Length, or a chunked body cut
+    off before its last chunk, is refused: nothing partial is returned or cached."""
     deadline = time.monotonic() + 4 * timeout
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with _open(url, timeout, deadline) as response:
             kind = response.headers.get_content_type()
             if kind not in ("text/html", "application/xhtml+xml", "text/plain"):
                 raise IngestError(f"{url}: the server sent {kind}, not a web page; give the address of an HTML page")
+            encoding = (response.headers.get("Content-Encoding") or "identity").strip().lower()
+            if encoding != "identity":
+                raise IngestError(f"{url}: the server sent the page {encoding}-encoded without being asked to; "
+                                  "save the page from a browser and ingest the file")
+            declared = response.length          # None when chunked or when no Content-Length was sent
             parts, size = [], 0
             while size <= max_bytes:
                 if time.monotonic() > deadline:
                     raise IngestError(f"{url}: the page did not finish loading within {4 * timeout:g} s; "
                                       "try again later")
-                block = response.read1(65536)
+                try:
+                    block = response.read1(65536)
+                except http.client.IncompleteRead:
+                    raise IngestError(f"{url}: the connection closed after {size:,} bytes, before the last chunk of "
+                                      "the page, so it arrived incomplete and was not saved; try again later") from None
                 if not block:
                     break
                 parts.append(block)
@@ -342,12 +607,12 @@ def _download(url: str, timeout: float, max_bytes: int) -> str:
             if size > max_bytes:
                 raise IngestError(f"{url}: the page is over the {max_bytes / 1e6:g} MB limit; "
                                   "raise RAG_MAX_FILE_MB to allow it")
+            if declared is not None and size < declared:
+                raise IngestError(f"{url}: the connection closed after {size:,} of the {declared:,} bytes the server "
+                                  "announced, so the page arrived incomplete and was not saved; try again later")
             data = b"".join(parts)
             charset = response.headers.get_content_charset()
     except urllib.error.HTTPError as e:
-        if 300 <= e.code < 400:        # urllib gives up on redirect loops and too many redirects
-            raise IngestError(f"{url}: the server answered {e.code} and keeps redirecting; "
-                              "check the address in a browser") from None
         hint = "try again later" if e.code >= 500 else "check the address"
         raise IngestError(f"{url}: the server answered {e.code} {e.reason}; {hint}") from None
     except urllib.error.URLError as e:
