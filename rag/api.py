@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -234,10 +235,9 @@ def api_router(assistant) -> APIRouter:
             events = _prepend(first, events)
             model = assistant.model_name
             if req.stream:
-                return StreamingResponse(stream_chunks(events, completion_id, created, model, assistant.settings,
-                                                       req.include_usage),
-                                         media_type="text/event-stream",
-                                         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+                chunks = stream_chunks(events, completion_id, created, model, assistant.settings, req.include_usage)
+                return ClosingStreamingResponse(chunks, media_type="text/event-stream",
+                                                headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
             answer = await run_in_threadpool(_last_answer, events)
             return completion(answer, completion_id, created, model, assistant.settings)
         except Exception as e:   # noqa: BLE001 - OpenAI-style error JSON, never a traceback
@@ -246,6 +246,43 @@ def api_router(assistant) -> APIRouter:
             return error_response(error_from(e))
 
     return router
+
+
+class _Closable:
+    """A generator whose close() waits for a next() in flight in another thread (closing a
+    running generator is an error), so closing always takes effect, within one token."""
+
+    def __init__(self, generator: Iterator[str]):
+        self.generator, self.lock, self.closed = generator, threading.Lock(), False
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> str:
+        with self.lock:
+            if self.closed:
+                raise StopIteration
+            return next(self.generator)
+
+    def close(self) -> None:
+        with self.lock:
+            self.closed = True
+            self.generator.close()
+
+
+class ClosingStreamingResponse(StreamingResponse):
+    """Starlette leaves an unfinished body generator to the garbage collector when the client
+    hangs up; ours holds the model's lock, so it is closed as soon as the response ends."""
+
+    def __init__(self, content: Iterator[str], **kwargs):
+        self.events = _Closable(content)
+        super().__init__(self.events, **kwargs)
+
+    async def __call__(self, scope, receive, send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            threading.Thread(target=self.events.close, name="close-answer-stream", daemon=True).start()
 
 
 def _prepend(first: dict, events: Iterator[dict]) -> Iterator[dict]:
