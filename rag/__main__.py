@@ -48,11 +48,20 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="one JSON object per line per question")
 
     s = sub.add_parser("chat", help="a multi-turn conversation in the terminal: one question per line, "
-                       "follow-ups use the earlier turns; /new starts over, /quit or end of input stops")
-    s.add_argument("--k", type=int, default=None)
+                       "follow-ups use the earlier turns; /new starts over, /quit or end of input stops",
+                       description="A conversation in the terminal. Each line read from standard input is a "
+                       "question; its answer streams with the citations listed under it, and follow-ups are "
+                       "answered with the earlier turns as context. /new starts a new conversation, /quit "
+                       "(or Ctrl+D, or the end of piped input) ends, Ctrl+C stops the answer being written.")
+    s.add_argument("--k", type=int, default=None, help="chunks retrieved per question (default RAG_K)")
 
     s = sub.add_parser("serve", help="open the chat in the browser (Gradio), with an OpenAI-compatible API at "
-                       "/v1/chat/completions and /v1/models on the same port")
+                       "/v1/chat/completions and /v1/models on the same port",
+                       description="Serve the browser chat and, on the same host and port, an "
+                       "OpenAI-compatible API: POST /v1/chat/completions (the whole conversation in "
+                       "\"messages\", \"stream\": true for server-sent events; the answer object with "
+                       "citations, language and refusal in the extra field \"rag\") and GET /v1/models. "
+                       "See docs/API.md.")
     s.add_argument("--host", default=None, help="default 127.0.0.1 (local only)")
     s.add_argument("--port", type=int, default=None, help="default 7860")
 
