@@ -1,5 +1,5 @@
-"""The `rag` command (also `python -m rag`): ingest, sources, remove, retrieve, ask, serve,
-eval, bench. Errors are one line on stderr with a non-zero exit; `--debug` shows the
+"""The `rag` command (also `python -m rag`): ingest, sources, remove, retrieve, ask, chat,
+serve, eval, bench. Errors are one line on stderr with a non-zero exit; `--debug` shows the
 traceback."""
 from __future__ import annotations
 
@@ -65,7 +65,21 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--k", type=int, default=None)
     s.add_argument("--json", action="store_true", help="one JSON object per line per question")
 
-    s = sub.add_parser("serve", help="open the chat in the browser (Gradio)")
+    s = sub.add_parser("chat", help="a multi-turn conversation in the terminal: one question per line, "
+                       "follow-ups use the earlier turns; /new starts over, /quit or end of input stops",
+                       description="A conversation in the terminal. Each line read from standard input is a "
+                       "question; its answer streams with the citations listed under it, and follow-ups are "
+                       "answered with the earlier turns as context. /new starts a new conversation, /quit "
+                       "(or Ctrl+D, or the end of piped input) ends, Ctrl+C stops the answer being written.")
+    s.add_argument("--k", type=int, default=None, help="chunks retrieved per question (default RAG_K)")
+
+    s = sub.add_parser("serve", help="open the chat in the browser (Gradio), with an OpenAI-compatible API at "
+                       "/v1/chat/completions and /v1/models on the same port",
+                       description="Serve the browser chat and, on the same host and port, an "
+                       "OpenAI-compatible API: POST /v1/chat/completions (the whole conversation in "
+                       "\"messages\", \"stream\": true for server-sent events; the answer object with "
+                       "citations, language and refusal in the extra field \"rag\") and GET /v1/models. "
+                       "See docs/API.md.")
     s.add_argument("--host", default=None, help="default 127.0.0.1 (local only)")
     s.add_argument("--port", type=int, default=None, help="default 7860")
 
@@ -175,21 +189,87 @@ def cmd_ask(args, settings: Settings) -> int:
         if args.json:
             print(json.dumps(assistant.ask(question, k=args.k), ensure_ascii=False), flush=True)
             continue
-        answer, streamed = None, ""
-        for event in assistant.stream(question, k=args.k):
+        print_answer(assistant, question, k=args.k)
+    return 0
+
+
+def print_answer(assistant, question: str, history=None, k: int | None = None, out=None, err=None) -> dict:
+    """Stream one answer to the terminal, then its citations; returns the answer object."""
+    out, err = out or sys.stdout, err or sys.stderr
+    answer, streamed = None, ""
+    events = assistant.stream(question, history=history, k=k)
+    try:
+        for event in events:
             if event["type"] == "token":
                 streamed += event["text"]
-                print(event["text"], end="", flush=True)
+                print(event["text"], end="", flush=True, file=out)
             else:
                 answer = event["answer"]
-        print()
-        if answer["answer"].strip() != streamed.strip():
-            # The citation check repaired markers or replaced an unsupported draft.
-            print(f"→ {answer['answer']}")
-        for c in answer["citations"]:
-            print(f"  [{c['n']}] {c['title']}: {c['text'][:90]!r}")
-        t = answer["timings"]
-        print(f"  ({t['ttft_s']:.2f} s to first token, {t['tokens_per_s']:.1f} tokens/s)", file=sys.stderr)
+    finally:
+        events.close()           # Ctrl+C in `rag chat` stops the model here
+    print(file=out)
+    if answer["answer"].strip() != streamed.strip():
+        # The citation check repaired markers or replaced an unsupported draft.
+        print(f"→ {answer['answer']}", file=out)
+    for c in answer["citations"]:
+        print(f"  [{c['n']}] {c['title']}: {c['text'][:90]!r}", file=out)
+    t = answer["timings"]
+    print(f"  ({t['ttft_s']:.2f} s to first token, {t['tokens_per_s']:.1f} tokens/s)", file=err)
+    return answer
+
+
+def cmd_chat(args, settings: Settings) -> int:
+    from .chat import Assistant
+    interactive = sys.stdin.isatty()
+    if interactive:
+        print("Ask about the documents; follow-ups use the earlier turns. /new starts over, /quit (or Ctrl+D) "
+              "ends, Ctrl+C stops an answer.", file=sys.stderr)
+    return chat_loop(Assistant(settings), _input_lines(interactive), k=args.k)
+
+
+def _input_lines(interactive: bool):
+    while True:
+        try:
+            line = input("> ") if interactive else sys.stdin.readline()
+        except (EOFError, KeyboardInterrupt):
+            print(file=sys.stderr)
+            return
+        if not interactive and line == "":
+            return
+        yield line
+
+
+def chat_loop(assistant, lines, k: int | None = None, out=None, err=None) -> int:
+    """The terminal conversation: each line a question answered with the turns before it
+    as history (kept here, like the browser's per-session state)."""
+    from .chat import Turn
+    out, err = out or sys.stdout, err or sys.stderr
+    history: list[Turn] = []
+    for line in lines:
+        question = line.strip()
+        if not question:
+            continue
+        if question in ("/quit", "/exit"):
+            break
+        if question == "/new":
+            history = []
+            print("(new conversation)", file=err)
+            continue
+        if question.startswith("/") and " " not in question:
+            print(f"unknown command {question}; /new starts over, /quit ends", file=err)
+            continue
+        try:
+            answer = print_answer(assistant, question, history=history, k=k, out=out, err=err)
+        except RagError as e:
+            print(f"error: {e}", file=err)
+            continue
+        except KeyboardInterrupt:
+            print("\n(stopped)", file=err)
+            continue
+        standalone = answer.get("standalone_question") or question
+        if standalone != question:
+            print(f"  (looked up as: {standalone})", file=err)
+        history.append(Turn(question=question, answer=answer["answer"], standalone=standalone))
     return 0
 
 
@@ -210,7 +290,7 @@ def cmd_bench(args, settings: Settings) -> int:
 
 
 COMMANDS = {"ingest": cmd_ingest, "sources": cmd_sources, "remove": cmd_remove, "retrieve": cmd_retrieve,
-            "ask": cmd_ask, "serve": cmd_serve, "eval": cmd_eval, "bench": cmd_bench}
+            "ask": cmd_ask, "chat": cmd_chat, "serve": cmd_serve, "eval": cmd_eval, "bench": cmd_bench}
 
 
 if __name__ == "__main__":

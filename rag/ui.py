@@ -299,10 +299,13 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None, 
         print(f"note: {e}")
     demo = build_app(app)
     demo.queue(default_concurrency_limit=8, max_size=64)
-    print(f"Chat running at http://{host}:{port}  (Ctrl+C to stop)", flush=True)
+    from .api import api_router    # the OpenAI-compatible /v1 routes, on the same model and port
+    api_routes = api_router(app.assistant).routes
+    print(f"Chat running at http://{host}:{port}, OpenAI-compatible API at http://{host}:{port}/v1  "
+          f"(Ctrl+C to stop)", flush=True)
     demo.launch(server_name=host, server_port=port, share=False, inbrowser=block and host in ("127.0.0.1", "localhost")
                 and bool(os.environ.get("DISPLAY")), show_error=False, max_file_size=f"{int(settings.max_file_mb)}mb",
                 allowed_paths=[], blocked_paths=[str(settings.root), str(Path.home())], enable_monitoring=False,
                 ssr_mode=False, pwa=False, mcp_server=False, quiet=True, prevent_thread_lock=not block,
-                css=CSS, head=HEAD, i18n=demo._rag_i18n, footer_links=[])
+                css=CSS, head=HEAD, i18n=demo._rag_i18n, footer_links=[], app_kwargs={"routes": api_routes})
     return demo
