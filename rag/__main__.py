@@ -23,8 +23,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    s = sub.add_parser("ingest", help="add documents (files, directories, http(s) URLs) to the index")
-    s.add_argument("sources", nargs="*", metavar="SOURCE", help="file, directory or URL; none = the shipped corpus")
+    s = sub.add_parser("ingest", help="add documents (files, directories, http(s) URLs) to the index",
+                       description="Add documents to the index. Files: .pdf (text layer; scans need OCR first), "
+                       ".docx, .html/.htm, .txt/.md (UTF-8, UTF-16, GBK/GB18030 or Big5; HTML in its declared "
+                       "charset). A folder is read recursively; every file in it that is not read is named with "
+                       "the reason ('left out'). Exit code 1 when any source failed, 0 otherwise (files left out "
+                       "of a folder do not count as failures).")
+    s.add_argument("sources", nargs="*", metavar="SOURCE",
+                   help="file (.pdf, .docx, .html, .htm, .txt, .md), directory or http(s) URL; "
+                        "none = the shipped corpus")
     s.add_argument("--rebuild", action="store_true", help="rebuild the index from scratch")
     s.add_argument("--prune", action="store_true", help="drop documents whose files no longer exist")
     s.add_argument("--refetch", action="store_true", help="fetch URLs again instead of using the cached copy")
@@ -169,7 +176,8 @@ def cmd_ask(args, settings: Settings) -> int:
             # The citation check repaired markers or replaced an unsupported draft.
             print(f"→ {answer['answer']}")
         for c in answer["citations"]:
-            print(f"  [{c['n']}] {c['title']}: {c['text'][:90]!r}")
+            page = f" (p. {c['page']}{'–' + str(c['last_page']) if c.get('last_page') else ''})" if c.get("page") else ""
+            print(f"  [{c['n']}] {c['title']}{page}: {c['text'][:90]!r}")
         t = answer["timings"]
         print(f"  ({t['ttft_s']:.2f} s to first token, {t['tokens_per_s']:.1f} tokens/s)", file=sys.stderr)
     return 0
