@@ -178,7 +178,8 @@ def _page_lines(page) -> list[_Line]:
 
 def _drop_running_lines(pages: list[list[_Line]]) -> None:
     """Headers and footers repeated on most pages ("Page 3 of 10", the document title)
-    are not content; with three or more pages, drop them."""
+    are not content; with three or more pages, drop short lines that open or close most
+    pages with the same words."""
     if len(pages) < 3:
         return
     def key(line: _Line) -> str:
@@ -187,7 +188,7 @@ def _drop_running_lines(pages: list[list[_Line]]) -> None:
     for lines in pages:
         for k in {key(l) for l in lines[:2] + lines[-2:]}:
             counts[k] = counts.get(k, 0) + 1
-    running = {k for k, n in counts.items() if n >= max(3, 0.6 * len(pages))}
+    running = {k for k, n in counts.items() if n >= max(3, 0.6 * len(pages)) and len(k) <= 80}
     for lines in pages:
         edge = set(map(id, lines[:2] + lines[-2:]))
         lines[:] = [l for l in lines if not (id(l) in edge and key(l) in running)]
