@@ -101,6 +101,8 @@ def load_pdf(path: Path, data: bytes, doc_id: str) -> Document:
         title = (reader.metadata or {}).get("/Title") if reader.metadata else None
     except IngestError:
         raise
+    except pypdf.errors.DependencyError:
+        raise IngestError(_AES_NEEDS_CRYPTOGRAPHY.format(path=path)) from None
     except Exception as e:           # pypdf raises many kinds of error on damaged files
         raise IngestError(f"{path}: cannot be read as a PDF ({_short(e)}); "
                           "check the file, or save it again as PDF") from None
@@ -127,14 +129,17 @@ def load_pdf(path: Path, data: bytes, doc_id: str) -> Document:
                     meta={"page_starts": starts})
 
 
+_AES_NEEDS_CRYPTOGRAPHY = ("{path}: the PDF is encrypted with AES, which needs the cryptography package "
+                           "(pip install -r requirements.txt); use that, or save an unprotected copy")
+
+
 def _decrypt(reader, path: Path) -> None:
     """Many PDFs are encrypted only against editing, with an empty password: those open."""
     from pypdf.errors import DependencyError
     try:
         opened = reader.decrypt("")
     except DependencyError:
-        raise IngestError(f"{path}: the PDF is encrypted with AES, which needs the `cryptography` package "
-                          "(pip install cryptography); save an unprotected copy (print it to PDF) and try again") from None
+        raise IngestError(_AES_NEEDS_CRYPTOGRAPHY.format(path=path)) from None
     if not opened:
         raise IngestError(f"{path}: the PDF is protected by a password; "
                           "save a copy without the password and try again")

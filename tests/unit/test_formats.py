@@ -130,11 +130,12 @@ def test_pdf_without_text_layer_encrypted_or_damaged_is_refused(tmp_path):
         load_pdf(tmp_path / "locked.pdf", buf.getvalue(), "l")
 
     # Encrypted against editing only (empty user password): opens like any other PDF.
-    owner_only = pypdf.PdfWriter(clone_from=pypdf.PdfReader(io.BytesIO(make_pdf(TWO_PAGES))))
-    owner_only.encrypt(user_password="", owner_password="owner", algorithm="RC4-128")
-    buf = io.BytesIO()
-    owner_only.write(buf)
-    assert "Jetson Nano" in load_pdf(tmp_path / "ro.pdf", buf.getvalue(), "r").text
+    for algorithm in ("RC4-128", "AES-128"):
+        owner_only = pypdf.PdfWriter(clone_from=pypdf.PdfReader(io.BytesIO(make_pdf(TWO_PAGES))))
+        owner_only.encrypt(user_password="", owner_password="owner", algorithm=algorithm)
+        buf = io.BytesIO()
+        owner_only.write(buf)
+        assert "Jetson Nano" in load_pdf(tmp_path / "ro.pdf", buf.getvalue(), "r").text, algorithm
 
     with pytest.raises(IngestError, match=r"cannot be read as a PDF .*; check the file"):
         load_pdf(tmp_path / "cut.pdf", make_pdf(TWO_PAGES)[:300], "c")
