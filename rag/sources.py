@@ -1,6 +1,7 @@
 """Load and clean documents: the shipped article (page chrome removed, its 来源 list split
-into one document per cited source), HTML files and URLs through trafilatura, and plain
-text / Markdown read directly. Hands on `Document`s with cleaned text."""
+into one document per cited source), HTML files and URLs through trafilatura, plain
+text / Markdown read directly (each in the encoding it really has), PDF and Word through
+`formats`. Hands on `Document`s with cleaned text."""
 from __future__ import annotations
 
 import codecs
