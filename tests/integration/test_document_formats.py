@@ -22,8 +22,8 @@ pytestmark = [pytest.mark.integration, requires_real]
 CHROMIUM = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)
 
 PDF_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>星河模型许可说明</title>
-<style>body {{ font-family: "Noto Sans CJK SC", sans-serif; font-size: 13pt; }}
-.next {{ page-break-before: always; }}</style></head><body>
+<style>body { font-family: "Noto Sans CJK SC", sans-serif; font-size: 13pt; }
+.next { page-break-before: always; }</style></head><body>
 <h1>星河模型许可说明</h1>
 <p>青柠实验室在 2026 年 5 月发布了名为星河的小型语言模型。它采用 Apache 2.0 许可，允许商业使用、修改和再分发，
 使用者必须保留原始的版权声明。</p>
