@@ -17,6 +17,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from .chat import Assistant, Turn  # noqa: E402
 from .config import Settings  # noqa: E402
 from .errors import RagError  # noqa: E402
+from .sources import SUPPORTED_SUFFIXES  # noqa: E402
 
 EXAMPLES = [
     "Gemma 4 采用什么许可证？",
@@ -30,16 +31,17 @@ EXAMPLES = [
 STRINGS = {
     "en": {"title": "Gemma 4 Q&A", "subtitle": "Offline answers from the article and its 8 sources, every claim cited.",
            "placeholder": "Ask in 简体中文, 繁體中文 or English, then press Enter", "send": "Send", "new": "New chat",
-           "chat": "Chat", "docs": "Documents", "examples": "Try one", "upload": "Add files (.html, .htm, .txt, .md)",
+           "chat": "Chat", "docs": "Documents", "examples": "Try one", "upload": "Add files (.pdf, .docx, .html, .htm, .txt, .md)",
            "url": "…or paste web addresses (one per line)", "ingest": "Add to the index",
            "doc_table": "Indexed documents", "ttft": "first token", "sources": "Sources", "unsupported":
-           "not supported by the documents", "cites": "cites", "whole": "whole document", "ui": "Interface"},
+           "not supported by the documents", "cites": "cites", "whole": "whole document", "ui": "Interface",
+           "page": "p. {0}", "pages": "pp. {0}–{1}", "left_out": "left out"},
     "zh": {"title": "Gemma 4 问答", "subtitle": "离线回答，依据文章及其 8 个来源，每句话都有出处。",
            "placeholder": "用简体中文、繁體中文或 English 提问，按 Enter 发送", "send": "发送", "new": "新对话",
-           "chat": "对话", "docs": "文档", "examples": "试试这些", "upload": "添加文件（.html、.htm、.txt、.md）",
+           "chat": "对话", "docs": "文档", "examples": "试试这些", "upload": "添加文件（.pdf、.docx、.html、.htm、.txt、.md）",
            "url": "……或粘贴网址（每行一个）", "ingest": "加入索引", "doc_table": "已索引的文档",
            "ttft": "首字", "sources": "出处", "unsupported": "文档中找不到依据", "cites": "引用",
-           "whole": "完整文档", "ui": "界面语言"},
+           "whole": "完整文档", "ui": "界面语言", "page": "第 {0} 页", "pages": "第 {0}–{1} 页", "left_out": "未读取"},
 }
 
 CSS = """
@@ -122,6 +124,9 @@ def _source_html(c: dict, uid: str, s: dict) -> str:
     where = c.get("site") or c.get("url") or ""
     where = f' · <a href="{html.escape(c["url"])}" target="_blank" rel="noopener">{html.escape(where)}</a>' \
         if c.get("url") else (f" · {html.escape(where)}" if where else "")
+    if c.get("page"):
+        where += " · " + (s["pages"].format(c["page"], c["last_page"]) if c.get("last_page")
+                          else s["page"].format(c["page"]))
     prov = ""
     if c.get("sources"):
         items = "".join(f'<li>[{p["number"]}] {html.escape(p["title"])} · {html.escape(p.get("site") or "")}<br>'
@@ -218,7 +223,8 @@ class ChatApp:
                 self.assistant.warm()
             except RagError:
                 pass
-            lines = [report.summary()] + [f"⚠️ {line}" for line in report.failed]
+            lines = ([report.summary()] + [f"⚠️ {line}" for line in report.failed]
+                     + [f"ℹ️ {STRINGS[_language_of_ui(ui_choice)]['left_out']}: {line}" for line in report.left_out])
             return self.documents_table(), "\n\n".join(html.escape(l) for l in lines)
         finally:
             self.ingest_lock.release()
@@ -254,7 +260,7 @@ def build_app(app: ChatApp):
                                                                         "updated", "site / URL"],
                                      interactive=False, label=i18n("doc_table"), wrap=True, elem_id="doc-table")
                 with gr.Row():
-                    files = gr.File(file_count="multiple", file_types=[".html", ".htm", ".txt", ".md"],
+                    files = gr.File(file_count="multiple", file_types=sorted(SUPPORTED_SUFFIXES),
                                     label=i18n("upload"), elem_id="upload")
                     urls = gr.Textbox(lines=3, label=i18n("url"), placeholder="https://…", elem_id="urls")
                 add = gr.Button(i18n("ingest"), variant="primary", elem_id="ingest")
