@@ -17,10 +17,8 @@ import random
 import re
 import shutil
 import socket
-import socketserver
 import subprocess
 import sys
-import threading
 import time
 import zipfile
 from dataclasses import dataclass, field
@@ -29,7 +27,7 @@ from typing import Callable
 
 import pytest
 
-from conftest import FakeEmbedder
+from conftest import FakeEmbedder, cesu8, loopback_http
 from rag import store
 from rag.config import Settings
 from rag.ingest import ingest
@@ -111,19 +109,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             pass
 
 
-class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-
 @pytest.fixture(scope="module")
 def server():
-    httpd = _Server(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    with loopback_http(_Handler) as url:
+        yield url
 
 
 def _closed_port() -> int:
@@ -592,16 +581,7 @@ def test_big5_html_page_decodes_correctly(work, tmp_path):
     assert "開發者可以下載並在自己的電腦上執行" in doc.text and doc.language == "zh-Hant"
 
 
-def _cesu8(text: str) -> bytes:
-    """Java's and some databases' UTF-8: characters beyond the BMP as two encoded surrogates."""
-    out = b""
-    for ch in text:
-        if ord(ch) > 0xFFFF:
-            high, low = divmod(ord(ch) - 0x10000, 0x400)
-            out += (chr(0xD800 + high) + chr(0xDC00 + low)).encode("utf-8", "surrogatepass")
-        else:
-            out += ch.encode()
-    return out
+_cesu8 = cesu8
 
 
 OLD_SITE = ("<html><head><meta http-equiv='Content-Type' content='text/html; charset={charset}'>"

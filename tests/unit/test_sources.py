@@ -2,6 +2,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import cesu8
 from rag.config import Settings
 from rag.errors import IngestError
 from rag.ingest import shipped_documents
@@ -85,15 +86,7 @@ def test_decode_utf16_without_bom(codec, text):
     assert decode_bytes(text.encode(codec), "x") == text
 
 
-def _cesu8(text: str) -> bytes:
-    out = b""
-    for ch in text:
-        if ord(ch) > 0xFFFF:
-            high, low = divmod(ord(ch) - 0x10000, 0x400)
-            out += (chr(0xD800 + high) + chr(0xDC00 + low)).encode("utf-8", "surrogatepass")
-        else:
-            out += ch.encode()
-    return out
+_cesu8 = cesu8
 
 
 def test_decode_cesu8_pairs_surrogates_and_refuses_lone_halves():
