@@ -246,7 +246,7 @@ class Assistant:
     def _switch_in_background(self) -> None:
         try:
             self._switch()
-        except Exception as e:        # the current version keeps answering; say why once
+        except Exception as e:        # the current version keeps answering; say why
             print(f"note: the new index version was not taken up ({type(e).__name__}: {e})", file=sys.stderr)
         finally:
             with self._gate:
