@@ -26,8 +26,9 @@ URLS = "javascript:alert('u1')\nhttp://127.0.0.1:9/<script>alert('u2')</script>"
 
 FOUND_ON_ATTRIBUTES = """() => Array.from(document.querySelectorAll('*')).flatMap(e =>
   Array.from(e.attributes).filter(a => a.name.toLowerCase().startsWith('on')).map(a => e.tagName + ' ' + a.name))"""
-FOUND_SCRIPTS = """() => Array.from(document.querySelectorAll('#chat script, #doc-table script, #ingest-report script,
-  #chat img[src="x"], #doc-table img, #ingest-report img, #chat svg[onload]')).map(e => e.outerHTML)"""
+SELECTORS = ("#chat script, #doc-table script, #ingest-report script, #chat img[src='x'], #doc-table img, "
+             "#ingest-report img, svg[onload]")
+FOUND_SCRIPTS = f"() => Array.from(document.querySelectorAll(\"{SELECTORS}\")).map(e => e.outerHTML)"
 
 
 @pytest.fixture(scope="module")
@@ -72,14 +73,6 @@ def test_payloads_in_chat_and_documents_tab_stay_text(hostile_server, tmp_path):
         page.wait_for_function("document.querySelector('#doc-table').innerText.includes('quokka kettle')",
                                timeout=30_000)
         assert TITLE in page.inner_text("#doc-table")           # the literal title, neither run nor double-escaped
-
-        page.get_by_role("tab", name="Chat").click()
-        _ask(page, QUESTION)                                    # now answered from the hostile note
-        chat = page.inner_text("#chat")
-        assert "2.4" in chat
-        page.locator("#chat a.cite").last.click()
-        page.wait_for_timeout(500)
-        assert TITLE in page.inner_text("#chat details.source[open] summary")
 
         assert dialogs == []
         assert page.evaluate(FOUND_ON_ATTRIBUTES) == []
