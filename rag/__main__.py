@@ -51,7 +51,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--rebuild", action="store_true", help="rebuild the index from scratch")
     s.add_argument("--prune", action="store_true", help="drop documents whose files no longer exist")
     s.add_argument("--refetch", action="store_true", help="fetch URLs again instead of using the cached copy")
-    s.add_argument("--no-warm", action="store_true", help="do not precompute the model's prompt cache")
+    s.add_argument("--no-warm", action="store_true",
+                   help="do not precompute the model's prompt cache (computed only when the index changed)")
 
     s = sub.add_parser("sources", help="list the indexed documents with chunk counts and dates")
     s.add_argument("--json", action="store_true")
@@ -128,8 +129,8 @@ def cmd_ingest(args, settings: Settings) -> int:
     from .ingest import ingest
     report = ingest(settings, args.sources or None, rebuild=args.rebuild, prune=args.prune, refetch=args.refetch)
     print(report.summary(), file=sys.stderr)
-    if not args.no_warm:
-        _warm(settings)          # computes the prompt cache only when it is missing or stale
+    if report.changed and not args.no_warm:
+        _warm(settings)          # a new version: compute its prompt cache now, not at the first question
     return 0 if report.ok else 1
 
 

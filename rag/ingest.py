@@ -39,6 +39,11 @@ class IngestReport:
     def ok(self) -> bool:
         return not self.failed
 
+    @property
+    def changed(self) -> bool:
+        """Whether a new index version was written (only then is a prompt cache to prepare)."""
+        return bool(self.added or self.updated or self.removed)
+
     def summary(self) -> str:
         return (f"added {len(self.added)}, updated {len(self.updated)}, skipped {len(self.skipped)} unchanged, "
                 f"removed {len(self.removed)}, failed {len(self.failed)} "

@@ -1,7 +1,9 @@
 """The chat in the browser (Gradio Blocks), a thin shell over `chat.Assistant.stream`.
 Answers stream in; each [n] opens its chunk highlighted inside its document, with the
 sources an article chunk cites; a Documents tab lists and adds documents. Session state
-lives in gr.State (one history per browser tab); the one model sits behind a lock."""
+lives in gr.State (one history per browser tab); the one model sits behind a lock. Every
+user-supplied string reaches the page through `safe`; an ingest never holds the model: the
+chat keeps answering from the previous index version until the new one is ready."""
 from __future__ import annotations
 
 import html
@@ -81,8 +83,25 @@ def _language_of_ui(choice: str, question_lang: str | None = None) -> str:
     return "en" if question_lang == "en" else "zh"
 
 
+_INVISIBLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
+
+
+def safe(value, url: bool = False) -> str:
+    """The one door for user-supplied text into the page: questions, answers, document
+    titles and sites, file names, URLs, ingest and error lines. HTML-escaped, quotes
+    included, so it is inert both as element text and inside an attribute; control and
+    direction-override characters dropped. With `url`, only an http(s) address passes
+    (a javascript: or data: link becomes empty)."""
+    text = _INVISIBLE.sub("", "" if value is None else str(value))
+    if url:
+        text = text.strip()
+        if not re.match(r"https?://[^\s]", text, re.IGNORECASE):
+            return ""
+    return html.escape(text, quote=True)
+
+
 def render_streaming(text: str) -> str:
-    return html.escape(text)
+    return safe(text)
 
 
 def render_answer(answer: dict, ui: str = "zh") -> str:
@@ -90,9 +109,9 @@ def render_answer(answer: dict, ui: str = "zh") -> str:
     figures, and one expandable source per citation."""
     s = STRINGS[ui]
     uid = uuid.uuid4().hex[:8]
-    body = html.escape(answer["answer"])
+    body = safe(answer["answer"])
     for sentence in answer.get("unsupported", []):
-        escaped = html.escape(sentence)
+        escaped = safe(sentence)
         if escaped and escaped in body:
             body = body.replace(escaped, f'<span class="unsupported" title="{s["unsupported"]}">{escaped}</span>', 1)
     known = {c["n"] for c in answer.get("citations", [])}
@@ -119,25 +138,26 @@ def _source_html(c: dict, uid: str, s: dict) -> str:
     start, end = (c["start"], c["end"]) if c.get("document_text") else (0, len(c["text"]))
     before = doc_text[max(0, start - 240):start]
     after = doc_text[end:end + 240]
-    excerpt = (("…" if start > 240 else "") + html.escape(before) + "<mark>" + html.escape(doc_text[start:end]) +
-               "</mark>" + html.escape(after) + ("…" if end + 240 < len(doc_text) else ""))
+    excerpt = (("…" if start > 240 else "") + safe(before) + "<mark>" + safe(doc_text[start:end]) +
+               "</mark>" + safe(after) + ("…" if end + 240 < len(doc_text) else ""))
     where = c.get("site") or c.get("url") or ""
-    where = f' · <a href="{html.escape(c["url"])}" target="_blank" rel="noopener">{html.escape(where)}</a>' \
-        if c.get("url") else (f" · {html.escape(where)}" if where else "")
+    href = safe(c.get("url"), url=True)
+    where = f' · <a href="{href}" target="_blank" rel="noopener noreferrer">{safe(where)}</a>' \
+        if href else (f" · {safe(where)}" if where else "")
     if c.get("page"):
-        where += " · " + (s["pages"].format(c["page"], c["last_page"]) if c.get("last_page")
-                          else s["page"].format(c["page"]))
+        where += " · " + safe(s["pages"].format(c["page"], c["last_page"]) if c.get("last_page")
+                              else s["page"].format(c["page"]))
     prov = ""
     if c.get("sources"):
-        items = "".join(f'<li>[{p["number"]}] {html.escape(p["title"])} · {html.escape(p.get("site") or "")}<br>'
-                        f'<small>{html.escape(p["snippet"][:220])}</small></li>' for p in c["sources"])
+        items = "".join(f'<li>[{int(p["number"])}] {safe(p["title"])} · {safe(p.get("site") or "")}<br>'
+                        f'<small>{safe(p["snippet"][:220])}</small></li>' for p in c["sources"])
         prov = f'<div class="prov">{s["cites"]}:<ul>{items}</ul></div>'
     whole = ""
     if c.get("document_text"):
-        whole_html = (html.escape(doc_text[:start]) + "<mark>" + html.escape(doc_text[start:end]) + "</mark>" +
-                      html.escape(doc_text[end:]))
+        whole_html = (safe(doc_text[:start]) + "<mark>" + safe(doc_text[start:end]) + "</mark>" +
+                      safe(doc_text[end:]))
         whole = f'<details><summary>{s["whole"]}</summary><div class="doc">{whole_html}</div></details>'
-    return (f'<details class="source" id="c-{uid}-{c["n"]}"><summary>[{c["n"]}] {html.escape(c["title"])}{where}'
+    return (f'<details class="source" id="c-{uid}-{int(c["n"])}"><summary>[{int(c["n"])}] {safe(c["title"])}{where}'
             f'</summary><div class="doc">{excerpt}</div>{prov}{whole}</details>')
 
 
@@ -158,7 +178,7 @@ class ChatApp:
             yield messages, turns, ""
             return
         ui = _language_of_ui(ui_choice, detect_language(message))
-        messages += [{"role": "user", "content": message}, {"role": "assistant", "content": "…"}]
+        messages += [{"role": "user", "content": safe(message)}, {"role": "assistant", "content": "…"}]
         yield messages, turns, ""
         text = ""
         try:
@@ -175,7 +195,7 @@ class ChatApp:
                                   "standalone": answer.get("standalone_question", message)})
                     yield messages, turns, ""
         except RagError as e:
-            messages[-1] = {"role": "assistant", "content": f"⚠️ {html.escape(str(e))}"}
+            messages[-1] = {"role": "assistant", "content": f"⚠️ {safe(e)}"}
             yield messages, turns, ""
 
     def _with_documents(self, answer: dict) -> dict:
@@ -195,11 +215,15 @@ class ChatApp:
         rows = []
         for doc_id, doc in data.documents.items():
             entry = data.manifest.get("documents", {}).get(doc_id, {})
-            rows.append([doc.title, doc.kind, doc.language, entry.get("chunks", 0),
-                         (entry.get("updated_at") or "")[:16], doc.url or doc.site or ""])
+            rows.append([safe(doc.title), safe(doc.kind), safe(doc.language), entry.get("chunks", 0),
+                         safe((entry.get("updated_at") or "")[:16]), safe(doc.url or doc.site or "")])
         return rows
 
     def add_documents(self, files, urls: str, ui_choice: str, progress=None):
+        """Ingest in this (Documents tab) worker, never holding the model: questions go on
+        being answered from the current index version while the new one is written, loaded
+        and its prompt cache prepared in a helper process; then it is switched in. An ingest
+        that changed nothing loads no model and prepares nothing. Returns (rows, report HTML)."""
         from .ingest import ingest
         sources = [f if isinstance(f, str) else getattr(f, "name", str(f)) for f in (files or [])]
         sources += [u.strip() for u in (urls or "").splitlines() if u.strip()]
@@ -213,19 +237,20 @@ class ChatApp:
             try:
                 report = ingest(self.settings, sources, embedder=self.assistant.embedder, progress=False)
             except RagError as e:
-                return self.documents_table(), f"⚠️ {e}"
-            if progress is not None:
-                progress(0.7, desc="loading the new index")
-            self.assistant.reload_if_changed()
-            if progress is not None:
-                progress(0.8, desc="preparing the model's prompt cache")
-            try:
-                self.assistant.warm()
-            except RagError:
-                pass
+                return self.documents_table(), f"⚠️ {safe(e)}"
             lines = ([report.summary()] + [f"⚠️ {line}" for line in report.failed]
                      + [f"ℹ️ {STRINGS[_language_of_ui(ui_choice)]['left_out']}: {line}" for line in report.left_out])
-            return self.documents_table(), "\n\n".join(html.escape(l) for l in lines)
+            if report.changed:
+                steps = iter([0.6, 0.7, 0.9])
+
+                def step(text: str) -> None:
+                    if progress is not None:
+                        progress(next(steps, 0.95), desc=text)
+                try:
+                    self.assistant.reload_if_changed(wait=True, on_step=step)
+                except RagError as e:
+                    lines.append(f"⚠️ the new documents are stored but not yet answering: {e}")
+            return self.documents_table(), "<br>".join(safe(line) for line in lines)
         finally:
             self.ingest_lock.release()
 
@@ -256,15 +281,17 @@ def build_app(app: ChatApp):
                     new = gr.Button(i18n("new"), scale=1, min_width=80, elem_id="new-chat")
                 gr.Examples(EXAMPLES, inputs=box, label=i18n("examples"), examples_per_page=6)
             with gr.Tab(i18n("docs"), id="docs-tab"):
+                # Cells are HTML built by `safe` (escaped), so a title shows as its literal text.
                 table = gr.Dataframe(value=app.documents_table, headers=["title", "kind", "language", "chunks",
                                                                         "updated", "site / URL"],
+                                     datatype=["html", "html", "html", "number", "html", "html"],
                                      interactive=False, label=i18n("doc_table"), wrap=True, elem_id="doc-table")
                 with gr.Row():
                     files = gr.File(file_count="multiple", file_types=sorted(SUPPORTED_SUFFIXES),
                                     label=i18n("upload"), elem_id="upload")
                     urls = gr.Textbox(lines=3, label=i18n("url"), placeholder="https://…", elem_id="urls")
                 add = gr.Button(i18n("ingest"), variant="primary", elem_id="ingest")
-                report = gr.Markdown(elem_id="ingest-report")
+                report = gr.HTML(elem_id="ingest-report")
         turns = gr.State([])
 
         def respond(message, messages, turns_value, ui):
