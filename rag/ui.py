@@ -336,6 +336,52 @@ class ChatApp:
             self.ingest_lock.release()
 
 
+def _upload_path(f) -> str:
+    return f if isinstance(f, str) else getattr(f, "name", str(f))
+
+
+def upload_outcome(report: str, files, urls: str) -> tuple[str, list | None, str]:
+    """The ingest report with each uploaded file named by its own name, not the server's
+    temp path; and what stays in the inputs: the files and addresses that failed, so the
+    user can fix and retry them (the ones that were added are cleared)."""
+    failed_files = []
+    for f in files or []:
+        path = _upload_path(f)
+        name = Path(path).name
+        if path and name != path:
+            for form in {path, html.escape(path), html.escape(path, quote=False)}:
+                report = report.replace(form, name)
+    failed_lines = [line for line in re.split(r"\n|<br\s*/?>", report) if "⚠️" in line]
+    for f in files or []:
+        path = _upload_path(f)
+        if any(Path(path).name in line for line in failed_lines):
+            failed_files.append(path)
+    url_list = [u.strip() for u in (urls or "").splitlines() if u.strip()]
+    failed_urls = [u for u in url_list if any(u in line or html.escape(u) in line for line in failed_lines)]
+    names = [Path(_upload_path(f)).name for f in files or []] + url_list
+    if any(not any(n in line or html.escape(n) in line for n in names) for line in failed_lines):
+        # a failure of the whole run (another ingest running, the index unwritable): keep all
+        failed_files, failed_urls = [_upload_path(f) for f in files or []], url_list
+    return report, (failed_files or None), "\n".join(failed_urls)
+
+
+def within_size_limit(files, limit_mb: float) -> tuple[list, list[tuple[str, float]]]:
+    """Uploaded files split into those within the size limit and (name, MB) of the others."""
+    kept, too_big = [], []
+    for f in files or []:
+        path = _upload_path(f)
+        try:
+            mb = os.path.getsize(path) / 1_000_000
+        except OSError:
+            kept.append(path)
+            continue
+        if mb > limit_mb:
+            too_big.append((Path(path).name, mb))
+        else:
+            kept.append(path)
+    return kept, too_big
+
+
 def _bilingual_header() -> str:
     return (f"### {STRINGS['zh']['title']} · {STRINGS['en']['title']}\n"
             f"{STRINGS['zh']['subtitle']} {STRINGS['en']['subtitle']}")
@@ -350,7 +396,7 @@ def build_app(app: ChatApp):
             header = gr.Markdown(_bilingual_header())
             ui_choice = gr.Radio(["Auto", "中文", "English"], value="Auto", label=i18n("ui"), scale=0, min_width=220,
                                  elem_id="ui-lang")
-        status = gr.Markdown(app.model_status("en"), elem_id="model-status")
+        status = gr.Markdown(elem_id="model-status")
         with gr.Tabs():
             with gr.Tab(i18n("chat"), id="chat-tab") as chat_tab:
                 chatbot = gr.Chatbot(elem_id="chat", height="62vh", sanitize_html=False, render_markdown=False,
@@ -484,11 +530,27 @@ def build_app(app: ChatApp):
 
         def add_docs(files_value, urls_value, ui, progress=gr.Progress()):
             rows, text = app.add_documents(files_value, urls_value, ui, progress)
-            return rows, text, None, ""
+            return (rows,) + upload_outcome(text, files_value, urls_value)
+
+        def check_sizes(files_value, ui):
+            kept, too_big = within_size_limit(files_value, app.settings.max_file_mb)
+            if too_big:
+                s = STRINGS[ui_of(ui)]
+                gr.Warning(" ".join(s["too_big"].format(name=name, size=mb, limit=app.settings.max_file_mb)
+                                    for name, mb in too_big))
+                return kept or None
+            return gr.skip()
+
+        def status_text(ui):
+            if ui == "Auto":
+                return " · ".join(dict.fromkeys(app.model_status(lang) for lang in ("en", "zh")))
+            return app.model_status(ui_of(ui))
 
         def model_status(ui):
-            return app.model_status(ui_of(ui)), gr.Timer(active=app.model_state[0] == "loading")
+            return status_text(ui), gr.Timer(active=app.model_state[0] == "loading")
 
+        for fn in (take_question, respond, answer_done, stop_answer, new_chat, open_saved, delete_saved):
+            fn.__annotations__["request"] = gr.Request       # (string annotations here: name the class)
         asking = dict(fn=respond, inputs=[pending, chatbot, turns, ui_choice, browser, conversation],
                       outputs=[chatbot, turns, conversation, conv_list], concurrency_limit=8, concurrency_id="chat")
         for trigger in (box.submit, send.click):
@@ -510,6 +572,7 @@ def build_app(app: ChatApp):
                          outputs=[conv_list, chatbot, turns, conversation], queue=False)
         export_btn.click(export_saved, inputs=[browser, conv_list, conversation], outputs=[export_file])
         add.click(add_docs, inputs=[files, urls, ui_choice], outputs=[table, report, files, urls], concurrency_limit=1)
+        files.upload(check_sizes, inputs=[files, ui_choice], outputs=[files], queue=False)
 
         def switch_language(choice):
             if choice == "Auto":
@@ -528,7 +591,7 @@ def build_app(app: ChatApp):
                     gr.update(value=strings["rename"]), gr.update(value=strings["export"]),
                     gr.update(label=strings["exported"]), gr.update(label=strings["doc_table"]),
                     gr.update(label=strings["upload"]), gr.update(label=strings["url"]),
-                    app.model_status("en" if strings is STRINGS["en"] else "zh"))
+                    status_text(choice))
 
         ui_choice.change(switch_language, inputs=ui_choice,
                          outputs=[header, box, send, new, add, stop, chat_tab, docs_tab, examples.dataset, ui_choice,
@@ -551,8 +614,10 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None, 
     api_routes = api_router(app.assistant).routes
     print(f"Chat running at http://{host}:{port}, OpenAI-compatible API at http://{host}:{port}/v1  "
           f"(Ctrl+C to stop)", flush=True)
+    # Uploads over RAG_MAX_FILE_MB get one localised message from the Documents tab; Gradio's
+    # own (English) limit, ten times higher, only guards the disk.
     demo.launch(server_name=host, server_port=port, share=False, inbrowser=block and host in ("127.0.0.1", "localhost")
-                and bool(os.environ.get("DISPLAY")), show_error=False, max_file_size=f"{int(settings.max_file_mb)}mb",
+                and bool(os.environ.get("DISPLAY")), show_error=False, max_file_size=f"{int(settings.max_file_mb * 10)}mb",
                 allowed_paths=[], blocked_paths=[str(settings.root), str(Path.home())], enable_monitoring=False,
                 ssr_mode=False, pwa=False, mcp_server=False, quiet=True, prevent_thread_lock=not block,
                 css=CSS, head=HEAD + COPY_JS, i18n=demo._rag_i18n, footer_links=[], app_kwargs={"routes": api_routes})

@@ -94,11 +94,14 @@ document.addEventListener('click', function (e) {
   if (!button) return;
   const label = ((button.getAttribute('aria-label') || '') + ' ' + (button.getAttribute('title') || '')).toLowerCase();
   if (!label.includes('copy') && !label.includes('复制') && !label.includes('複製')) return;
-  let node = button, payload = null;
-  while (node && node.id !== 'chat' && !payload) {
-    payload = node.querySelector && node.querySelector('.copy-md');
-    node = node.parentElement;
+  // The buttons sit in their own bar after the message's row: find that row.
+  let row = button.closest('.message-row');
+  if (!row) {
+    const bar = button.closest('.message-buttons');
+    row = bar && bar.previousElementSibling;
+    while (row && !row.classList.contains('message-row')) row = row.previousElementSibling;
   }
+  const payload = row && row.querySelector('.copy-md');
   if (!payload) return;
   const text = payload.dataset.md;
   setTimeout(function () { navigator.clipboard && navigator.clipboard.writeText(text); }, 60);
