@@ -172,7 +172,8 @@ class ChatApp:
         self.assistant = assistant or Assistant(settings)
         self.ingest_lock = threading.Lock()
         self.controls = StreamControls()
-        self.store = store or ConversationStore(Path(settings.data_dir) / "conversations.sqlite3")
+        data_dir = Path(settings.data_dir or Path(settings.index_dir).parent / "data")
+        self.store = store or ConversationStore(data_dir / "conversations.sqlite3")
         self.model_state: tuple[str, str] = ("loading", "")     # loading | ready | failed, and why
 
     def load_model(self) -> None:
