@@ -36,13 +36,18 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     s = sub.add_parser("ingest", help="add documents (files, directories, http(s) URLs) to the index",
+                       description="Add documents to the index. Files: .pdf (text layer; scans need OCR first), "
+                       ".docx, .html/.htm, .txt/.md (UTF-8, UTF-16, GBK/GB18030 or Big5; HTML in its declared "
+                       "charset). A folder is read recursively; every file in it that is not read is named with "
+                       "the reason ('left out'). Exit code 1 when any source failed, 0 otherwise (files left out "
+                       "of a folder do not count as failures).",
                        epilog=f"A file name that starts with '-' goes after `--`, which ends the options: "
                               "rag ingest -- -notes.md. Limits per document: RAG_MAX_FILE_MB (size), "
                               "RAG_MAX_DOC_CHUNKS (chunks to embed); an HTML page's text extraction is "
                               f"stopped after {EXTRACT_BUDGET_S:g} s.")
     s.add_argument("sources", nargs="*", metavar="SOURCE",
-                   help="file, directory or URL; none = the shipped corpus; put `--` before a name "
-                        "that starts with '-'")
+                   help="file (.pdf, .docx, .html, .htm, .txt, .md), directory or http(s) URL; "
+                        "none = the shipped corpus; put `--` before a name that starts with '-'")
     s.add_argument("--rebuild", action="store_true", help="rebuild the index from scratch")
     s.add_argument("--prune", action="store_true", help="drop documents whose files no longer exist")
     s.add_argument("--refetch", action="store_true", help="fetch URLs again instead of using the cached copy")
@@ -214,7 +219,8 @@ def print_answer(assistant, question: str, history=None, k: int | None = None, o
         # The citation check repaired markers or replaced an unsupported draft.
         print(f"→ {answer['answer']}", file=out)
     for c in answer["citations"]:
-        print(f"  [{c['n']}] {c['title']}: {c['text'][:90]!r}", file=out)
+        page = f" (p. {c['page']}{'–' + str(c['last_page']) if c.get('last_page') else ''})" if c.get("page") else ""
+        print(f"  [{c['n']}] {c['title']}{page}: {c['text'][:90]!r}", file=out)
     t = answer["timings"]
     print(f"  ({t['ttft_s']:.2f} s to first token, {t['tokens_per_s']:.1f} tokens/s)", file=err)
     return answer

@@ -56,7 +56,8 @@ def stored_answer(answer: dict) -> dict:
     keep = ("answer", "language", "refused", "unsupported", "standalone_question", "model", "timings")
     out = {k: answer[k] for k in keep if k in answer}
     out["citations"] = [{k: c.get(k) for k in ("n", "chunk_id", "doc_id", "title", "url", "site", "text", "start",
-                                                "end", "sources")} for c in answer.get("citations", [])]
+                                                "end", "page", "last_page", "sources")}
+                        for c in answer.get("citations", [])]
     return out
 
 

@@ -18,6 +18,7 @@ from .chat import Assistant, Turn, standalone_question  # noqa: E402
 from .config import Settings  # noqa: E402
 from .conversations import ConversationStore, answer_markdown  # noqa: E402
 from .errors import RagError  # noqa: E402
+from .sources import SUPPORTED_SUFFIXES  # noqa: E402
 from .ui_session import COPY_JS, LOAD_JS, REMEMBER_JS, StreamControls  # noqa: E402
 
 EXAMPLES = [
@@ -32,10 +33,11 @@ EXAMPLES = [
 STRINGS = {
     "en": {"title": "Gemma 4 Q&A", "subtitle": "Offline answers from the article and its 8 sources, every claim cited.",
            "placeholder": "Ask in 简体中文, 繁體中文 or English, then press Enter", "send": "Send", "new": "New chat",
-           "chat": "Chat", "docs": "Documents", "examples": "Try one", "upload": "Add files (.html, .htm, .txt, .md)",
+           "chat": "Chat", "docs": "Documents", "examples": "Try one", "upload": "Add files (.pdf, .docx, .html, .htm, .txt, .md)",
            "url": "…or paste web addresses (one per line)", "ingest": "Add to the index",
            "doc_table": "Indexed documents", "ttft": "first token", "sources": "Sources", "unsupported":
            "not supported by the documents", "cites": "cites", "whole": "whole document", "ui": "Interface",
+           "page": "p. {0}", "pages": "pp. {0}–{1}", "left_out": "left out",
            "stop": "Stop", "stopped": "stopped", "conversations": "Saved conversations", "conv_list": "Conversation",
            "open": "Open", "rename": "Rename", "rename_to": "New name", "delete": "Delete",
            "export": "Export as Markdown", "exported": "Markdown file", "loading": "⏳ Loading the model…",
@@ -45,10 +47,10 @@ STRINGS = {
            "saved_here": "Saved in this browser only (on this computer)."},
     "zh": {"title": "Gemma 4 问答", "subtitle": "离线回答，依据文章及其 8 个来源，每句话都有出处。",
            "placeholder": "用简体中文、繁體中文或 English 提问，按 Enter 发送", "send": "发送", "new": "新对话",
-           "chat": "对话", "docs": "文档", "examples": "试试这些", "upload": "添加文件（.html、.htm、.txt、.md）",
+           "chat": "对话", "docs": "文档", "examples": "试试这些", "upload": "添加文件（.pdf、.docx、.html、.htm、.txt、.md）",
            "url": "……或粘贴网址（每行一个）", "ingest": "加入索引", "doc_table": "已索引的文档",
            "ttft": "首字", "sources": "出处", "unsupported": "文档中找不到依据", "cites": "引用",
-           "whole": "完整文档", "ui": "界面语言",
+           "whole": "完整文档", "ui": "界面语言", "page": "第 {0} 页", "pages": "第 {0}–{1} 页", "left_out": "未读取",
            "stop": "停止", "stopped": "已停止", "conversations": "保存的对话", "conv_list": "对话",
            "open": "打开", "rename": "重命名", "rename_to": "新名称", "delete": "删除",
            "export": "导出为 Markdown", "exported": "Markdown 文件", "loading": "⏳ 正在加载模型……",
@@ -151,6 +153,9 @@ def _source_html(c: dict, uid: str, s: dict) -> str:
     where = c.get("site") or c.get("url") or ""
     where = f' · <a href="{html.escape(c["url"])}" target="_blank" rel="noopener">{html.escape(where)}</a>' \
         if c.get("url") else (f" · {html.escape(where)}" if where else "")
+    if c.get("page"):
+        where += " · " + (s["pages"].format(c["page"], c["last_page"]) if c.get("last_page")
+                          else s["page"].format(c["page"]))
     prov = ""
     if c.get("sources"):
         items = "".join(f'<li>[{p["number"]}] {html.escape(p["title"])} · {html.escape(p.get("site") or "")}<br>'
@@ -331,7 +336,8 @@ class ChatApp:
                 self.assistant.warm()
             except RagError:
                 pass
-            lines = [report.summary()] + [f"⚠️ {line}" for line in report.failed]
+            lines = ([report.summary()] + [f"⚠️ {line}" for line in report.failed]
+                     + [f"ℹ️ {STRINGS[_language_of_ui(ui_choice)]['left_out']}: {line}" for line in report.left_out])
             return self.documents_table(), "\n\n".join(html.escape(l) for l in lines)
         finally:
             self.ingest_lock.release()
@@ -430,7 +436,7 @@ def build_app(app: ChatApp):
                                                                         "updated", "site / URL"],
                                      interactive=False, label=i18n("doc_table"), wrap=True, elem_id="doc-table")
                 with gr.Row():
-                    files = gr.File(file_count="multiple", file_types=[".html", ".htm", ".txt", ".md"],
+                    files = gr.File(file_count="multiple", file_types=sorted(SUPPORTED_SUFFIXES),
                                     label=i18n("upload"), elem_id="upload")
                     urls = gr.Textbox(lines=3, label=i18n("url"), placeholder="https://…", elem_id="urls")
                 add = gr.Button(i18n("ingest"), variant="primary", elem_id="ingest")
