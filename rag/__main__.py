@@ -85,7 +85,9 @@ def _parser() -> argparse.ArgumentParser:
                        "OpenAI-compatible API: POST /v1/chat/completions (the whole conversation in "
                        "\"messages\", \"stream\": true for server-sent events; the answer object with "
                        "citations, language and refusal in the extra field \"rag\") and GET /v1/models. "
-                       "See docs/API.md.")
+                       "See docs/API.md. The page opens at once and loads the model beside it; each "
+                       "browser's conversations are saved in RAG_DATA_DIR (default: data/ beside the "
+                       "index) as conversations.sqlite3.")
     s.add_argument("--host", default=None, help="default 127.0.0.1 (local only)")
     s.add_argument("--port", type=int, default=None, help="default 7860")
 

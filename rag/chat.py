@@ -421,22 +421,25 @@ class Assistant:
                 result = event["answer"]
         return result
 
-    def stream(self, question: str, history: list[Turn] | None = None, k: int | None = None) -> Iterator[dict]:
+    def stream(self, question: str, history: list[Turn] | None = None, k: int | None = None,
+               cancel: threading.Event | None = None) -> Iterator[dict]:
         """Yield {"type": "token", "text": ...} events, then one {"type": "answer", ...}.
         One index version answers from start to end: a newer one is prepared meanwhile and
-        switched in between questions."""
+        switched in between questions. When `cancel` is set the stream ends after the token
+        in progress, with no answer event, and the model (and its lock) is free again."""
         self.reload_if_changed(wait=False)
         with self._gate:
             self._gate.wait_for(lambda: not self._swap_pending, timeout=SWAP_WAIT_S)
             self._in_flight += 1
         try:
-            yield from self._answer(question, history, k)
+            yield from self._answer(question, history, k, cancel)
         finally:
             with self._gate:
                 self._in_flight -= 1
                 self._gate.notify_all()
 
-    def _answer(self, question: str, history: list[Turn] | None, k: int | None) -> Iterator[dict]:
+    def _answer(self, question: str, history: list[Turn] | None, k: int | None,
+                cancel: threading.Event | None = None) -> Iterator[dict]:
         started = time.perf_counter()
         question = validate_question(question, self.settings)
         history = list(history or [])
@@ -451,8 +454,10 @@ class Assistant:
             yield from self._refuse(question, language, standalone, retrieval.hits, retrieval.reason, started,
                                     retrieval.seconds)
             return
+        if cancel is not None and cancel.is_set():
+            return
         context = self.build_context(question, language, retrieval.hits, history)
-        yield from self._generate(question, language, standalone, retrieval, context, started)
+        yield from self._generate(question, language, standalone, retrieval, context, started, cancel)
 
     def _refuse(self, question, language, standalone, hits, reason, started, retrieve_s) -> Iterator[dict]:
         text = P.refusal_text(language)
@@ -486,11 +491,24 @@ class Assistant:
         answer["context"] = self._context_info(context, stats)
         return answer
 
-    def _generate(self, question, language, standalone, retrieval, context: Context, started) -> Iterator[dict]:
+    def _generate(self, question, language, standalone, retrieval, context: Context, started,
+                  cancel: threading.Event | None = None) -> Iterator[dict]:
         from .generate import GenStats
         stats = GenStats()
         pieces = self._model_pieces(context.messages, self.settings.max_tokens, stats,
                                     cached_corpus=context.layout == "full")
+        try:
+            yield from self._generate_from(pieces, question, language, standalone, retrieval, context, started,
+                                           stats, cancel)
+        finally:
+            # Closing the model's generator leaves its `with lock` block: the model is free
+            # as soon as this stream is closed, finished or cancelled, not when it is collected.
+            close = getattr(pieces, "close", None)
+            if close is not None:
+                close()
+
+    def _generate_from(self, pieces, question, language, standalone, retrieval, context: Context, started, stats,
+                       cancel: threading.Event | None) -> Iterator[dict]:
         citations = CitationStream(set(context.numbering))
         script = ScriptStream(to_traditional) if language == "zh-Hant" else None
         gloss = GlossStrip() if language in ("zh-Hans", "zh-Hant") else None
@@ -498,6 +516,8 @@ class Assistant:
         held = ""
         model_refused = False
         for piece in pieces:
+            if cancel is not None and cancel.is_set():
+                return                    # stopped by the user: no answer, the finally frees the model
             raw += piece
             if not first_shown and len(raw.strip()) < len(P.REFUSAL_MARK) and P.REFUSAL_MARK.startswith(raw.strip()):
                 held = raw
