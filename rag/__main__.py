@@ -46,7 +46,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--rebuild", action="store_true", help="rebuild the index from scratch")
     s.add_argument("--prune", action="store_true", help="drop documents whose files no longer exist")
     s.add_argument("--refetch", action="store_true", help="fetch URLs again instead of using the cached copy")
-    s.add_argument("--no-warm", action="store_true", help="do not precompute the model's prompt cache")
+    s.add_argument("--no-warm", action="store_true", help="do not precompute the model's prompt cache (the corpus prefix, or each new "
+                        "chunk's KV in the chunks layout)")
 
     s = sub.add_parser("sources", help="list the indexed documents with chunk counts and dates")
     s.add_argument("--json", action="store_true")
@@ -116,11 +117,25 @@ def cmd_ingest(args, settings: Settings) -> int:
 
 def _warm(settings: Settings) -> None:
     from .chat import Assistant
+    from .ingest import Progress
     assistant = Assistant(settings)
     started = time.perf_counter()
-    how = assistant.warm()
-    if how == "computed":
-        print(f"prompt cache: computed in {time.perf_counter() - started:.0f} s ({assistant.layout()} layout)",
+    bar = None
+
+    def progress(done: int, total: int) -> None:
+        # The one-time cost of a new document in the `chunks` layout: each new chunk read once.
+        nonlocal bar
+        if bar is None:
+            bar = Progress(total, "chunk")
+            bar.log(f"prompt cache: reading {total} new chunk(s) once…")
+        bar.step(f"{done}/{total}")
+        if bar.bar is None and (done == total or done % 20 == 0):
+            bar.log(f"prompt cache: {done}/{total} chunks, {time.perf_counter() - started:.0f} s")
+    how = assistant.warm(progress=progress)
+    if bar is not None:
+        bar.close()
+    if how.startswith("computed"):
+        print(f"prompt cache: {how} in {time.perf_counter() - started:.0f} s ({assistant.layout()} layout)",
               file=sys.stderr)
 
 

@@ -39,6 +39,7 @@ class Context:
     numbering: dict[int, int]             # model number -> chunk position in the index
     given: list[int]                      # chunk positions given to the model, best first
     trimmed: int = 0
+    pieces: list[str] = field(default_factory=list)   # `chunks` layout: passages placed from stored KV
 
 
 class GlossStrip:
@@ -167,6 +168,7 @@ class Assistant:
         self.retriever = Retriever(data, self.embedder, self.settings)
         self._full: tuple[str, dict[int, int]] | None = None
         self._full_tokens: int | None = None
+        self._chunk_kv = None
 
     def reload_if_changed(self) -> bool:
         """Pick up a newer index version (an ingest from the UI or another shell)."""
@@ -204,15 +206,41 @@ class Assistant:
 
     def layout(self) -> str:
         mode = self.settings.context_mode
-        if mode in ("full", "retrieval"):
+        if mode == "chunks" and not hasattr(self.llm, "ensure_prefix"):
+            return "retrieval"            # a model server holds no stored chunk KV
+        if mode in ("full", "retrieval", "chunks"):
             return mode
         if self._full_tokens is None:
             system, _ = self.full_prompt()
             self._full_tokens = self.llm.count_tokens(system)
-        return "full" if self._full_tokens <= self.settings.full_context_max_tokens else "retrieval"
+        if self._full_tokens <= self.settings.full_context_max_tokens:
+            return "full"
+        return self.settings.beyond_full if hasattr(self.llm, "ensure_prefix") else "retrieval"
 
-    def warm(self) -> str:
-        """Load (or compute once and save) the KV state of the full-corpus prefix."""
+    def chunk_kv(self):
+        """The store of per-chunk KV states (rag/kvcache.py), shared by index versions."""
+        if self._chunk_kv is None:
+            from .kvcache import ChunkKV
+            sentinel = "\x00PASSAGES\x00"
+            rendered = self.llm.render([{"role": "system", "content": P.chunks_head() + sentinel}],
+                                       generation_prompt=False)
+            head = rendered.split(sentinel)[0]
+            self._chunk_kv = ChunkKV(self.llm, Path(self.settings.index_dir) / "chunk-kv", head)
+        return self._chunk_kv
+
+    def chunk_pieces(self, positions: list[int]) -> list[str]:
+        return [P.passage_piece(p + 1, self.data.chunks[p], self.data.documents) for p in positions]
+
+    def warm(self, progress=None) -> str:
+        """Load (or compute once and save) the KV state of the full-corpus prefix; in the
+        `chunks` layout, compute the KV of every chunk not stored yet (`progress(done, total)`)
+        and drop stored chunks the index no longer has."""
+        if self.layout() == "chunks":
+            kv = self.chunk_kv()
+            pieces = self.chunk_pieces(list(range(len(self.data.chunks))))
+            computed = kv.prepare(pieces, progress)
+            kv.prune(pieces)
+            return f"computed {computed} chunks" if computed else "loaded"
         if self.layout() != "full" or not hasattr(self.llm, "ensure_prefix"):
             return "not needed"
         system, _ = self.full_prompt()
@@ -254,7 +282,31 @@ class Assistant:
                         {"role": "user", "content": P.user_turn(question, language, hint=hint)}]
             if self._fits(messages):
                 return Context("full", messages, numbering, list(range(len(self.data.chunks))))
+        if self.layout() == "chunks":
+            return self._chunks_context(question, language, positions, history)
         return self._retrieval_context(question, language, positions, history)
+
+    def _chunks_context(self, question, language, positions, history) -> Context:
+        """Top-k chunks as stored-KV pieces in the system prompt, in index order (numbered by
+        index position, so a piece's text, and its KV, never depends on the question); the
+        lowest-ranked go first when over budget."""
+        keep = list(positions)
+        trimmed = 0
+        hinted = self.settings.hint_passages if language != "en" or self.settings.hint_english else 0
+        while True:
+            given = sorted(keep)
+            pieces = self.chunk_pieces(given)
+            messages = [{"role": "system", "content": P.chunks_head() + "".join(pieces)},
+                        *self._history_messages(history),
+                        {"role": "user", "content": P.user_turn(question, language,
+                                                                hint=[p + 1 for p in keep[:hinted]])}]
+            if self._fits(messages) or not keep:
+                return Context("chunks", messages, {p + 1: p for p in given}, keep, trimmed, pieces)
+            if history:
+                history = history[1:]
+                continue
+            keep = keep[:-1]
+            trimmed += 1
 
     def _retrieval_context(self, question, language, positions, history) -> Context:
         """Top-k chunks in the user turn; the lowest-ranked go first when over budget."""
@@ -322,12 +374,21 @@ class Assistant:
                         "total_s": round(elapsed, 4), "completion_tokens": 0, "tokens_per_s": 0.0},
             "model": self.model_name}}
 
-    def _model_pieces(self, messages: list[dict], max_tokens: int, stats, cached_corpus: bool) -> Iterator[str]:
+    def _model_pieces(self, messages: list[dict], max_tokens: int, stats, cached_corpus: bool,
+                      pieces: list[str] | None = None) -> Iterator[str]:
         """Text pieces from the model: a server gets the messages; the local model gets the
-        rendered prompt, with the corpus prefix's saved KV state loaded first."""
+        rendered prompt, with the corpus prefix's saved KV state loaded first (or, given
+        `pieces`, the stored KV of those chunks placed after the fixed head)."""
         llm = self.llm
         if hasattr(llm, "stream_messages"):
             return llm.stream_messages(messages, max_tokens, stats)
+        if pieces:
+            kv = self.chunk_kv()
+            rendered = llm.render(messages)
+            placed_text = kv.head + "".join(pieces)
+            if rendered.startswith(placed_text):
+                return llm.stream(rendered[len(placed_text):], max_tokens, stats, placed=lambda: kv.place(pieces))
+            return llm.stream(rendered, max_tokens, stats)
         if cached_corpus:
             self.warm()
         prefix, rest = llm.split_prefix(messages)
@@ -346,7 +407,7 @@ class Assistant:
         from .generate import GenStats
         stats = GenStats()
         pieces = self._model_pieces(context.messages, self.settings.max_tokens, stats,
-                                    cached_corpus=context.layout == "full")
+                                    cached_corpus=context.layout == "full", pieces=context.pieces)
         citations = CitationStream(set(context.numbering))
         script = ScriptStream(to_traditional) if language == "zh-Hant" else None
         gloss = GlossStrip() if language in ("zh-Hans", "zh-Hant") else None

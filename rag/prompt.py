@@ -1,8 +1,9 @@
 """Prompts. Chunks are numbered [1..n] for the model; the article's own footnote markers
 are stripped from the model-facing text (they stay in the stored text) so that an answer's
-[3] always means provided chunk 3. Two layouts: `full` puts every chunk in a fixed system
-prompt whose KV state is computed once and reused; `retrieval` puts the top-k chunks in
-the user turn. Also fixed, localised texts and the context budget."""
+[3] always means provided chunk 3. Three layouts: `full` puts every chunk in a fixed system
+prompt whose KV state is computed once and reused; `chunks` puts the top-k chunks in the
+system prompt as pieces whose KV states are stored per chunk; `retrieval` puts the top-k
+chunks in the user turn. Also fixed, localised texts and the context budget."""
 from __future__ import annotations
 
 import re
@@ -83,6 +84,20 @@ def passages_block(numbered: list[Numbered], documents: dict[str, Document]) -> 
 
 def full_system_prompt(numbered: list[Numbered], documents: dict[str, Document]) -> str:
     return SYSTEM_RULES + "\nPassages:\n" + passages_block(numbered, documents)
+
+
+def chunks_head() -> str:
+    """The fixed start of the `chunks` layout's system prompt; each retrieved chunk follows
+    as its own `passage_piece`, whose KV state is stored once and placed (rag/kvcache.py)."""
+    return SYSTEM_RULES + "\nPassages:"
+
+
+def passage_piece(n: int, chunk: Chunk, documents: dict[str, Document]) -> str:
+    """One chunk under its document's title, self-contained so its KV can be read alone."""
+    doc = documents.get(chunk.doc_id)
+    title = doc.title if doc else chunk.doc_id
+    site = f" ({doc.site})" if doc and doc.site else ""
+    return f"\n\n## {title}{site}\n[{n}] {model_text(chunk)}"
 
 
 def retrieval_system_prompt() -> str:
