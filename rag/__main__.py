@@ -83,6 +83,11 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true")
     s.add_argument("--write", action="store_true", help="append the results to docs/BENCHMARKS.md")
     s.add_argument("--quick", action="store_true", help="fewer questions")
+    s.add_argument("--corpus", choices=["shipped", "grown"], default="shipped",
+                   help="grown: the same figures at the shipped corpus and at shipped + the licence texts in "
+                        "/usr/share/common-licenses, in one run (indexes built in a temporary folder)")
+    s.add_argument("--grown-kb", type=float, default=300.0,
+                   help="with --corpus grown: at most this many KB of licence text (default 300, all of them)")
     return p
 
 
@@ -220,6 +225,9 @@ def cmd_eval(args, settings: Settings) -> int:
 
 
 def cmd_bench(args, settings: Settings) -> int:
+    if args.corpus == "grown":
+        from .bench_grown import run_grown
+        return run_grown(settings, args)
     from .bench import run_bench
     return run_bench(settings, args)
 

@@ -61,8 +61,8 @@ class ChunkKV:
         n = len(self.head_tokens)
         if inner.n_tokens >= n and list(inner.input_ids[:n]) == self.head_tokens:
             return
-        inner.reset()
-        inner.eval(self.head_tokens)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.llm.ensure_prefix(self.head, self.dir)      # its saved state, or read once and saved
         self.llm._prefix_tokens = []
 
     def prepare(self, texts: list[str], progress: Callable[[int, int], None] | None = None) -> int:

@@ -1,0 +1,133 @@
+"""The `chunks` layout (stored per-chunk KV, rag/kvcache.py) without a model: which layout
+auto picks, what the prompt holds, how stored pieces are keyed and pruned, and the grown
+bench corpus."""
+import pytest
+
+from rag.bench_grown import grown_sources
+from rag.chat import Assistant
+from rag.config import Settings
+from rag.errors import SetupError
+from rag.ingest import ingest
+from rag.kvcache import ChunkKV, piece_key
+
+
+class LocalLikeLLM:
+    """Token counts (1 per 2 characters) plus what marks an in-process model: a chat
+    template and a cached-prefix method, so the `chunks` layout is available."""
+    name = "local-fake"
+    lock = None
+
+    def count_tokens(self, text):
+        return len(text) // 2
+
+    def tokenize(self, text):
+        return list(text.encode())
+
+    def render(self, messages, generation_prompt=True):
+        out = "".join(f"<{m['role']}>{m['content']}</{m['role']}>" for m in messages)
+        return out + ("<assistant>" if generation_prompt else "")
+
+    def prefix_key(self, prefix):
+        return "ident-" + str(len(prefix))
+
+    def ensure_prefix(self, prefix, state_dir):
+        return "computed"
+
+
+@pytest.fixture
+def local_assistant(tmp_settings, fake_embedder):
+    ingest(tmp_settings, embedder=fake_embedder, progress=False)
+    return Assistant(tmp_settings, llm=LocalLikeLLM(), embedder=fake_embedder)
+
+
+def test_auto_uses_stored_chunk_kv_beyond_the_full_context_budget(local_assistant):
+    s = local_assistant.settings
+    s.full_context_max_tokens = 100_000
+    assert local_assistant.layout() == "full"
+    s.full_context_max_tokens = 100
+    local_assistant._full_tokens = None
+    assert local_assistant.layout() == "chunks"
+    s.beyond_full = "retrieval"
+    assert local_assistant.layout() == "retrieval"
+
+
+def test_a_model_server_never_gets_the_chunks_layout(tmp_settings, fake_embedder):
+    from tests.unit.test_prefix_and_budget import CountingLLM
+    ingest(tmp_settings, embedder=fake_embedder, progress=False)
+    tmp_settings.context_mode = "chunks"
+    assert Assistant(tmp_settings, llm=CountingLLM(), embedder=fake_embedder).layout() == "retrieval"
+
+
+def test_bad_beyond_full_setting_names_the_variable(monkeypatch):
+    monkeypatch.setenv("RAG_BEYOND_FULL", "everything")
+    with pytest.raises(SetupError, match="RAG_BEYOND_FULL.*chunks, retrieval"):
+        Settings.from_env()
+
+
+def test_chunks_context_places_retrieved_chunks_in_index_order_with_index_numbers(local_assistant):
+    local_assistant.settings.context_mode = "chunks"
+    hits = local_assistant.retriever.search("Gemma 4 许可证 Apache 2.0", 5).hits
+    positions = [local_assistant.data.position(h.chunk_id) for h in hits]
+    ctx = local_assistant.build_context("Gemma 4 采用什么许可证？", "zh-Hans", hits, [])
+    assert ctx.layout == "chunks" and ctx.given == positions
+    assert ctx.numbering == {p + 1: p for p in positions}
+    assert ctx.pieces == local_assistant.chunk_pieces(sorted(positions))
+    assert ctx.messages[0]["content"].endswith("".join(ctx.pieces)) and len(ctx.pieces) == 5
+    # Each piece is the chunk under its title, numbered by index position, index order.
+    for p, piece in zip(sorted(positions), ctx.pieces):
+        assert f"[{p + 1}] " in piece and piece.startswith("\n\n## ")
+    assert f"参考[{positions[0] + 1}]" in ctx.messages[-1]["content"]
+
+
+def test_chunks_context_drops_the_lowest_ranked_first_when_over_budget(local_assistant):
+    s = local_assistant.settings
+    s.context_mode = "chunks"
+    hits = local_assistant.retriever.search("Gemma 4 许可证 Apache 2.0", 8).hits
+    s.n_ctx = 10_000
+    whole = local_assistant.build_context("Gemma 4 许可证？", "zh-Hans", hits, [])
+    s.n_ctx = s.max_tokens + 64 + 700
+    cut = local_assistant.build_context("Gemma 4 许可证？", "zh-Hans", hits, [])
+    assert 0 < len(cut.given) < 8 and cut.trimmed == 8 - len(cut.given)
+    assert cut.given == whole.given[:len(cut.given)]
+
+
+def test_a_piece_is_the_same_text_whatever_the_question(local_assistant):
+    """So its stored KV is reusable: the text depends on the chunk and index only."""
+    local_assistant.settings.context_mode = "chunks"
+    hits = local_assistant.retriever.search("Gemma 4 许可证 Apache 2.0", 5).hits
+    a = local_assistant.build_context("Gemma 4 采用什么许可证？", "zh-Hans", hits, [])
+    b = local_assistant.build_context("What license does Gemma 4 use?", "en", hits, [])
+    assert a.pieces == b.pieces
+
+
+def test_piece_key_changes_with_text_and_model_identity():
+    assert piece_key("[3] text", "m1") == piece_key("[3] text", "m1")
+    assert piece_key("[3] text", "m1") != piece_key("[3] text!", "m1")
+    assert piece_key("[3] text", "m1") != piece_key("[4] text", "m1")      # renumbered chunk
+    assert piece_key("[3] text", "m1") != piece_key("[3] text", "m2")      # other model or KV type
+
+
+def test_prune_drops_stored_pieces_no_chunk_needs(tmp_path):
+    kv = ChunkKV.__new__(ChunkKV)               # no model needed to key and prune
+    kv.dir, kv.ident = tmp_path, "ident"
+    keep, gone = "\n\n## Doc\n[1] kept", "\n\n## Doc\n[2] removed"
+    for text in (keep, gone):
+        kv.path(kv.key(text)).write_bytes(b"x")
+    (tmp_path / "other.state").write_bytes(b"y")
+    assert kv.prune([keep]) == 1
+    assert kv.has(keep) and not kv.has(gone) and (tmp_path / "other.state").exists()
+
+
+def test_grown_sources_copies_each_licence_once_within_the_cap(tmp_path):
+    src = tmp_path / "licences"
+    src.mkdir()
+    (src / "GPL-3").write_text("GPL three " * 100)
+    (src / "GPL").symlink_to(src / "GPL-3")
+    (src / "Apache-2.0").write_text("Apache " * 100)
+    (src / "MIT-copy").write_text("Apache " * 100)          # same text as Apache-2.0
+    out = grown_sources(tmp_path / "out", cap_kb=100, source=src)
+    assert sorted(p.name for p in out) == ["Apache-2.0.txt", "GPL-3.txt"]
+    assert (tmp_path / "out" / "GPL-3.txt").read_text().startswith("GPL three")
+    small = grown_sources(tmp_path / "small", cap_kb=0.8, source=src)
+    assert [p.name for p in small] == ["Apache-2.0.txt"]
+    assert grown_sources(tmp_path / "none", cap_kb=100, source=tmp_path / "absent") == []
