@@ -8,6 +8,7 @@ import html
 import os
 import re
 import threading
+import time
 import uuid
 from pathlib import Path
 
@@ -214,11 +215,20 @@ class ChatApp:
             self.assistant.reload_if_changed()
             if progress is not None:
                 progress(0.8, desc="preparing the model's prompt cache")
+
+            def chunk_progress(done: int, total: int) -> None:
+                # The one-time cost of a new document in the chunks layout: each chunk read once.
+                if progress is not None:
+                    progress(0.8 + 0.2 * done / total, desc=f"prompt cache: chunk {done}/{total}")
+            started = time.perf_counter()
+            how = ""
             try:
-                self.assistant.warm()
+                how = self.assistant.warm(progress=chunk_progress)
             except RagError:
                 pass
             lines = [report.summary()] + [f"⚠️ {line}" for line in report.failed]
+            if how.startswith("computed"):
+                lines.append(f"prompt cache: {how} in {time.perf_counter() - started:.0f} s")
             return self.documents_table(), "\n\n".join(html.escape(l) for l in lines)
         finally:
             self.ingest_lock.release()
