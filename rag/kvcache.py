@@ -13,6 +13,8 @@ import os
 from pathlib import Path
 from typing import Callable
 
+from .errors import ModelError
+
 MAGIC = b"RAGKV1\n"
 SCRATCH_SEQ = 1          # cells are loaded here, shifted, then copied into sequence 0
 
@@ -110,18 +112,31 @@ class ChunkKV:
             raise ValueError("not a chunk KV file")
         n = int.from_bytes(data[len(MAGIC):len(MAGIC) + 4], "little")
         header = json.loads(data[len(MAGIC) + 4:len(MAGIC) + 4 + n])
-        return header["tokens"], header["start"], data[len(MAGIC) + 4 + n:]
+        tokens, start, state = header["tokens"], header["start"], data[len(MAGIC) + 4 + n:]
+        if not (isinstance(tokens, list) and tokens and isinstance(start, int) and state):
+            raise ValueError("incomplete chunk KV file")
+        return tokens, start, state
+
+    def load(self, text: str) -> tuple[list[int], int, bytes]:
+        """A piece's stored tokens, start and cells; a missing, cut or foreign file is
+        (re)computed instead of failing the question."""
+        key = self.key(text)
+        try:
+            return self._read(key)
+        except (OSError, ValueError, KeyError, TypeError):
+            self.path(key).unlink(missing_ok=True)
+        self.prepare([text])
+        return self._read(key)
 
     def place(self, texts: list[str]) -> list[int]:
         """Make sequence 0 hold head + pieces (computing any piece not stored yet) and
         return those tokens; the caller then generates from them plus its own turn.
         Pieces already placed in the same order stay; the rest are loaded and shifted."""
         keys = [self.key(t) for t in texts]
-        for t in texts:
-            if not self.has(t):
-                self.prepare([t])
         inner, C = self.llm.llm, self.C
         with self.llm.lock:
+            # Read (or compute) every piece first: computing one clears what follows the head.
+            loaded = [self.load(t) for t in texts]
             self._ensure_head()
             # Keep the pieces the context already holds in this order (the previous question's
             # passages, when retrieval finds the same ones); load the rest after them.
@@ -137,12 +152,13 @@ class ChunkKV:
             pos = len(tokens)
             C.llama_memory_seq_rm(self._mem, 0, pos, -1)
             inner.n_tokens = pos
-            for k in keys[keep:]:
-                piece, start, state = self._read(k)
+            for k, (piece, start, state) in zip(keys[keep:], loaded[keep:]):
                 buf = (ctypes.c_uint8 * len(state)).from_buffer_copy(state)
                 if not C.llama_state_seq_set_data(inner.ctx, buf, len(state), SCRATCH_SEQ):
                     C.llama_memory_seq_rm(self._mem, SCRATCH_SEQ, -1, -1)
-                    raise RuntimeError("llama.cpp refused a stored chunk state")
+                    self.path(k).unlink(missing_ok=True)
+                    raise ModelError("a stored chunk KV state did not load into llama.cpp; it was deleted and "
+                                     "is computed again on the next question")
                 if pos != start:
                     C.llama_memory_seq_add(self._mem, SCRATCH_SEQ, -1, -1, pos - start)
                 C.llama_memory_seq_cp(self._mem, SCRATCH_SEQ, 0, -1, -1)

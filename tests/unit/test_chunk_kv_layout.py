@@ -131,3 +131,26 @@ def test_grown_sources_copies_each_licence_once_within_the_cap(tmp_path):
     small = grown_sources(tmp_path / "small", cap_kb=0.8, source=src)
     assert [p.name for p in small] == ["Apache-2.0.txt"]
     assert grown_sources(tmp_path / "none", cap_kb=100, source=tmp_path / "absent") == []
+
+
+def test_a_cut_or_foreign_chunk_kv_file_is_computed_again(tmp_path):
+    kv = ChunkKV.__new__(ChunkKV)
+    kv.dir, kv.ident = tmp_path, "ident"
+    text = "\n\n## Doc\n[1] body"
+    computed = []
+
+    def prepare(texts, progress=None):
+        # Stands in for reading the piece with the model: writes a well-formed file.
+        import json
+        from rag.kvcache import MAGIC
+        for t in texts:
+            computed.append(t)
+            header = json.dumps({"tokens": [1, 2, 3], "start": 7}).encode()
+            kv.path(kv.key(t)).write_bytes(MAGIC + len(header).to_bytes(4, "little") + header + b"cells")
+        return len(texts)
+    kv.prepare = prepare
+    for damaged in (b"", b"RAGKV1\n\x05\x00\x00\x00{\"tok", b"GGUF whatever"):
+        kv.path(kv.key(text)).write_bytes(damaged)
+        assert kv.load(text) == ([1, 2, 3], 7, b"cells")
+    assert computed == [text] * 3
+    assert kv.load(text) == ([1, 2, 3], 7, b"cells") and len(computed) == 3     # a good file is just read
