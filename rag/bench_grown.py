@@ -219,6 +219,8 @@ def run_grown(settings: Settings, args) -> int:
         else:
             for key, value in result.items():
                 print(f"{key:<34} {value}")
+        if args.write:
+            _append_row(settings.root / "docs" / "BENCHMARKS.md", result)
         return 0
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -229,3 +231,19 @@ def _kv_header(path: Path) -> bytes:
     with open(path, "rb") as f:
         head = f.read(len(MAGIC) + 4)
         return f.read(int.from_bytes(head[len(MAGIC):], "little"))
+
+
+COLUMNS = ["date", "machine", "licence_files", "shipped_corpus_tokens", "grown_corpus_tokens", "shipped_full_ttft_p50_s",
+           "shipped_ttft_p50_s", "grown_ttft_p50_s", "grown_ttft_p90_s", "grown_vs_shipped_full_ttft",
+           "grown_naive_ttft_p50_s", "grown_ttft_speedup", "ttft_floor_s", "grown_tokens_per_s", "grown_retrieve_p50_ms",
+           "grown_index_mb", "grown_ingest_s", "grown_chunk_kv_mb_estimate", "peak_rss_mb"]
+
+
+def _append_row(path: Path, r: dict) -> None:
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    marker = "<!-- grown bench rows -->"
+    if marker not in text:
+        text += ("\n## `rag bench --corpus grown` runs\n\nOne row per run, newest last; shipped and grown measured in "
+                 "the same run.\n\n| " + " | ".join(COLUMNS) + " |\n|" + "---|" * len(COLUMNS) + "\n" + marker + "\n")
+    row = "| " + " | ".join(str(r.get(c, "")) for c in COLUMNS) + " |\n"
+    path.write_text(text.replace(marker + "\n", row + marker + "\n"), encoding="utf-8")

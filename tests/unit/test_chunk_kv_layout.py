@@ -154,3 +154,16 @@ def test_a_cut_or_foreign_chunk_kv_file_is_computed_again(tmp_path):
         assert kv.load(text) == ([1, 2, 3], 7, b"cells")
     assert computed == [text] * 3
     assert kv.load(text) == ([1, 2, 3], 7, b"cells") and len(computed) == 3     # a good file is just read
+
+
+def test_grown_bench_rows_append_under_their_own_table(tmp_path):
+    from rag.bench_grown import _append_row
+    doc = tmp_path / "BENCHMARKS.md"
+    doc.write_text("# Speed\n\nearlier text\n", encoding="utf-8")
+    _append_row(doc, {"date": "d1", "grown_ttft_p50_s": 0.5, "grown_ttft_speedup": 9.1})
+    _append_row(doc, {"date": "d2", "grown_ttft_p50_s": 0.6})
+    text = doc.read_text(encoding="utf-8")
+    assert text.startswith("# Speed\n\nearlier text\n") and text.count("## `rag bench --corpus grown` runs") == 1
+    rows = [l for l in text.splitlines() if l.startswith("| d")]
+    assert rows[0].startswith("| d1 |") and "| 0.5 |" in rows[0] and "| 9.1 |" in rows[0]
+    assert rows[1].startswith("| d2 |")
