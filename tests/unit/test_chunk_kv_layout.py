@@ -167,3 +167,27 @@ def test_grown_bench_rows_append_under_their_own_table(tmp_path):
     rows = [l for l in text.splitlines() if l.startswith(("| d1 ", "| d2 "))]
     assert rows[0].startswith("| d1 |") and "| 0.5 |" in rows[0] and "| 9.1 |" in rows[0]
     assert rows[1].startswith("| d2 |")
+
+
+def test_ingest_shows_the_one_time_chunk_cache_cost(monkeypatch, capsys, tmp_settings):
+    """`rag ingest` reports each new chunk's KV being read (plain lines off a terminal)."""
+    import rag.chat
+    from rag.__main__ import _warm
+
+    class Preparing:
+        def __init__(self, settings):
+            pass
+
+        def layout(self):
+            return "chunks"
+
+        def warm(self, progress=None):
+            for done in range(1, 41):
+                progress(done, 40)
+            return "computed 40 chunks"
+    monkeypatch.setattr(rag.chat, "Assistant", Preparing)
+    _warm(tmp_settings)
+    err = capsys.readouterr().err
+    assert "reading 40 new chunk(s) once" in err
+    assert "prompt cache: 20/40 chunks" in err and "prompt cache: 40/40 chunks" in err
+    assert "prompt cache: computed 40 chunks in" in err and "(chunks layout)" in err
