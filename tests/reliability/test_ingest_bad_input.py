@@ -1,8 +1,10 @@
 """Bad input: every malformed source gets exactly one clear line (naming it, saying what
 is wrong and what to do, no traceback), the good source given in the same run is
 ingested, the run counts as failed (exit 1 from the CLI) and the index still loads and
-answers as before. Also: GBK / Big5 / UTF-8 (with and without BOM) decode correctly, an
-unchanged re-ingest is skipped, and a folder of 2,000 tiny files goes in.
+answers as before. Also: GBK / Big5 / UTF-8 (with and without BOM), UTF-16 without a BOM,
+CESU-8 and old Chinese pages in their declared charset decode correctly, a folder names
+every file it leaves out, an unchanged re-ingest is skipped, and a folder of 2,000 tiny
+files goes in.
 
 Nothing here leaves the machine: URLs go to a local server on 127.0.0.1, and name
 lookups other than 127.0.0.1 / localhost fail inside the test process."""
@@ -15,10 +17,8 @@ import random
 import re
 import shutil
 import socket
-import socketserver
 import subprocess
 import sys
-import threading
 import time
 import zipfile
 from dataclasses import dataclass, field
@@ -27,7 +27,7 @@ from typing import Callable
 
 import pytest
 
-from conftest import FakeEmbedder
+from conftest import FakeEmbedder, cesu8, loopback_http
 from rag import store
 from rag.config import Settings
 from rag.ingest import ingest
@@ -109,19 +109,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             pass
 
 
-class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-
 @pytest.fixture(scope="module")
 def server():
-    httpd = _Server(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    with loopback_http(_Handler) as url:
+        yield url
 
 
 def _closed_port() -> int:
@@ -321,6 +312,41 @@ def _zip_bytes() -> bytes:
     return buf.getvalue()
 
 
+def _blank_pdf() -> bytes:
+    import pypdf
+    writer = pypdf.PdfWriter()
+    writer.add_blank_page(612, 792)
+    buf = io.BytesIO()
+    writer.write(buf)
+    return buf.getvalue()
+
+
+def _locked_pdf() -> bytes:
+    import pypdf
+    writer = pypdf.PdfWriter()
+    writer.add_blank_page(612, 792)
+    writer.encrypt(user_password="secret", owner_password="owner", algorithm="RC4-128")
+    buf = io.BytesIO()
+    writer.write(buf)
+    return buf.getvalue()
+
+
+def _empty_docx() -> bytes:
+    import docx
+    buf = io.BytesIO()
+    docx.Document().save(buf)
+    return buf.getvalue()
+
+
+def _stray_gbk_in_utf8() -> bytes:
+    """UTF-8 Chinese with one GBK character: not UTF-8, and (the characters are chosen so)
+    a valid GB18030 byte string that reads as mojibake."""
+    text = "谷歌开放了模型，开发者可以下载并在自己的电脑上运行。這份筆記用來測試中文編碼的讀取是否正確。"
+    chars = [c for c in dict.fromkeys(text) if "\u4e00" <= c <= "\u9fff" and 0x80 not in c.encode()]
+    data = " ".join("".join(chars[i:i + 4]) for i in range(0, len(chars) - 3, 4)).encode() * 3
+    return data[:30] + " 啊 ".encode("gbk") + data[30:]
+
+
 _rng = random.Random(5)
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(_rng.randrange(256) for _ in range(4000))
 CONTROL_BYTES = bytes(_rng.randrange(1, 32) for _ in range(4000))     # binary without a single NUL
@@ -356,13 +382,26 @@ CASES = [
     Case("broken-symlink-in-folder", _broken_link_in_folder, _at("links/dangling.txt"), r"broken symbolic link"),
     Case("symlink-loop-file", _symlink("self.txt", "self.txt"), _at("self.txt"), r"symbolic link loop"),
     Case("symlink-loop-folder", _folder_loop, _at("tree/again"), r"symbolic link loop \(it leads back to"),
-    Case("unsupported-pdf", _file("paper.pdf", b"%PDF-1.4\n"), _at("paper.pdf"), r"'\.pdf' files are not supported"),
-    Case("unsupported-docx", _file("letter.docx", _zip_bytes()), _at("letter.docx"),
-         r"'\.docx' files are not supported"),
+    Case("broken-pdf", _file("paper.pdf", b"%PDF-1.4\n"), _at("paper.pdf"), r"cannot be read as a PDF"),
+    Case("html-as-pdf", _file("page.pdf", "<html><body>hello</body></html>"), _at("page.pdf"), r"not a PDF file"),
+    Case("scanned-pdf", _file("scan.pdf", _blank_pdf()), _at("scan.pdf"), r"the PDF has no text layer"),
+    Case("password-pdf", _file("locked.pdf", _locked_pdf()), _at("locked.pdf"), r"protected by a password"),
+    Case("zip-as-docx", _file("letter.docx", _zip_bytes()), _at("letter.docx"),
+         r"a zip archive, not a Word document"),
+    Case("word-97-as-docx", _file("old.docx", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(1000)), _at("old.docx"),
+         r"an old Word 97-2003 document"),
+    Case("empty-docx", _file("empty.docx", _empty_docx()), _at("empty.docx"), r"the Word document holds no text"),
+    Case("unsupported-xlsx", _file("budget.xlsx", _zip_bytes()), _at("budget.xlsx"),
+         r"'\.xlsx' files are not supported; use \.pdf, \.docx"),
+    Case("cesu8-lone-surrogates", _file("java.txt", ("导出的数据" + chr(0xD83D) + "没有配对\n").encode(
+         "utf-8", "surrogatepass") * 5), _at("java.txt"), r"surrogate halves that do not pair up"),
+    Case("utf8-with-a-stray-gbk-character", _file("stray.txt", _stray_gbk_in_utf8()), _at("stray.txt"),
+         r"neither UTF-8, GBK nor Big5 \(read as any of them it comes out as mostly rare"),
     Case("no-extension", _file("README", "some text\n"), _at("README"), r"'no extension' files are not supported"),
     Case("missing-file", lambda d, url, good, base: [str(d / "not-there.txt")], _at("not-there.txt"),
          r"no such file or directory"),
-    Case("folder-without-documents", _empty_folder, _at("nothing"), r"holds no \.html, \.htm, \.txt or \.md files"),
+    Case("folder-without-documents", _empty_folder, _at("nothing"),
+         r"holds no \.pdf, \.docx, \.html, \.htm, \.txt or \.md files"),
     Case("newline-in-name", _file("bad\nname.txt", b""), lambda d, url: str(d) + "/bad\\nname.txt",
          r"empty \(0 bytes\)"),
     Case("undecodable-file-name", _undecodable_name, lambda d, url: str(d) + "/caf\\xe9.txt", r"not valid UTF-8"),
@@ -475,6 +514,9 @@ def test_cli_exits_1_with_one_stderr_line_per_bad_source(work, baseline, server,
     (d / "empty.txt").write_bytes(b"")
     (d / "photo.html").write_bytes(PNG)
     (d / "paper.pdf").write_bytes(b"%PDF-1.4\n")
+    (d / "folder").mkdir()
+    (d / "folder" / "budget.xlsx").write_bytes(_zip_bytes())
+    (d / "folder" / "note.md").write_text("# Hikes\n\nThe ridge trail takes four hours.\n", encoding="utf-8")
     bad = [str(d / "empty.txt"), str(d / "photo.html"), str(d / "paper.pdf"), str(d / "not-there.txt"),
            server + "/missing.html", "javascript:alert(1)"]
     env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", no_proxy="*", NO_PROXY="*",
@@ -482,15 +524,18 @@ def test_cli_exits_1_with_one_stderr_line_per_bad_source(work, baseline, server,
                RAG_FETCH_TIMEOUT_S="5")
     for var in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "PYTHONPATH"):
         env.pop(var, None)
-    run = subprocess.run([sys.executable, "-m", "rag", "ingest", "--no-warm", str(good), *bad], cwd=ROOT, env=env,
-                         capture_output=True, text=True, timeout=300)
+    run = subprocess.run([sys.executable, "-m", "rag", "ingest", "--no-warm", str(good), str(d / "folder"), *bad],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 1, run.stderr
     assert "Traceback" not in run.stderr
     errors = [l for l in run.stderr.splitlines() if l.startswith("error: ")]
     assert len(errors) == len(bad), run.stderr
     for source in bad:
         assert sum(1 for l in errors if l.startswith(f"error: {source}:")) == 1, (source, run.stderr)
-    assert "added 1," in run.stderr and f"failed {len(bad)}" in run.stderr
+    assert "added 2," in run.stderr and f"failed {len(bad)}" in run.stderr
+    assert [l for l in run.stderr.splitlines() if l.startswith("left out: ")] == [
+        f"left out: {d / 'folder' / 'budget.xlsx'}: '.xlsx' files are not supported; "
+        "use .pdf, .docx, .html, .htm, .txt or .md"]
     data = store.load_index(settings.index_dir)
     assert any(doc.origin == str(good.resolve()) for doc in data.documents.values())
     assert baseline.doc_ids < set(data.documents)
@@ -509,11 +554,14 @@ TRADITIONAL = "# 開放模型筆記\n\n谷歌開放了 Gemma 4 模型，開發�
     ("utf-8", TRADITIONAL, "zh-Hant"),
     ("utf-8-sig", SIMPLIFIED, "zh-Hans"),
     ("utf-16", TRADITIONAL, "zh-Hant"),
+    ("utf-16-le", SIMPLIFIED, "zh-Hans"),         # no byte-order mark
+    ("utf-16-be", TRADITIONAL, "zh-Hant"),
+    ("cesu-8", SIMPLIFIED.replace("笔记", "笔记 🎉"), "zh-Hans"),
 ])
 def test_chinese_encodings_decode_correctly(encoding, text, language, work, tmp_path):
     settings = work()
     path = tmp_path / f"note-{encoding}.md"
-    path.write_bytes(text.encode(encoding))
+    path.write_bytes(_cesu8(text) if encoding == "cesu-8" else text.encode(encoding))
     report = ingest(settings, [str(path)], embedder=FakeEmbedder(), progress=False)
     assert report.ok and len(report.added) == 1, report.failed
     doc = store.load_index(settings.index_dir).documents[report.added[0]]
@@ -531,6 +579,59 @@ def test_big5_html_page_decodes_correctly(work, tmp_path):
     assert report.ok, report.failed
     doc = store.load_index(settings.index_dir).documents[report.added[0]]
     assert "開發者可以下載並在自己的電腦上執行" in doc.text and doc.language == "zh-Hant"
+
+
+_cesu8 = cesu8
+
+
+OLD_SITE = ("<html><head><meta http-equiv='Content-Type' content='text/html; charset={charset}'>"
+            "<title>{title}</title></head><body><div id='nav'><a href='/'>{home}</a></div><div class='content'>"
+            "<h1>{title}</h1>{paragraphs}</div></body></html>")
+
+
+@pytest.mark.parametrize("charset,codec,title,paragraphs,language", [
+    ("gb2312", "gbk", "旧网站的许可说明", ["王喆说，这个模型按 Apache 2.0 许可发布，允许商业使用和修改。",   # 喆: GBK, not GB2312
+                                          "使用者必须保留原始的版权声明，部署时不需要支付费用。"], "zh-Hans"),
+    ("big5", "cp950", "舊網站的授權說明", ["這個模型依 Apache 2.0 授權發布，允許商業使用與修改。",
+                                         "使用者必須保留原始的版權聲明，部署時不需要支付費用。"], "zh-Hant"),
+])
+def test_old_chinese_page_decodes_by_its_declared_charset(charset, codec, title, paragraphs, language, work, tmp_path):
+    settings = work()
+    html = OLD_SITE.format(charset=charset, title=title, home="首頁" if language == "zh-Hant" else "首页",
+                           paragraphs="".join(f"<p>{p}</p>" for p in paragraphs))
+    path = tmp_path / f"old-{charset}.htm"
+    path.write_bytes(html.encode(codec))
+    report = ingest(settings, [str(path)], embedder=FakeEmbedder(), progress=False)
+    assert report.ok, report.failed
+    doc = store.load_index(settings.index_dir).documents[report.added[0]]
+    assert all(p in doc.text for p in paragraphs) and doc.language == language and doc.title == title
+
+
+def test_folder_names_every_file_it_leaves_out_and_keeps_the_index(work, baseline, tmp_path):
+    settings = work()
+    folder = tmp_path / "mixed"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "tea.txt").write_text(GOOD_TEXT, encoding="utf-8")
+    (folder / "budget.xlsx").write_bytes(_zip_bytes())
+    (folder / "sub" / "photo.png").write_bytes(PNG)
+    (folder / ".notes.txt").write_text("a hidden note\n", encoding="utf-8")
+    (folder / "letter.docx").write_bytes(_zip_bytes())          # a zip renamed .docx: read, and refused
+    report = ingest(settings, [str(folder)], embedder=FakeEmbedder(), progress=False)
+    assert not report.ok and len(report.failed) == 1, report.failed
+    _check_line(report.failed[0], str(folder / "letter.docx"), r"a zip archive, not a Word document")
+    assert len(report.left_out) == 3, report.left_out
+    for name, why in [("budget.xlsx", r"'\.xlsx' files are not supported"), ("sub/photo.png", r"'\.png' files are not"),
+                      (".notes.txt", r"a hidden file, not read")]:
+        _check_line(next(l for l in report.left_out if l.startswith(str(folder / name) + ":")), str(folder / name), why)
+    assert "left out 3 file(s)" in report.summary()
+    good_ids = [i for i in report.added if i.startswith("tea-")]
+    assert report.added == good_ids and len(good_ids) == 1
+    _assert_index_as_before(settings, baseline, set(good_ids), baseline.answers_with_good)
+
+    # Only left-out files besides good ones: the run succeeds (the CLI exits 0) and still names them.
+    (folder / "letter.docx").unlink()
+    again = ingest(settings, [str(folder)], embedder=FakeEmbedder(), progress=False)
+    assert again.ok and again.skipped == good_ids and len(again.left_out) == 3
 
 
 def test_reingest_of_unchanged_input_is_skipped(work, server, tmp_path):
