@@ -191,3 +191,31 @@ def test_ingest_shows_the_one_time_chunk_cache_cost(monkeypatch, capsys, tmp_set
     assert "reading 40 new chunk(s) once" in err
     assert "prompt cache: 20/40 chunks" in err and "prompt cache: 40/40 chunks" in err
     assert "prompt cache: computed 40 chunks in" in err and "(chunks layout)" in err
+
+
+def test_a_new_version_beyond_the_budget_prepares_chunk_kv_aside_with_progress(tmp_settings, fake_embedder,
+                                                                               tmp_path, monkeypatch):
+    """The version switch picks the chunks layout once the corpus outgrows the full budget and
+    has the helper read the new chunks, passing its progress lines on."""
+    ingest(tmp_settings, embedder=fake_embedder, progress=False)
+
+    class Local(LocalLikeLLM):
+        def state_file(self, prefix, state_dir):
+            return tmp_path / "never.state"
+    assistant = Assistant(tmp_settings, llm=Local(), embedder=fake_embedder)
+    tmp_settings.full_context_max_tokens = 100
+    jobs, warmed, steps = [], [], []
+
+    def prepare(self, system, version, layout="full", step=None):
+        jobs.append(layout)
+        step("prompt cache: chunk 1/2 (read once)")
+        return "computed 2 chunks"
+    monkeypatch.setattr(Assistant, "_prepare_prefix_state", prepare)
+    monkeypatch.setattr(Assistant, "warm", lambda self, progress=None: warmed.append(self.layout()) or "loaded")
+    note = tmp_path / "n.md"
+    note.write_text("# 笔记\n\n新的内容让语料变了。", encoding="utf-8")
+    ingest(tmp_settings, [str(note)], embedder=fake_embedder, progress=False)
+    assert assistant.reload_if_changed(wait=True, on_step=steps.append)
+    assert jobs == ["chunks"] and warmed == ["chunks"]
+    assert "prompt cache: chunk 1/2 (read once)" in steps
+    assert assistant.last_switch["layout"] == "chunks" and assistant.last_switch["prompt_cache"] == "computed 2 chunks"
