@@ -52,7 +52,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--prune", action="store_true", help="drop documents whose files no longer exist")
     s.add_argument("--refetch", action="store_true", help="fetch URLs again instead of using the cached copy")
     s.add_argument("--no-warm", action="store_true",
-                   help="do not precompute the model's prompt cache (computed only when the index changed)")
+                   help="do not precompute the model's prompt cache (the corpus prefix, or each new chunk's KV in "
+                        "the chunks layout; computed only when the index changed)")
 
     s = sub.add_parser("sources", help="list the indexed documents with chunk counts and dates")
     s.add_argument("--json", action="store_true")
@@ -104,6 +105,11 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true")
     s.add_argument("--write", action="store_true", help="append the results to docs/BENCHMARKS.md")
     s.add_argument("--quick", action="store_true", help="fewer questions")
+    s.add_argument("--corpus", choices=["shipped", "grown"], default="shipped",
+                   help="grown: the same figures at the shipped corpus and at shipped + the licence texts in "
+                        "/usr/share/common-licenses, in one run (indexes built in a temporary folder)")
+    s.add_argument("--grown-kb", type=float, default=300.0,
+                   help="with --corpus grown: at most this many KB of licence text (default 300, all of them)")
     return p
 
 
@@ -138,11 +144,25 @@ def cmd_ingest(args, settings: Settings) -> int:
 
 def _warm(settings: Settings) -> None:
     from .chat import Assistant
+    from .ingest import Progress
     assistant = Assistant(settings)
     started = time.perf_counter()
-    how = assistant.warm()
-    if how == "computed":
-        print(f"prompt cache: computed in {time.perf_counter() - started:.0f} s ({assistant.layout()} layout)",
+    bar = None
+
+    def progress(done: int, total: int) -> None:
+        # The one-time cost of a new document in the `chunks` layout: each new chunk read once.
+        nonlocal bar
+        if bar is None:
+            bar = Progress(total, "chunk")
+            bar.log(f"prompt cache: reading {total} new chunk(s) once…")
+        bar.step(f"{done}/{total}")
+        if bar.bar is None and (done == total or done % 20 == 0):
+            bar.log(f"prompt cache: {done}/{total} chunks, {time.perf_counter() - started:.0f} s")
+    how = assistant.warm(progress=progress)
+    if bar is not None:
+        bar.close()
+    if how.startswith("computed"):
+        print(f"prompt cache: {how} in {time.perf_counter() - started:.0f} s ({assistant.layout()} layout)",
               file=sys.stderr)
 
 
@@ -294,6 +314,9 @@ def cmd_eval(args, settings: Settings) -> int:
 
 
 def cmd_bench(args, settings: Settings) -> int:
+    if args.corpus == "grown":
+        from .bench_grown import run_grown
+        return run_grown(settings, args)
     from .bench import run_bench
     return run_bench(settings, args)
 

@@ -48,6 +48,7 @@ class Context:
     numbering: dict[int, int]             # model number -> chunk position in the index
     given: list[int]                      # chunk positions given to the model, best first
     trimmed: int = 0
+    pieces: list[str] = field(default_factory=list)   # `chunks` layout: passages placed from stored KV
 
 
 class GlossStrip:
@@ -194,8 +195,50 @@ def prepare_prefix_main() -> int:
         return 0
     from .generate import LocalLLM
     llm = LocalLLM(settings)
+    if job.get("layout") == "chunks":
+        from .kvcache import ChunkKV
+        kv = ChunkKV(llm, chunk_kv_dir(settings), chunks_head(llm))
+        pieces = [P.passage_piece(i + 1, c, data.documents) for i, c in enumerate(data.chunks)]
+        computed = kv.prepare(pieces, lambda done, total: print(f"chunk {done}/{total}", file=sys.stderr, flush=True))
+        print(f"computed {computed} chunks" if computed else "saved")
+        return 0
     print(llm.ensure_prefix(cached_prefix(llm, full_prompt_of(data)[0]), data.path))
     return 0
+
+
+def chunk_kv_dir(settings: Settings) -> Path:
+    """Stored per-chunk KV, shared by index versions (keys are content hashes)."""
+    return Path(settings.index_dir) / "chunk-kv"
+
+
+def chunks_head(llm) -> str:
+    """The rendered start of the `chunks` layout's system turn, up to the first piece."""
+    sentinel = "\x00PASSAGES\x00"
+    rendered = llm.render([{"role": "system", "content": P.chunks_head() + sentinel}], generation_prompt=False)
+    return rendered.split(sentinel)[0]
+
+
+def _run_reporting(job: str, env: dict, step) -> subprocess.CompletedProcess:
+    """The chunk-KV helper, its "chunk i/n" progress lines passed on as they come."""
+    proc = subprocess.Popen([sys.executable, "-c", "import sys; from rag.chat import prepare_prefix_main; "
+                             "sys.exit(prepare_prefix_main())"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    proc.stdin.write(job)
+    proc.stdin.close()
+    tail = []
+    deadline = time.monotonic() + PREPARE_TIMEOUT_S
+    for line in proc.stderr:
+        line = line.strip()
+        if line.startswith("chunk "):
+            step(f"prompt cache: {line} (read once)")
+        elif line:
+            tail = (tail + [line])[-5:]
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise subprocess.TimeoutExpired(proc.args, PREPARE_TIMEOUT_S)
+    out = proc.stdout.read()
+    proc.wait()
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, "\n".join(tail))
 
 
 class Assistant:
@@ -224,6 +267,7 @@ class Assistant:
         self.retriever = Retriever(data, self.embedder, self.settings)
         self._full: tuple[str, dict[int, int]] | None = None
         self._full_tokens: int | None = None
+        self._chunk_kv = None
 
     def reload_if_changed(self, wait: bool = True, on_step=None) -> bool:
         """Pick up a newer index version (an ingest from the UI or another shell). It is
@@ -264,14 +308,16 @@ class Assistant:
                 full = full_prompt_of(data)
                 tokens = None
                 layout = self.settings.context_mode
-                if layout not in ("full", "retrieval"):
+                local = hasattr(self.llm, "ensure_prefix")
+                if layout not in ("full", "retrieval", "chunks"):
                     tokens = self.llm.count_tokens(full[0])
-                    layout = "full" if tokens <= self.settings.full_context_max_tokens else "retrieval"
+                    layout = "full" if tokens <= self.settings.full_context_max_tokens else \
+                        (self.settings.beyond_full if local else "retrieval")
                 cache = "not needed"
-                if layout == "full" and hasattr(self.llm, "ensure_prefix"):
+                if layout in ("full", "chunks") and local:
                     step("preparing the model's prompt cache for the new documents "
                          "(answers use the previous documents until it is ready)")
-                    cache = self._prepare_prefix_state(full[0], data.path)
+                    cache = self._prepare_prefix_state(full[0], data.path, layout, step)
                     if cache == "superseded":
                         continue          # a newer version came meanwhile: prepare that one
                 waited = time.perf_counter()
@@ -285,28 +331,34 @@ class Assistant:
                 self.last_switch = {"version": data.path.name, "layout": layout, "prompt_cache": cache,
                                     "seconds": round(time.perf_counter() - started, 2),
                                     "waited_for_answers_s": round(time.perf_counter() - waited, 2)}
-                if layout == "full" and hasattr(self.llm, "ensure_prefix"):
+                if layout in ("full", "chunks") and local:
                     step("loading the new prompt cache")
                     self.warm()
 
-    def _prepare_prefix_state(self, system: str, version: Path) -> str:
+    def _prepare_prefix_state(self, system: str, version: Path, layout: str = "full", step=None) -> str:
         """Compute the new version's prompt cache in a helper process with its own model
-        instance (the serving one keeps answering), unless it is already saved."""
+        instance (the serving one keeps answering), unless it is already saved. In the
+        `chunks` layout that is each new chunk's KV, its progress passed to `step`."""
         llm = self.llm
         prefix = cached_prefix(llm, system)
         state = llm.state_file(prefix, version)
-        if state.exists():
+        if layout == "full" and state.exists():
             return "saved"
         package_root = str(Path(__file__).resolve().parent.parent)
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")])))
-        job = json.dumps({"settings": _settings_json(self.settings), "version": str(version)})
+        job = json.dumps({"settings": _settings_json(self.settings), "version": str(version), "layout": layout})
         try:
-            done = subprocess.run([sys.executable, "-c", "import sys; from rag.chat import prepare_prefix_main; "
-                                   "sys.exit(prepare_prefix_main())"], input=job, capture_output=True, text=True,
-                                  env=env, timeout=PREPARE_TIMEOUT_S)
+            if layout == "chunks":
+                done = _run_reporting(job, env, step or (lambda text: None))
+            else:
+                done = subprocess.run([sys.executable, "-c", "import sys; from rag.chat import prepare_prefix_main; "
+                                       "sys.exit(prepare_prefix_main())"], input=job, capture_output=True, text=True,
+                                      env=env, timeout=PREPARE_TIMEOUT_S)
         except subprocess.TimeoutExpired:
             return "helper timed out"
-        if state.exists() or done.stdout.strip() == "superseded":
+        if layout == "chunks" and done.returncode == 0:
+            return done.stdout.strip() or "computed"
+        if layout == "full" and (state.exists() or done.stdout.strip() == "superseded"):
             return done.stdout.strip() or "computed"
         why = (done.stderr.strip().splitlines() or [f"exit code {done.returncode}"])[-1]
         print(f"note: the prompt cache for the new documents could not be prepared aside ({why}); "
@@ -337,15 +389,37 @@ class Assistant:
 
     def layout(self) -> str:
         mode = self.settings.context_mode
-        if mode in ("full", "retrieval"):
+        if mode == "chunks" and not hasattr(self.llm, "ensure_prefix"):
+            return "retrieval"            # a model server holds no stored chunk KV
+        if mode in ("full", "retrieval", "chunks"):
             return mode
         if self._full_tokens is None:
             system, _ = self.full_prompt()
             self._full_tokens = self.llm.count_tokens(system)
-        return "full" if self._full_tokens <= self.settings.full_context_max_tokens else "retrieval"
+        if self._full_tokens <= self.settings.full_context_max_tokens:
+            return "full"
+        return self.settings.beyond_full if hasattr(self.llm, "ensure_prefix") else "retrieval"
 
-    def warm(self) -> str:
-        """Load (or compute once and save) the KV state of the full-corpus prefix."""
+    def chunk_kv(self):
+        """The store of per-chunk KV states (rag/kvcache.py), shared by index versions."""
+        if self._chunk_kv is None:
+            from .kvcache import ChunkKV
+            self._chunk_kv = ChunkKV(self.llm, chunk_kv_dir(self.settings), chunks_head(self.llm))
+        return self._chunk_kv
+
+    def chunk_pieces(self, positions: list[int]) -> list[str]:
+        return [P.passage_piece(p + 1, self.data.chunks[p], self.data.documents) for p in positions]
+
+    def warm(self, progress=None) -> str:
+        """Load (or compute once and save) the KV state of the full-corpus prefix; in the
+        `chunks` layout, compute the KV of every chunk not stored yet (`progress(done, total)`)
+        and drop stored chunks the index no longer has."""
+        if self.layout() == "chunks":
+            kv = self.chunk_kv()
+            pieces = self.chunk_pieces(list(range(len(self.data.chunks))))
+            computed = kv.prepare(pieces, progress)
+            kv.prune(pieces)
+            return f"computed {computed} chunks" if computed else "loaded"
         if self.layout() != "full" or not hasattr(self.llm, "ensure_prefix"):
             return "not needed"
         return self.llm.ensure_prefix(cached_prefix(self.llm, self.full_prompt()[0]), self.data.path)
@@ -385,7 +459,31 @@ class Assistant:
                         {"role": "user", "content": P.user_turn(question, language, hint=hint)}]
             if self._fits(messages):
                 return Context("full", messages, numbering, list(range(len(self.data.chunks))))
+        if self.layout() == "chunks":
+            return self._chunks_context(question, language, positions, history)
         return self._retrieval_context(question, language, positions, history)
+
+    def _chunks_context(self, question, language, positions, history) -> Context:
+        """Top-k chunks as stored-KV pieces in the system prompt, in index order (numbered by
+        index position, so a piece's text, and its KV, never depends on the question); the
+        lowest-ranked go first when over budget."""
+        keep = list(positions)
+        trimmed = 0
+        hinted = self.settings.hint_passages if language != "en" or self.settings.hint_english else 0
+        while True:
+            given = sorted(keep)
+            pieces = self.chunk_pieces(given)
+            messages = [{"role": "system", "content": P.chunks_head() + "".join(pieces)},
+                        *self._history_messages(history),
+                        {"role": "user", "content": P.user_turn(question, language,
+                                                                hint=[p + 1 for p in keep[:hinted]])}]
+            if self._fits(messages) or not keep:
+                return Context("chunks", messages, {p + 1: p for p in given}, keep, trimmed, pieces)
+            if history:
+                history = history[1:]
+                continue
+            keep = keep[:-1]
+            trimmed += 1
 
     def _retrieval_context(self, question, language, positions, history) -> Context:
         """Top-k chunks in the user turn; the lowest-ranked go first when over budget."""
@@ -471,12 +569,21 @@ class Assistant:
                         "total_s": round(elapsed, 4), "completion_tokens": 0, "tokens_per_s": 0.0},
             "model": self.model_name}}
 
-    def _model_pieces(self, messages: list[dict], max_tokens: int, stats, cached_corpus: bool) -> Iterator[str]:
+    def _model_pieces(self, messages: list[dict], max_tokens: int, stats, cached_corpus: bool,
+                      pieces: list[str] | None = None) -> Iterator[str]:
         """Text pieces from the model: a server gets the messages; the local model gets the
-        rendered prompt, with the corpus prefix's saved KV state loaded first."""
+        rendered prompt, with the corpus prefix's saved KV state loaded first (or, given
+        `pieces`, the stored KV of those chunks placed after the fixed head)."""
         llm = self.llm
         if hasattr(llm, "stream_messages"):
             return llm.stream_messages(messages, max_tokens, stats)
+        if pieces:
+            kv = self.chunk_kv()
+            rendered = llm.render(messages)
+            placed_text = kv.head + "".join(pieces)
+            if rendered.startswith(placed_text):
+                return llm.stream(rendered[len(placed_text):], max_tokens, stats, placed=lambda: kv.place(pieces))
+            return llm.stream(rendered, max_tokens, stats)
         if cached_corpus:
             self.warm()
         prefix, rest = llm.split_prefix(messages)
@@ -496,7 +603,7 @@ class Assistant:
         from .generate import GenStats
         stats = GenStats()
         pieces = self._model_pieces(context.messages, self.settings.max_tokens, stats,
-                                    cached_corpus=context.layout == "full")
+                                    cached_corpus=context.layout == "full", pieces=context.pieces)
         try:
             yield from self._generate_from(pieces, question, language, standalone, retrieval, context, started,
                                            stats, cancel)

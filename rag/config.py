@@ -61,8 +61,10 @@ class Settings:
     max_tokens: int = 320
     temperature: float = 0.0
     repeat_penalty: float = 1.0     # 1.05 cost fact accuracy on the dev set (docs/EVAL.md)
-    context_mode: str = "auto"      # auto | full | retrieval
+    context_mode: str = "auto"      # auto | full | chunks | retrieval
     full_context_max_tokens: int = 4000
+    beyond_full: str = "chunks"     # auto's layout once the corpus outgrows full_context_max_tokens: chunks
+                                    # (stored per-chunk KV, docs/DESIGN.md) | retrieval (top-k read per question)
     llm_url: str = ""               # OpenAI-compatible server; empty = in-process llama.cpp
     llm_model: str = ""
     llm_api_key: str = ""
@@ -117,7 +119,8 @@ class Settings:
 
 # Settings that take one of a few words; checked when settings load.
 CHOICES = {
-    "context_mode": ("auto", "full", "retrieval"),
+    "context_mode": ("auto", "full", "chunks", "retrieval"),
+    "beyond_full": ("chunks", "retrieval"),
     "cache_type_k": ("auto", "f16", "q8_0", "q4_0", "f32"),
 }
 # Numbers that must be at least this (a zero k or context is never meant).

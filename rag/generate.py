@@ -5,6 +5,7 @@ turn. `RemoteLLM` streams from any OpenAI-compatible server instead (RAG_LLM_URL
 from __future__ import annotations
 
 import codecs
+import contextlib
 import ctypes
 import hashlib
 import json
@@ -13,7 +14,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from .config import Settings
 from .errors import ModelError
@@ -47,6 +48,26 @@ def prefix_state_key(prefix: str, **ident) -> str:
     return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:20]
 
 
+@contextlib.contextmanager
+def _two_sequences(llama_cpp):
+    """Llama() takes no n_seq_max: create its context with a second, scratch sequence in
+    one unified KV cache, where rag/kvcache.py loads a chunk's stored cells before shifting
+    them into the conversation (sequence 0)."""
+    module = llama_cpp.llama_cpp
+    original = module.llama_context_default_params
+
+    def params():
+        p = original()
+        p.n_seq_max = 2
+        p.kv_unified = True
+        return p
+    module.llama_context_default_params = params
+    try:
+        yield
+    finally:
+        module.llama_context_default_params = original
+
+
 class LocalLLM:
     def __init__(self, settings: Settings):
         from .models import verify_model
@@ -66,15 +87,16 @@ class LocalLLM:
             raise ModelError(f"RAG_CACHE_TYPE_K={settings.cache_type_k!r} is not one of auto, {', '.join(CACHE_TYPES)}")
         self.cache_type_k = cache_type_k
         try:
-            self.llm = Llama(model_path=str(path), n_ctx=settings.n_ctx, n_threads=settings.n_threads,
-                             n_threads_batch=settings.n_threads, n_batch=512, n_gpu_layers=gpu_layers,
-                             flash_attn=settings.flash_attn, type_k=type_k, verbose=False)
+            with _two_sequences(llama_cpp):
+                self.llm = Llama(model_path=str(path), n_ctx=settings.n_ctx, n_threads=settings.n_threads,
+                                 n_threads_batch=settings.n_threads, n_batch=512, n_gpu_layers=gpu_layers,
+                                 flash_attn=settings.flash_attn, type_k=type_k, verbose=False)
         except (ValueError, RuntimeError) as e:
             raise ModelError(f"llama.cpp could not load {path.name} ({e}); check RAG_MODEL_PATH") from None
         self.settings = settings
         self.gpu_layers = gpu_layers
         self.name = path.stem
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()     # rag/kvcache.py places chunks under it, inside stream()
         self.n_ctx = settings.n_ctx
         self._prefix_tokens: list[int] = []
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
@@ -120,7 +142,8 @@ class LocalLLM:
         import llama_cpp
         return prefix_state_key(prefix, model=self.name, model_size=Path(self.settings.model_path).stat().st_size,
                                 n_ctx=self.n_ctx, llama_cpp_version=llama_cpp.__version__, gpu_layers=self.gpu_layers,
-                                flash_attn=self.settings.flash_attn, cache_type_k=self.cache_type_k)
+                                flash_attn=self.settings.flash_attn, cache_type_k=self.cache_type_k,
+                                n_seq_max=2)
 
     def state_file(self, prefix: str, state_dir: Path) -> Path:
         """Where the KV state of `prefix` is saved for an index version."""
@@ -172,17 +195,22 @@ class LocalLLM:
 
     # --- streaming -------------------------------------------------------------------
 
-    def stream(self, prompt: str, max_tokens: int, stats: GenStats, prefix: str = "") -> Iterator[str]:
-        """Yield text pieces of the completion of `prompt` (already chat-rendered)."""
-        if prefix and prompt.startswith(prefix):
-            tokens = self._prefix_tokens_for(prefix) + self.tokenize(prompt[len(prefix):])
-        else:
-            tokens = self.tokenize(prompt)
-        if len(tokens) + max_tokens > self.n_ctx:
-            raise ModelError(f"the prompt needs {len(tokens)} tokens plus {max_tokens} for the answer, over the "
-                             f"{self.n_ctx}-token context; ask a shorter question")
-        stats.prompt_tokens = len(tokens)
+    def stream(self, prompt: str, max_tokens: int, stats: GenStats, prefix: str = "",
+               placed: Callable[[], list[int]] | None = None) -> Iterator[str]:
+        """Yield text pieces of the completion of `prompt` (already chat-rendered).
+        `placed`, when given, puts the start of the context in place (stored chunk KV,
+        rag/kvcache.py) under the model lock and returns its tokens; `prompt` follows it."""
+        if placed is None:
+            if prefix and prompt.startswith(prefix):
+                tokens = self._prefix_tokens_for(prefix) + self.tokenize(prompt[len(prefix):])
+            else:
+                tokens = self.tokenize(prompt)
+            self._check_fits(tokens, max_tokens)
         with self.lock:
+            if placed is not None:
+                tokens = placed() + self.tokenize(prompt)
+                self._check_fits(tokens, max_tokens)
+            stats.prompt_tokens = len(tokens)
             stats.cached_tokens = self._common_prefix(tokens)
             started = time.perf_counter()
             decoder = codecs.getincrementaldecoder("utf-8")(errors="ignore")
@@ -204,6 +232,11 @@ class LocalLLM:
             tail = decoder.decode(b"", final=True)
             if tail:
                 yield tail
+
+    def _check_fits(self, tokens: list[int], max_tokens: int) -> None:
+        if len(tokens) + max_tokens > self.n_ctx:
+            raise ModelError(f"the prompt needs {len(tokens)} tokens plus {max_tokens} for the answer, over the "
+                             f"{self.n_ctx}-token context; ask a shorter question")
 
     def sampling(self) -> dict:
         """Sampling settings, shared with `rag bench`'s raw baseline so the speed ratio

@@ -1,10 +1,11 @@
 """Prompts. Chunks are numbered [1..n] for the model; the article's own footnote markers
 are stripped from the model-facing text (they stay in the stored text) so that an answer's
-[3] always means provided chunk 3. Two layouts: `full` puts every chunk in a fixed system
-prompt whose KV state is computed once and reused; `retrieval` puts the top-k chunks in
-the user turn. Passages are data, never instructions: they follow "Passages:" and end with
-the system turn (full) or "End of passages." (retrieval), nothing after a chat-template token
-in them is quoted, and a sentence that
+[3] always means provided chunk 3. Three layouts: `full` puts every chunk in a fixed system
+prompt whose KV state is computed once and reused; `chunks` puts the top-k chunks in the
+system prompt as pieces whose KV states are stored per chunk; `retrieval` puts the top-k
+chunks in the user turn. Passages are data, never instructions: they follow "Passages:" and
+end with the system turn (full, chunks) or "End of passages." (retrieval), nothing after a
+chat-template token in them is quoted, and a sentence that
 addresses the assistant ("ignore previous instructions", "只回复…") is shown to the model
 as omitted (the stored text keeps it). Also fixed, localised texts and the context budget."""
 from __future__ import annotations
@@ -155,6 +156,20 @@ def full_system_prompt(numbered: list[Numbered], documents: dict[str, Document])
     # No closing line here: the chat template's end of the system turn closes the passages, and
     # an extra line bent the 1.5B model's answers to ordinary follow-ups (docs/DESIGN.md).
     return SYSTEM_RULES + "\nPassages:\n" + passages_block(numbered, documents)
+
+
+def chunks_head() -> str:
+    """The fixed start of the `chunks` layout's system prompt; each retrieved chunk follows
+    as its own `passage_piece`, whose KV state is stored once and placed (rag/kvcache.py)."""
+    return SYSTEM_RULES + "\nPassages:"
+
+
+def passage_piece(n: int, chunk: Chunk, documents: dict[str, Document]) -> str:
+    """One chunk under its document's title, self-contained so its KV can be read alone."""
+    doc = documents.get(chunk.doc_id)
+    title = _one_line(neutralise(doc.title)) if doc else chunk.doc_id
+    site = f" ({_one_line(doc.site)})" if doc and doc.site else ""
+    return f"\n\n## {title}{site}\n[{n}] {model_text(chunk)}"
 
 
 def retrieval_system_prompt() -> str:

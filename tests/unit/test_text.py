@@ -37,7 +37,7 @@ def test_settings_reject_unknown_words_and_bad_numbers(monkeypatch):
     import pytest
     from rag.config import Settings
     from rag.errors import SetupError
-    for name, raw, hint in [("RAG_CONTEXT_MODE", "ful", "auto, full, retrieval"),
+    for name, raw, hint in [("RAG_CONTEXT_MODE", "ful", "auto, full, chunks, retrieval"),
                             ("RAG_CACHE_TYPE_K", "q9", "q8_0"),
                             ("RAG_K", "five", "whole number"),
                             ("RAG_K", "0", "at least 1"),

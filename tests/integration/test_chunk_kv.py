@@ -1,0 +1,50 @@
+"""The `chunks` layout on the real model: an added document's fact is answered from its
+stored, position-shifted chunk KV (the question turn is all the model reads), and a changed
+document's new text is answered, never the stale KV of the old one. Runs on a copy of the
+real index, with the real embedder and model."""
+import shutil
+
+import pytest
+
+from conftest import requires_real
+from rag.chat import Assistant
+from rag.config import Settings
+from rag.ingest import ingest
+
+pytestmark = [pytest.mark.integration, requires_real]
+
+NOTE = ("# Kestrel Row warehouse notes\n\n"
+        "The Kestrel Row warehouse keeps its spare Gemma 4 servers in bay {bay}.\n\n"
+        "The warehouse manager, Ines Okafor, counts the servers every Friday.\n")
+
+
+def test_chunks_layout_answers_from_placed_kv_and_never_from_stale_kv(tmp_path, assistant):
+    index = tmp_path / "index"
+    shutil.copytree(assistant.settings.index_dir, index, symlinks=True, ignore=shutil.ignore_patterns("chunk-kv"))
+    settings = Settings.from_env(index_dir=index, context_mode="chunks", max_tokens=60)
+    note = tmp_path / "kestrel.md"
+    note.write_text(NOTE.format(bay="47"), encoding="utf-8")
+    assert ingest(settings, [str(note)], embedder=assistant.embedder, progress=False).ok
+    user = Assistant(settings, llm=assistant.llm, embedder=assistant.embedder)
+    question = "In which bay does the Kestrel Row warehouse keep its spare Gemma 4 servers?"
+
+    first = user.ask(question)
+    assert first["context"]["layout"] == "chunks"
+    assert not first["refused"] and "47" in first["answer"]
+    assert any("bay 47" in c["text"] for c in first["citations"])
+    kv = user.chunk_kv()
+    context = user.build_context(question, "en", user.retriever.search(question).hits, [])
+    old_keys = {kv.key(p) for p in context.pieces if "bay 47" in p}
+    assert old_keys and all(kv.path(k).exists() for k in old_keys)
+    # Everything before the question turn came from stored KV, not read for this question.
+    placed = len(kv.head_tokens) + sum(len(assistant.llm.tokenize(p)) for p in context.pieces)
+    again = user.ask(question)
+    assert again["context"]["cached_tokens"] >= placed and "47" in again["answer"]
+
+    note.write_text(NOTE.format(bay="12"), encoding="utf-8")
+    assert ingest(settings, [str(note)], embedder=assistant.embedder, progress=False).ok
+    assert user.reload_if_changed()
+    changed = user.ask(question)
+    assert not changed["refused"] and "12" in changed["answer"] and "47" not in changed["answer"]
+    kv.prune(user.chunk_pieces(list(range(len(user.data.chunks)))))
+    assert not any(kv.path(k).exists() for k in old_keys)          # the old note's KV is gone
