@@ -234,13 +234,20 @@ def run_bench(settings: Settings, args) -> int:
         "cold_start_s": round(cold, 2), "prefix_warm_s": round(warm_s, 2), "prefix_state": how,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
+    return report(result, args, settings.root / "docs" / "BENCHMARKS.md", _append_row)
+
+
+def report(result: dict, args, markdown: Path, append_row) -> int:
+    """Print a bench result (JSON with --json, else aligned lines); with --write, append its
+    row to the Markdown file through `append_row`."""
     if args.json:
         print(json.dumps(result, ensure_ascii=False))
     else:
+        width = max(map(len, result)) + 2
         for key, value in result.items():
-            print(f"{key:<24} {value}")
+            print(f"{key:<{width}} {value}")
     if args.write:
-        _append_row(settings.root / "docs" / "BENCHMARKS.md", result)
+        append_row(markdown, result)
     return 0
 
 

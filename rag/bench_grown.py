@@ -214,14 +214,7 @@ def run_grown(settings: Settings, args) -> int:
             "append_only_max_tokens": settings.n_ctx - settings.max_tokens - 64,
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         })
-        if args.json:
-            print(json.dumps(result, ensure_ascii=False))
-        else:
-            for key, value in result.items():
-                print(f"{key:<34} {value}")
-        if args.write:
-            _append_row(settings.root / "docs" / "BENCHMARKS.md", result)
-        return 0
+        return B.report(result, args, settings.root / "docs" / "BENCHMARKS.md", _append_row)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
