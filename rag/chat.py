@@ -582,7 +582,7 @@ class Assistant:
             rendered = llm.render(messages)
             placed_text = kv.head + "".join(pieces)
             if rendered.startswith(placed_text):
-                return llm.stream(rendered[len(placed_text):], max_tokens, stats, placed=lambda: kv.place(pieces))
+                return llm.stream(rendered[len(placed_text):], max_tokens, stats, placed=lambda: kv.place(pieces, held=True))
             return llm.stream(rendered, max_tokens, stats)
         if cached_corpus:
             self.warm()

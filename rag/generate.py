@@ -96,7 +96,10 @@ class LocalLLM:
         self.settings = settings
         self.gpu_layers = gpu_layers
         self.name = path.stem
-        self.lock = threading.RLock()     # rag/kvcache.py places chunks under it, inside stream()
+        # A plain Lock, not an RLock: a streaming generator may be resumed, and closed, from
+        # other threads than the one that took it (Gradio's workers), and only a Lock can be
+        # released from any thread. Code already under it uses the `_held` variants.
+        self.lock = threading.Lock()
         self.n_ctx = settings.n_ctx
         self._prefix_tokens: list[int] = []
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
@@ -152,20 +155,24 @@ class LocalLLM:
     def ensure_prefix(self, prefix: str, state_dir: Path | None) -> str:
         """Make `prefix` the evaluated start of the context: load its saved KV state when
         the key matches, else evaluate it once and save it. Returns how."""
-        tokens = self.tokenize(prefix)
         with self.lock:
-            if self._prefix_tokens == tokens and self.llm.n_tokens >= len(tokens):
-                return "warm"
-            path = self.state_file(prefix, state_dir) if state_dir else None
-            if path is not None and path.exists() and self._load_state(path, tokens):
-                self._prefix_tokens = tokens
-                return "loaded"
-            self.llm.reset()
-            self.llm.eval(tokens)
+            return self.ensure_prefix_held(prefix, state_dir)
+
+    def ensure_prefix_held(self, prefix: str, state_dir: Path | None) -> str:
+        """`ensure_prefix` for a caller that already holds `lock`."""
+        tokens = self.tokenize(prefix)
+        if self._prefix_tokens == tokens and self.llm.n_tokens >= len(tokens):
+            return "warm"
+        path = self.state_file(prefix, state_dir) if state_dir else None
+        if path is not None and path.exists() and self._load_state(path, tokens):
             self._prefix_tokens = tokens
-            if path is not None:
-                self._save_state(path, tokens)
-            return "computed"
+            return "loaded"
+        self.llm.reset()
+        self.llm.eval(tokens)
+        self._prefix_tokens = tokens
+        if path is not None:
+            self._save_state(path, tokens)
+        return "computed"
 
     def _save_state(self, path: Path, tokens: list[int]) -> None:
         import llama_cpp

@@ -64,21 +64,24 @@ class ChunkKV:
         if inner.n_tokens >= n and list(inner.input_ids[:n]) == self.head_tokens:
             return
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.llm.ensure_prefix(self.head, self.dir)      # its saved state, or read once and saved
+        self.llm.ensure_prefix_held(self.head, self.dir)  # its saved state, or read once and saved
         self.llm._prefix_tokens = []
 
     def prepare(self, texts: list[str], progress: Callable[[int, int], None] | None = None) -> int:
         """Compute and save the KV of every piece not stored yet. Returns how many were computed."""
+        with self.llm.lock:
+            return self._prepare_held(texts, progress)
+
+    def _prepare_held(self, texts: list[str], progress: Callable[[int, int], None] | None = None) -> int:
         missing = [t for t in dict.fromkeys(texts) if not self.has(t)]
         if not missing:
             return 0
         self.dir.mkdir(parents=True, exist_ok=True)
-        with self.llm.lock:
-            self._ensure_head()
-            for i, text in enumerate(missing):
-                self._compute(text)
-                if progress:
-                    progress(i + 1, len(missing))
+        self._ensure_head()
+        for i, text in enumerate(missing):
+            self._compute(text)
+            if progress:
+                progress(i + 1, len(missing))
         return len(missing)
 
     def _compute(self, text: str) -> None:
@@ -125,50 +128,56 @@ class ChunkKV:
             return self._read(key)
         except (OSError, ValueError, KeyError, TypeError):
             self.path(key).unlink(missing_ok=True)
-        self.prepare([text])
+        self._prepare_held([text])                       # callers hold the model lock
         return self._read(key)
 
-    def place(self, texts: list[str]) -> list[int]:
+    def place(self, texts: list[str], held: bool = False) -> list[int]:
         """Make sequence 0 hold head + pieces (computing any piece not stored yet) and
         return those tokens; the caller then generates from them plus its own turn.
-        Pieces already placed in the same order stay; the rest are loaded and shifted."""
+        Pieces already placed in the same order stay; the rest are loaded and shifted.
+        `held`: the caller already holds the model lock (LocalLLM.stream does)."""
+        if held:
+            return self._place_held(texts)
+        with self.llm.lock:
+            return self._place_held(texts)
+
+    def _place_held(self, texts: list[str]) -> list[int]:
         keys = [self.key(t) for t in texts]
         inner, C = self.llm.llm, self.C
-        with self.llm.lock:
-            # Read (or compute) every piece first: computing one clears what follows the head.
-            loaded = [self.load(t) for t in texts]
-            self._ensure_head()
-            # Keep the pieces the context already holds in this order (the previous question's
-            # passages, when retrieval finds the same ones); load the rest after them.
-            tokens = list(self.head_tokens)
-            keep = 0
-            for k in keys:
-                piece = self._tokens.get(k)
-                end = len(tokens) + len(piece or ())
-                if not piece or inner.n_tokens < end or list(inner.input_ids[len(tokens):end]) != piece:
-                    break
-                tokens += piece
-                keep += 1
-            pos = len(tokens)
-            C.llama_memory_seq_rm(self._mem, 0, pos, -1)
-            inner.n_tokens = pos
-            for k, (piece, start, state) in zip(keys[keep:], loaded[keep:]):
-                buf = (ctypes.c_uint8 * len(state)).from_buffer_copy(state)
-                if not C.llama_state_seq_set_data(inner.ctx, buf, len(state), SCRATCH_SEQ):
-                    C.llama_memory_seq_rm(self._mem, SCRATCH_SEQ, -1, -1)
-                    self.path(k).unlink(missing_ok=True)
-                    raise ModelError("a stored chunk KV state did not load into llama.cpp; it was deleted and "
-                                     "is computed again on the next question")
-                if pos != start:
-                    C.llama_memory_seq_add(self._mem, SCRATCH_SEQ, -1, -1, pos - start)
-                C.llama_memory_seq_cp(self._mem, SCRATCH_SEQ, 0, -1, -1)
+        # Read (or compute) every piece first: computing one clears what follows the head.
+        loaded = [self.load(t) for t in texts]
+        self._ensure_head()
+        # Keep the pieces the context already holds in this order (the previous question's
+        # passages, when retrieval finds the same ones); load the rest after them.
+        tokens = list(self.head_tokens)
+        keep = 0
+        for k in keys:
+            piece = self._tokens.get(k)
+            end = len(tokens) + len(piece or ())
+            if not piece or inner.n_tokens < end or list(inner.input_ids[len(tokens):end]) != piece:
+                break
+            tokens += piece
+            keep += 1
+        pos = len(tokens)
+        C.llama_memory_seq_rm(self._mem, 0, pos, -1)
+        inner.n_tokens = pos
+        for k, (piece, start, state) in zip(keys[keep:], loaded[keep:]):
+            buf = (ctypes.c_uint8 * len(state)).from_buffer_copy(state)
+            if not C.llama_state_seq_set_data(inner.ctx, buf, len(state), SCRATCH_SEQ):
                 C.llama_memory_seq_rm(self._mem, SCRATCH_SEQ, -1, -1)
-                inner.input_ids[pos:pos + len(piece)] = piece
-                pos += len(piece)
-                tokens += piece
-                self._tokens[k] = piece
-            inner.n_tokens = pos
-            self.llm._prefix_tokens = []
+                self.path(k).unlink(missing_ok=True)
+                raise ModelError("a stored chunk KV state did not load into llama.cpp; it was deleted and "
+                                 "is computed again on the next question")
+            if pos != start:
+                C.llama_memory_seq_add(self._mem, SCRATCH_SEQ, -1, -1, pos - start)
+            C.llama_memory_seq_cp(self._mem, SCRATCH_SEQ, 0, -1, -1)
+            C.llama_memory_seq_rm(self._mem, SCRATCH_SEQ, -1, -1)
+            inner.input_ids[pos:pos + len(piece)] = piece
+            pos += len(piece)
+            tokens += piece
+            self._tokens[k] = piece
+        inner.n_tokens = pos
+        self.llm._prefix_tokens = []
         return tokens
 
     # --- housekeeping ----------------------------------------------------------------

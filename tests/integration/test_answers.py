@@ -87,3 +87,21 @@ def test_answer_json_has_the_spec_shape(assistant):
     hit = a["citations"][0]
     doc = assistant.data.documents[hit["doc_id"]]
     assert doc.text[hit["start"]:hit["end"]] == hit["text"]
+
+
+def test_a_stream_closed_from_another_thread_frees_the_model(assistant):
+    """Gradio resumes and closes a streaming answer from whichever worker thread is free: the
+    model lock taken in one thread must be released when another closes the stream (an RLock
+    could not be, and every later answer hung)."""
+    import threading
+    events = assistant.stream("Gemma 4 有哪些模型尺寸？")
+    first = []
+    worker = threading.Thread(target=lambda: first.extend([next(events), next(events)]))
+    worker.start()
+    worker.join(timeout=120)
+    assert len(first) == 2
+    events.close()                                   # this thread, not the one that took the lock
+    lock = assistant.llm.lock
+    assert lock.acquire(timeout=5), "the model lock stayed held after the stream was closed"
+    lock.release()
+    assert not assistant.ask("Gemma 4 采用什么许可证？")["refused"]

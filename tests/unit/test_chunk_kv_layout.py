@@ -148,7 +148,7 @@ def test_a_cut_or_foreign_chunk_kv_file_is_computed_again(tmp_path):
             header = json.dumps({"tokens": [1, 2, 3], "start": 7}).encode()
             kv.path(kv.key(t)).write_bytes(MAGIC + len(header).to_bytes(4, "little") + header + b"cells")
         return len(texts)
-    kv.prepare = prepare
+    kv._prepare_held = prepare                 # load() runs under the model lock, so it calls this
     for damaged in (b"", b"RAGKV1\n\x05\x00\x00\x00{\"tok", b"GGUF whatever"):
         kv.path(kv.key(text)).write_bytes(damaged)
         assert kv.load(text) == ([1, 2, 3], 7, b"cells")
