@@ -257,12 +257,17 @@ COLUMNS = ["date", "machine", "layout", "ttft_p50_s", "ttft_p90_s", "ttft_floor_
 
 
 def _append_row(path: Path, r: dict) -> None:
+    append_table_row(path, r, COLUMNS, "<!-- bench rows -->",
+                     "## `rag bench` runs\n\nOne row per run, newest last. Ratios are measured within the run.")
+
+
+def append_table_row(path: Path, r: dict, columns: list[str], marker: str, heading: str) -> None:
+    """Add `r` as the newest row of the Markdown table that ends at `marker` (the table,
+    under `heading`, is started at the end of the file the first time)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     text = path.read_text(encoding="utf-8") if path.exists() else ""
-    marker = "<!-- bench rows -->"
     if marker not in text:
-        text += ("\n## `rag bench` runs\n\nOne row per run, newest last. Ratios are measured within the run.\n\n"
-                 "| " + " | ".join(COLUMNS) + " |\n|" + "---|" * len(COLUMNS) + "\n" + marker + "\n")
-    row = "| " + " | ".join(str(r.get(c, "")) for c in COLUMNS) + " |\n"
-    text = text.replace(marker + "\n", row + marker + "\n")
-    path.write_text(text, encoding="utf-8")
+        text += ("\n" + heading + "\n\n| " + " | ".join(columns) + " |\n|" + "---|" * len(columns) + "\n"
+                 + marker + "\n")
+    row = "| " + " | ".join(str(r.get(c, "")) for c in columns) + " |\n"
+    path.write_text(text.replace(marker + "\n", row + marker + "\n"), encoding="utf-8")

@@ -233,10 +233,7 @@ COLUMNS = ["date", "machine", "licence_files", "shipped_corpus_tokens", "grown_c
 
 
 def _append_row(path: Path, r: dict) -> None:
-    text = path.read_text(encoding="utf-8") if path.exists() else ""
-    marker = "<!-- grown bench rows -->"
-    if marker not in text:
-        text += ("\n## `rag bench --corpus grown` runs\n\nOne row per run, newest last; shipped and grown measured in "
-                 "the same run.\n\n| " + " | ".join(COLUMNS) + " |\n|" + "---|" * len(COLUMNS) + "\n" + marker + "\n")
-    row = "| " + " | ".join(str(r.get(c, "")) for c in COLUMNS) + " |\n"
-    path.write_text(text.replace(marker + "\n", row + marker + "\n"), encoding="utf-8")
+    from .bench import append_table_row
+    append_table_row(path, r, COLUMNS, "<!-- grown bench rows -->",
+                     "## `rag bench --corpus grown` runs\n\nOne row per run, newest last; shipped and grown "
+                     "measured in the same run.")
