@@ -93,12 +93,15 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--port", type=int, default=None, help="default 7860")
 
     s = sub.add_parser("eval", help="quality metrics on a question set")
-    s.add_argument("--set", dest="set_path", default=None, help="JSONL question set (default eval/dev.jsonl)")
+    s.add_argument("--set", dest="set_path", default=None, help="JSONL question set (default eval/dev.jsonl); a set of conversations "
+                   "(items with \"turns\", e.g. eval/multiturn.jsonl) is asked turn by turn with history")
     s.add_argument("--json", action="store_true")
     s.add_argument("--retrieval-only", action="store_true", help="skip answering; retrieval metrics only")
     s.add_argument("--translate", action="store_true",
                    help="also measure retrieval with a model translation of English questions (slower)")
     s.add_argument("--limit", type=int, default=None, help="answer at most this many questions")
+    s.add_argument("--split", choices=["tune", "heldout"], default=None,
+                   help="score only the items of this split (the set's \"split\" field)")
     s.add_argument("--write", action="store_true", help="append the results to docs/EVAL.md")
 
     s = sub.add_parser("bench", help="speed and memory figures, compared with raw llama.cpp in the same run")

@@ -24,6 +24,7 @@ from . import store
 from .cite import MARKER, CitationStream, check_answer, renumber
 from .config import Settings
 from .errors import QuestionError
+from .followup import resolve, standalone_question  # noqa: F401  (standalone_question: re-exported)
 from .ingest import index_expectations
 from .retrieve import Retriever
 from .text import HAN, detect_language, normalize, to_traditional
@@ -135,25 +136,6 @@ def validate_question(question: str, settings: Settings) -> str:
         raise QuestionError(f"the question is {len(question):,} characters long; keep it under "
                             f"{settings.max_question_chars:,} (RAG_MAX_QUESTION_CHARS)")
     return question
-
-
-_FOLLOW_UP = re.compile(r"^(那|那么|那個|那个|还有|還有|另外|and\b|what about|how about|also\b|then\b|它|其|this|that|they|it\b)",
-                        re.IGNORECASE)
-
-
-def standalone_question(question: str, history: list[Turn]) -> str:
-    """Rewrite a follow-up into a question that stands alone for retrieval, by carrying
-    the subject of the previous question ("那商业使用呢？" after a licence question)."""
-    if not history:
-        return question
-    previous = history[-1].standalone
-    short = len(question) <= 24 if re.search(r"[\u4e00-\u9fff]", question) else len(question.split()) <= 6
-    if not (_FOLLOW_UP.search(question.strip()) or short):
-        return question
-    if re.search(r"gemma|gemini|google|apache", question, re.IGNORECASE) and not _FOLLOW_UP.search(question):
-        return question
-    stripped = re.sub(r"[？?。.!！]+$", "", previous.strip())
-    return f"{stripped}; {question}"
 
 
 def full_prompt_of(data: store.IndexData) -> tuple[str, dict[int, int]]:
@@ -542,12 +524,11 @@ class Assistant:
         question = validate_question(question, self.settings)
         history = list(history or [])
         language = detect_language(question)
-        standalone = standalone_question(question, history)
         if language == "und":
-            yield from self._refuse(question, "en", standalone, [], "the question has no words to look up",
-                                    started, 0.0)
+            yield from self._refuse(question, "en", standalone_question(question, history), [],
+                                    "the question has no words to look up", started, 0.0)
             return
-        retrieval = self.retriever.search(standalone, k or self.settings.k)
+        standalone, retrieval = self.resolve(question, history, k)
         if not retrieval.relevant:
             yield from self._refuse(question, language, standalone, retrieval.hits, retrieval.reason, started,
                                     retrieval.seconds)
@@ -556,6 +537,15 @@ class Assistant:
             return
         context = self.build_context(question, language, retrieval.hits, history)
         yield from self._generate(question, language, standalone, retrieval, context, started, cancel)
+
+    def resolve(self, question: str, history: list[Turn], k: int | None = None):
+        """(standalone question, retrieval) for a question after `history` (see followup)."""
+        k = k or self.settings.k
+        started = time.perf_counter()
+        standalone, retrieval = resolve(question, history,
+                                        lambda query, also=None: self.retriever.search(query, k, also=also))
+        retrieval.seconds = time.perf_counter() - started
+        return standalone, retrieval
 
     def _refuse(self, question, language, standalone, hits, reason, started, retrieve_s) -> Iterator[dict]:
         text = P.refusal_text(language)

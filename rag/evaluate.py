@@ -31,10 +31,25 @@ def load_set(path: Path) -> list[dict]:
             item = json.loads(line)
         except ValueError:
             raise RagError(f"{path}:{n} is not valid JSON") from None
-        if "question" not in item or "in_scope" not in item:
-            raise RagError(f"{path}:{n} needs at least 'question' and 'in_scope'")
+        turns = item.get("turns") if isinstance(item, dict) else None
+        if turns is not None:
+            if not isinstance(turns, list) or not turns or not all(
+                    isinstance(t, dict) and "question" in t and "in_scope" in t for t in turns):
+                raise RagError(f"{path}:{n} 'turns' must be a list of objects with 'question' and 'in_scope'")
+        elif not isinstance(item, dict) or "question" not in item or "in_scope" not in item:
+            raise RagError(f"{path}:{n} needs at least 'question' and 'in_scope' (or 'turns' for a conversation)")
         items.append(item)
     return items
+
+
+def only_split(items: list[dict], split: str | None) -> list[dict]:
+    """The items of one split ("tune" or "heldout"); all of them when `split` is None."""
+    if not split:
+        return items
+    chosen = [i for i in items if i.get("split") == split]
+    if not chosen:
+        raise RagError(f"the question set has no items with \"split\": \"{split}\"")
+    return chosen
 
 
 def has_evidence(text: str, evidence: list[str]) -> bool:
@@ -127,23 +142,30 @@ def answer_metrics(assistant, items: list[dict], limit: int | None = None, log=N
     chosen = items if limit is None else _balanced(items, limit)
     rows = []
     for item in chosen:
-        answer = assistant.ask(item["question"])
-        provided = {c["n"] for c in answer["citations"]}
-        markers = _markers(answer["answer"])
-        valid = all(m in provided for m in markers)
-        supported = None
-        if item["in_scope"] and answer["citations"] and item.get("evidence"):
-            supported = any(has_evidence(c["text"], item["evidence"]) for c in answer["citations"])
-        lang_ok = language_matches(answer["answer"], item["language"], item["question"])
-        row = {"id": item.get("id"), "language": item["language"], "in_scope": item["in_scope"],
-               "refused": answer["refused"], "facts": fact_ok(answer["answer"], item.get("facts") or []),
-               "valid": valid, "supported": supported, "language_ok": lang_ok,
-               "ttft_s": answer["timings"]["ttft_s"], "answer": answer["answer"]}
+        row = score_answer(item, assistant.ask(item["question"]), item["language"], item.get("id"))
         rows.append(row)
         if log:
-            log(f"{row['id']}: {'REFUSED ' if row['refused'] else ''}facts={row['facts']} cite={valid}/{supported} "
-                f"lang={lang_ok} {answer['answer'][:100]!r}")
+            log_row(log, row)
     return _answer_summary(rows)
+
+
+def score_answer(item: dict, answer: dict, language: str, ident) -> dict:
+    """One answered question against its item: facts, citation validity and support, language."""
+    provided = {c["n"] for c in answer["citations"]}
+    valid = all(m in provided for m in _markers(answer["answer"]))
+    supported = None
+    if item["in_scope"] and answer["citations"] and item.get("evidence"):
+        supported = any(has_evidence(c["text"], item["evidence"]) for c in answer["citations"])
+    return {"id": ident, "language": language, "in_scope": item["in_scope"],
+            "refused": answer["refused"], "facts": fact_ok(answer["answer"], item.get("facts") or []),
+            "valid": valid, "supported": supported,
+            "language_ok": language_matches(answer["answer"], language, item["question"]),
+            "ttft_s": answer["timings"]["ttft_s"], "answer": answer["answer"]}
+
+
+def log_row(log, row: dict) -> None:
+    log(f"{row['id']}: {'REFUSED ' if row['refused'] else ''}facts={row['facts']} "
+        f"cite={row['valid']}/{row['supported']} lang={row['language_ok']} {row['answer'][:100]!r}")
 
 
 def _balanced(items: list[dict], limit: int) -> list[dict]:
@@ -221,7 +243,10 @@ def machine() -> str:
 def run_eval(settings: Settings, args) -> int:
     from .chat import Assistant
     path = Path(args.set_path) if args.set_path else settings.root / "eval" / "dev.jsonl"
-    items = load_set(path)
+    items = only_split(load_set(path), getattr(args, "split", None))
+    if any("turns" in i for i in items):
+        from .eval_turns import run_conversations
+        return run_conversations(settings, args, path, items)
     assistant = Assistant(settings)
     started = time.perf_counter()
     variants = {

@@ -287,7 +287,8 @@ class ChatApp:
             if (answer.get("answer") or "").strip():
                 history = [Turn(**t) for t in turns]
                 turns.append({"question": turn["question"], "answer": answer["answer"],
-                              "standalone": standalone_question(turn["question"], history)})
+                              "standalone": answer.get("standalone_question")
+                              or standalone_question(turn["question"], history)})
         return messages, turns, found["id"]
 
     def conversation_choices(self, browser: str) -> list[tuple[str, str]]:

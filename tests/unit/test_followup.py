@@ -1,0 +1,77 @@
+"""Follow-up resolution decides from wording and the retrieval verdict only: the same
+rules hold for a corpus nobody tuned for (here, invented notes about a bakery)."""
+from dataclasses import dataclass, field
+
+import pytest
+
+from rag.chat import Turn
+from rag.followup import joined, refers_back, resolve
+
+
+@pytest.mark.parametrize("question", [
+    "那商用呢？", "它支持多长的上下文？", "這些模型能在手機上跑嗎？", "那個 E2B 呢？", "另外，价格是多少",
+    "Which companies worked on the smaller ones?", "And on phones?", "what about the NOTICE file?",
+    "Is it free?", "How big are they?"])
+def test_referring_questions_are_recognised(question):
+    assert refers_back(question)
+
+
+@pytest.mark.parametrize("question", [
+    "Gemma 4 采用什么许可证？", "我应该在发行时附上什么文件？", "是否需要付费？",
+    "When was the bakery opened?", "面包店几点开门？", "Which sizes does Gemma 4 come in?"])
+def test_self_contained_questions_are_not(question):
+    assert not refers_back(question)
+
+
+@dataclass
+class FakeRetrieval:
+    relevant: bool
+    unknown_names: list = field(default_factory=list)
+    seconds: float = 0.0
+
+
+class FakeSearch:
+    """Relevant when the query holds one of the corpus words; records each call."""
+    def __init__(self, corpus_words, unknown=()):
+        self.words, self.unknown, self.calls = corpus_words, unknown, []
+
+    def __call__(self, query, also=None):
+        self.calls.append((query, also))
+        names = [u for u in self.unknown if u in query]
+        return FakeRetrieval(any(w in query.lower() for w in self.words) and not names, names)
+
+
+BAKERY = [Turn("When does the bakery open?", "At 7 am [1].", "When does the bakery open?")]
+
+
+def test_a_question_that_finds_nothing_alone_is_tried_with_the_previous_one():
+    search = FakeSearch(["bakery"])
+    standalone, retrieval = resolve("Why so early?", BAKERY, search)
+    assert retrieval.relevant and standalone == "When does the bakery open; Why so early?"
+    assert search.calls == [("Why so early?", None), (standalone, "Why so early?")]
+
+
+def test_a_self_contained_question_keeps_its_own_results():
+    search = FakeSearch(["bakery", "bread"])
+    standalone, retrieval = resolve("Which bread sells best?", BAKERY, search)
+    assert standalone == "Which bread sells best?" and search.calls == [("Which bread sells best?", None)]
+
+
+def test_a_referring_question_is_searched_joined_with_its_own_words_fused_in():
+    search = FakeSearch(["bakery"])
+    standalone, _ = resolve("Is it open on Sundays?", BAKERY, search)
+    assert search.calls == [("When does the bakery open; Is it open on Sundays?", "Is it open on Sundays?")]
+
+
+def test_an_out_of_scope_turn_stays_refused():
+    search = FakeSearch(["bakery"], unknown=["Starbucks"])
+    standalone, retrieval = resolve("Does Starbucks open earlier?", BAKERY, search)
+    assert not retrieval.relevant and standalone == "Does Starbucks open earlier?"
+    search = FakeSearch(["bakery"])
+    standalone, retrieval = resolve("Wie spät ist es?", [Turn("Hallo", "…", "Hallo")], search)
+    assert not retrieval.relevant and standalone == "Wie spät ist es?"
+
+
+def test_a_long_chain_keeps_only_the_last_questions():
+    chain = joined("and the fourth?", "first; second; third")
+    assert chain == "second; third; and the fourth?"
