@@ -16,7 +16,7 @@ from typing import Callable
 # demonstratives, 上述/前者/后者; an opening 那/那么/还有/另外 ("and then ..."); a closing
 # 呢 ("那商用呢？"). English: pronouns and "ones", "the same", openings such as "and",
 # "also", "what about".
-_ZH_REFER = re.compile(r"它|(?<!尤)其(?![他實实])|[这這那][些个個款种種样樣]|(?<![应應])[该該]|(?<!因)此|他[们們]|她[们們]|"
+_ZH_REFER = re.compile(r"它|(?<!尤)其(?![他實实])|[这這]|那(?![么麼])|(?<![应應])[该該]|(?<!因)此|他[们們]|她[们們]|"
                        r"上述|前者|[后後]者|同[样樣]")
 _ZH_OPEN = re.compile(r"^\s*(?:那|那么|那麼|还有|還有|另外|而且|以及|和|跟|至于|至於|然后|然後|所以)")
 _ZH_CLOSE = re.compile(r"呢\s*[？?]?\s*$")
@@ -54,7 +54,8 @@ def standalone_question(question: str, history) -> str:
 def resolve(question: str, history, search: Callable) -> tuple[str, object]:
     """(standalone question, retrieval). `search(query, also=None)` runs hybrid retrieval;
     `also` fuses a second query's ranking in. A question that refers back is searched
-    joined with the previous one, its own words fused in. Any other question is searched
+    joined with the previous one, its own words fused in (alone when that finds nothing,
+    e.g. after a refused turn). Any other question is searched
     alone first; only when that finds nothing relevant (and it names nothing the
     documents lack) is it tried joined, so a short elliptical turn ("Why?", "How big is
     the largest?") is not refused while a new, self-contained question keeps its own
@@ -64,7 +65,12 @@ def resolve(question: str, history, search: Callable) -> tuple[str, object]:
     previous = history[-1].standalone or history[-1].question
     together = joined(question, previous)
     if refers_back(question):
-        return together, search(together, also=question)
+        retrieval = search(together, also=question)
+        if retrieval.relevant:
+            return together, retrieval
+        # The previous question may be what fails (a refused turn naming something the
+        # documents lack): the question's own words decide then.
+        return question, search(question)
     alone = search(question)
     if alone.relevant or alone.unknown_names:
         return question, alone

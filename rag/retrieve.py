@@ -62,6 +62,13 @@ in on of for and or to by with about from as at its it this that these those the
 besides beyond after before since if between vs versus google""".split())
 
 
+# Dates are not names: "January 2026" asks about a time the documents may hold as
+# "January 15, 2026".
+_CALENDAR = set("""january february march april may june july august september october november december
+jan feb mar apr jun jul aug sep sept oct nov dec monday tuesday wednesday thursday friday saturday sunday
+q1 q2 q3 q4""".split())
+
+
 def unknown_names(question: str, corpus_text: str) -> list[str]:
     text = unicodedata.normalize("NFKC", question)
     names = []
@@ -71,7 +78,7 @@ def unknown_names(question: str, corpus_text: str) -> list[str]:
         has_digit = any(ch.isdigit() for ch in name)
         odd_case = any(ch.isupper() for ch in name[1:]) or "-" in name
         capital_inside = name[0].isupper() and m.start() > 0 and not _sentence_start(text, m.start())
-        if word in _COMMON or not (has_digit or odd_case or capital_inside):
+        if word in _COMMON or word in _CALENDAR or not (has_digit or odd_case or capital_inside):
             continue
         key = re.sub(r"[\s\-]+", "", name.lower())
         if key not in corpus_text:

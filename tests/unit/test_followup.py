@@ -11,7 +11,7 @@ from rag.followup import joined, refers_back, resolve
 @pytest.mark.parametrize("question", [
     "那商用呢？", "它支持多长的上下文？", "這些模型能在手機上跑嗎？", "那個 E2B 呢？", "另外，价格是多少",
     "Which companies worked on the smaller ones?", "And on phones?", "what about the NOTICE file?",
-    "Is it free?", "How big are they?"])
+    "Is it free?", "How big are they?", "這篇文章的標題是什麼？", "那时候呢"])
 def test_referring_questions_are_recognised(question):
     assert refers_back(question)
 
@@ -75,3 +75,17 @@ def test_an_out_of_scope_turn_stays_refused():
 def test_a_long_chain_keeps_only_the_last_questions():
     chain = joined("and the fourth?", "first; second; third")
     assert chain == "second; third; and the fourth?"
+
+
+def test_a_referring_question_after_a_refused_turn_is_searched_on_its_own():
+    search = FakeSearch(["bakery", "croissant"], unknown=["Starbucks"])
+    refused = [Turn("Does Starbucks sell croissants?", "Sorry …", "Does Starbucks sell croissants?")]
+    standalone, retrieval = resolve("And which croissants does the bakery bake?", refused, search)
+    assert retrieval.relevant and standalone == "And which croissants does the bakery bake?"
+
+
+def test_a_date_is_not_a_name_the_documents_lack():
+    from rag.retrieve import unknown_names
+    corpus = "january15,2026releaseoftranslategemma"
+    assert unknown_names("What came out in January 2026?", corpus) == []
+    assert unknown_names("What about Llama 4?", corpus) == ["Llama 4"]
