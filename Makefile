@@ -49,7 +49,7 @@ browser-deps: deps
 	@$(BIN)/python -c "import playwright" 2>/dev/null || $(BIN)/pip install -q playwright==1.65.2
 
 test: setup browser-deps
-	$(BIN)/python -m pytest -q -p no:cacheprovider tests
+	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=15 tests
 
 screenshots: setup browser-deps
 	RAG_SCREENSHOTS=docs/screenshots $(BIN)/python -m pytest -q -p no:cacheprovider tests/browser

@@ -65,7 +65,9 @@ def test_follow_up_is_rewritten_and_answered(assistant):
     a = assistant.ask("那商业使用呢？", history=history)
     assert "许可" in a["standalone_question"] and "商业" in a["standalone_question"]
     assert not a["refused"]
-    assert "商业" in a["answer"] and _markers_valid(a)
+    # Either passage on commercial use answers it ("商业友好许可", or "...企业 POC 的候选模型").
+    assert any(w in a["answer"] for w in ("商业", "商用", "企业")) and _markers_valid(a), a["answer"]
+    assert any("商业" in t for t in _cited_texts(a)), a["citations"]
 
 
 def test_article_chunk_citation_carries_its_sources(assistant):
