@@ -122,9 +122,12 @@ def english_units(text: str) -> str:
 
 
 def model_text(chunk: Chunk) -> str:
-    """The chunk as the model sees it: no footnote markers, units glossed."""
+    """The chunk as the model sees it: no footnote markers, units glossed, and its clause
+    label in front ("(Section 4(a)) ...") so an answer can name it."""
     text = neutralise(FOOTNOTES.sub("", chunk.text))
-    return english_units(re.sub(r"[ \t]+\n", "\n", text)).strip()
+    text = english_units(re.sub(r"[ \t]+\n", "\n", text)).strip()
+    section = getattr(chunk, "section", None)
+    return f"({section}) {text}" if section else text
 
 
 @dataclass

@@ -168,4 +168,4 @@ class Retriever:
         return Hit(chunk_id=c.chunk_id, doc_id=c.doc_id, title=doc.title if doc else c.doc_id,
                    url=doc.url if doc else None, text=c.text, start=c.start, end=c.end, score=round(score, 6),
                    page=pages[0] if pages else None,
-                   last_page=pages[1] if pages and pages[1] != pages[0] else None)
+                   last_page=pages[1] if pages and pages[1] != pages[0] else None, section=c.section)

@@ -103,6 +103,50 @@ def clean_article(raw: str, manifest: dict) -> list[Document]:
     return docs
 
 
+def load_shipped_texts(corpus_dir: Path, manifest: dict) -> list[Document]:
+    """The manifest's plain-text documents (every entry with a file that is not the
+    scraped article), each read verbatim from corpus/ and reflowed (`reflow`)."""
+    docs = []
+    for meta in manifest["documents"]:
+        if meta.get("kind") == "article" or not meta.get("file"):
+            continue
+        path = corpus_dir / meta["file"]
+        try:
+            raw = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise IngestError(f"{path}: cannot read a shipped document ({getattr(e, 'strerror', None) or e}); "
+                              "restore it with `git checkout corpus/`") from None
+        text = reflow(raw)
+        keep = {k: meta[k] for k in ("version", "date") if meta.get(k)}
+        docs.append(Document(doc_id=meta["id"], title=meta["title"], text=text, url=meta.get("url"),
+                             site=meta.get("site"), language=meta.get("language") or detect_language(text),
+                             kind=meta.get("kind", "text"), origin=meta["file"], meta=dict(keep, shipped=True)))
+    return docs
+
+
+_WRAPPED = 50       # a line this long that goes on in the next line was wrapped, not ended
+
+
+def reflow(raw: str) -> str:
+    """Plain text hard-wrapped at a fixed width (a licence, an RFC) as one line per
+    paragraph: the indentation goes and a wrapped line joins the next with a space; short
+    lines (a title block, an address) stay lines; blank lines still part paragraphs."""
+    paragraphs = []
+    for block in re.split(r"\n\s*\n", raw.replace("\r\n", "\n").strip("\n")):
+        lines = [l.strip() for l in block.split("\n") if l.strip()]
+        if not lines:
+            continue
+        out, previous = [lines[0]], lines[0]
+        for line in lines[1:]:
+            if len(previous) >= _WRAPPED:
+                out[-1] += " " + line
+            else:
+                out.append(line)
+            previous = line
+        paragraphs.append("\n".join(out))
+    return "\n\n".join(paragraphs) + "\n"
+
+
 def _drop_chrome(lines: list[str], article_script: str) -> list[str]:
     """Paragraphs of the article without page chrome. Lines in the other Chinese
     script are the image caption of the page's Traditional edition, not the article."""

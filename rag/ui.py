@@ -173,6 +173,8 @@ def _source_html(c: dict, uid: str, s: dict) -> str:
     href = safe(c.get("url"), url=True)
     where = f' · <a href="{href}" target="_blank" rel="noopener noreferrer">{safe(where)}</a>' \
         if href else (f" · {safe(where)}" if where else "")
+    if c.get("section"):
+        where += " · " + safe(c["section"])
     if c.get("page"):
         where += " · " + safe(s["pages"].format(c["page"], c["last_page"]) if c.get("last_page")
                               else s["page"].format(c["page"]))
