@@ -18,6 +18,7 @@ from .chunk import chunk_document
 from .config import Settings
 from .embed import EMBEDDER_DIM, EMBEDDER_NAME
 from .errors import IndexStoreError, IngestError, RagError
+from .profile import load as load_profile
 from .sources import (LeftOut, clean_article, expand_sources, load_corpus_manifest, load_shipped_texts, load_source,
                       refuse_wordless)
 from .types import Chunk, Document
@@ -66,7 +67,7 @@ def shipped_documents(settings: Settings) -> list[Document]:
         raw = path.read_text(encoding="utf-8")
     except OSError as e:
         raise IngestError(f"{path}: cannot read the shipped article ({e.strerror}); restore it with `git checkout corpus/`")
-    return clean_article(raw, manifest) + load_shipped_texts(corpus, manifest)
+    return clean_article(raw, manifest, load_profile(str(corpus))) + load_shipped_texts(corpus, manifest)
 
 
 class Progress:

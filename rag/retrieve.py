@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import Settings
+from .profile import load as load_profile
 from .store import IndexData
 from .text import detect_language, normalize, to_simplified, tokenize
 from .types import Hit
@@ -59,7 +60,7 @@ _NAME = re.compile(r"[A-Za-z][A-Za-z\-]*(?:[ \-]?\d+(?:\.\d+)?[A-Za-z]*)?")
 _COMMON = set("""what which who whom whose when where why how does do did is are was were can could should would
 will shall may might must tell give list explain describe summarize summarise compare according please the a an
 in on of for and or to by with about from as at its it this that these those there their i you we they he she
-besides beyond after before since if between vs versus google""".split())
+besides beyond after before since if between vs versus""".split())
 
 
 # Dates are not names: "January 2026" asks about a time the documents may hold as
@@ -69,7 +70,9 @@ jan feb mar apr jun jul aug sep sept oct nov dec monday tuesday wednesday thursd
 q1 q2 q3 q4""".split())
 
 
-def unknown_names(question: str, corpus_text: str) -> list[str]:
+def unknown_names(question: str, corpus_text: str, common: frozenset = frozenset()) -> list[str]:
+    """Names in the question that the corpus never mentions; `common`: the profile's words
+    that read like names but are no subject of their own (a vendor's name)."""
     text = unicodedata.normalize("NFKC", question)
     names = []
     for i, m in enumerate(_NAME.finditer(text)):
@@ -78,7 +81,7 @@ def unknown_names(question: str, corpus_text: str) -> list[str]:
         has_digit = any(ch.isdigit() for ch in name)
         odd_case = any(ch.isupper() for ch in name[1:]) or "-" in name
         capital_inside = name[0].isupper() and m.start() > 0 and not _sentence_start(text, m.start())
-        if word in _COMMON or word in _CALENDAR or not (has_digit or odd_case or capital_inside):
+        if word in _COMMON or word in common or word in _CALENDAR or not (has_digit or odd_case or capital_inside):
             continue
         key = re.sub(r"[\s\-]+", "", name.lower())
         if key not in corpus_text:
@@ -96,7 +99,8 @@ class Retriever:
         self.data = data
         self.embedder = embedder
         self.settings = settings
-        self.glossary = load_glossary(Path(settings.corpus_dir) / "glossary.tsv")
+        self.profile = load_profile(str(settings.corpus_dir))
+        self.glossary = load_glossary(self.profile.glossary) if self.profile.glossary else {}
         joined = "\n".join([d.title for d in data.documents.values()] + [c.text for c in data.chunks])
         self.corpus_key = re.sub(r"[\s\-]+", "", normalize(joined))
         self.vocab = set(getattr(data.bm25, "vocab_dict", {}) or {})
@@ -146,7 +150,7 @@ class Retriever:
         hits = [self.hit(i, fused[i]) for i in order]
         dense_top = dense[0][1] if dense else 0.0
         keyword_top = keyword[0][1] if keyword else 0.0
-        names = unknown_names(question, self.corpus_key)
+        names = unknown_names(question, self.corpus_key, self.profile.common_words)
         relevant, reason = self._judge(dense_top, keyword_top, names, hits)
         return Retrieval(hits, relevant, reason, dense_top, keyword_top, names, time.perf_counter() - started)
 
