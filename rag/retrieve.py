@@ -14,9 +14,10 @@ from pathlib import Path
 import numpy as np
 
 from .config import Settings
+from .bridge import build as build_bridge
 from .profile import load as load_profile
 from .store import IndexData
-from .text import detect_language, normalize, to_simplified, tokenize
+from .text import HAN, detect_language, normalize, to_simplified, tokenize
 from .types import Hit
 
 
@@ -44,13 +45,17 @@ def load_glossary(path: Path) -> dict[str, list[str]]:
     return glossary
 
 
-def expand_query(question: str, glossary: dict[str, list[str]]) -> str:
-    """Add the article's own terms for the words of a question: Chinese renderings of
-    English words, and the article's wording for Chinese synonyms (安卓 -> Android)."""
+def expand_query(question: str, glossary: dict[str, list[str]], cross: bool = True) -> str:
+    """Add the index's own words for the words of a question: Chinese renderings of English
+    words, English renderings of Chinese words (through a `Bridge`'s reverse side), and the
+    term list's wording for Chinese synonyms (安卓 -> Android). `cross` False leaves the
+    English renderings of a Chinese question out (`search` ranks them as their own list)."""
     words = re.findall(r"[a-z][a-z\-]+", question.lower())
     extra = [zh for w in words for zh in glossary.get(w, [])]
     simplified = normalize(question)
     extra += [t for key, terms in glossary.items() if not key.isascii() and key in simplified for t in terms]
+    if cross and hasattr(glossary, "english_for"):
+        extra += glossary.english_for(question)
     return question + (" " + " ".join(dict.fromkeys(extra)) if extra else "")
 
 
@@ -84,9 +89,18 @@ def unknown_names(question: str, corpus_text: str, common: frozenset = frozenset
         if word in _COMMON or word in common or word in _CALENDAR or not (has_digit or odd_case or capital_inside):
             continue
         key = re.sub(r"[\s\-]+", "", name.lower())
-        if key not in corpus_text:
+        if not _mentions(corpus_text, key):
             names.append(name)
     return names
+
+
+def _mentions(corpus_text: str, key: str) -> bool:
+    """Whether the corpus names `key` as a word of its own, spaces and hyphens inside it
+    optional ("gemma4" in "Gemma 4"), a plural allowed: "mit" is not in "submit", nor
+    "gpl" in "sharing plans"."""
+    inner = r"[\s\-]?".join(re.escape(ch) for ch in key)
+    edge = r"[a-z0-9]" if key[:1].isascii() and key[:1].isalnum() else r"(?!)"
+    return re.search(rf"(?<!{edge}){inner}(?:e?s)?(?![a-z0-9])", corpus_text) is not None
 
 
 def _sentence_start(text: str, pos: int) -> bool:
@@ -100,10 +114,12 @@ class Retriever:
         self.embedder = embedder
         self.settings = settings
         self.profile = load_profile(str(settings.corpus_dir))
-        self.glossary = load_glossary(self.profile.glossary) if self.profile.glossary else {}
         joined = "\n".join([d.title for d in data.documents.values()] + [c.text for c in data.chunks])
-        self.corpus_key = re.sub(r"[\s\-]+", "", normalize(joined))
+        self.corpus_key = re.sub(r"\s+", " ", normalize(joined))
         self.vocab = set(getattr(data.bm25, "vocab_dict", {}) or {})
+        terms = load_glossary(self.profile.glossary) if self.profile.glossary else {}
+        # `glossary`: the cross-language bridge (rag/bridge.py), the term list merged in
+        self.glossary = build_bridge(frozenset(self.vocab), terms) if settings.bridge else terms
 
     # --- the two sides -------------------------------------------------------------
 
@@ -135,12 +151,18 @@ class Retriever:
         n = max(30, k * 4)
         lists = []
         for query in [question] + ([also] if also else []):
-            keyword_query = expand_query(query, self.glossary)
+            keyword_query = expand_query(query, self.glossary, cross=False)
             # The corpus is Simplified: a Traditional question embeds closer once converted.
             dense_query = to_simplified(query) if detect_language(query) == "zh-Hant" else query
             dense = self.dense(dense_query, n) if mode in ("hybrid", "dense") else []
             keyword = self.keyword(keyword_query, n) if mode in ("hybrid", "bm25") else []
             lists += [(self.settings.dense_weight, dense), (self.settings.bm25_weight, keyword)]
+            # A Chinese question's English renderings rank as a list of their own, so English
+            # text is not drowned by the Chinese text that shares the question's own words.
+            crossing = self.glossary.english_for(query) if hasattr(self.glossary, "english_for") \
+                and HAN.search(query) and mode in ("hybrid", "bm25") else []
+            if crossing:
+                lists.append((self.settings.bm25_weight, self.keyword(" ".join(crossing), n)))
         dense, keyword = lists[0][1], lists[1][1]
         fused: dict[int, float] = {}
         for weight, ranked in lists:
