@@ -82,6 +82,8 @@ class Settings:
     bm25_weight: float = 1.3
     bridge: bool = True             # CC-CEDICT bridge for cross-language keyword search (rag/bridge.py);
                                     # off: the profile's term list alone
+    cross_dense_weight: float = 0.7  # a Chinese question's bridge rendering, embedded, as a third list
+                                     # (docs/EVAL.md: licence set zh-Hans evidence@5 0.33 -> 0.83)
     min_relevance: float = 0.79     # calibrated on eval/dev.jsonl, see docs/EVAL.md
     # limits
     max_question_chars: int = 2000

@@ -97,9 +97,9 @@ def unknown_names(question: str, corpus_text: str, common: frozenset = frozenset
 def _mentions(corpus_text: str, key: str) -> bool:
     """Whether the corpus names `key` as a word of its own, spaces and hyphens inside it
     optional ("gemma4" in "Gemma 4"), a plural allowed: "mit" is not in "submit", nor
-    "gpl" in "sharing plans"."""
+    "gpl" in "sharing plans"; a digit before it is no word ("to5google" of "9to5Google")."""
     inner = r"[\s\-]?".join(re.escape(ch) for ch in key)
-    edge = r"[a-z0-9]" if key[:1].isascii() and key[:1].isalnum() else r"(?!)"
+    edge = r"[a-z]" if key[:1].isascii() and key[:1].isalpha() else r"(?!)"   # "to5google" in "9to5google"
     return re.search(rf"(?<!{edge}){inner}(?:e?s)?(?![a-z0-9])", corpus_text) is not None
 
 
@@ -151,18 +151,19 @@ class Retriever:
         n = max(30, k * 4)
         lists = []
         for query in [question] + ([also] if also else []):
-            keyword_query = expand_query(query, self.glossary, cross=False)
+            keyword_query = expand_query(query, self.glossary)
             # The corpus is Simplified: a Traditional question embeds closer once converted.
             dense_query = to_simplified(query) if detect_language(query) == "zh-Hant" else query
             dense = self.dense(dense_query, n) if mode in ("hybrid", "dense") else []
             keyword = self.keyword(keyword_query, n) if mode in ("hybrid", "bm25") else []
             lists += [(self.settings.dense_weight, dense), (self.settings.bm25_weight, keyword)]
-            # A Chinese question's English renderings rank as a list of their own, so English
-            # text is not drowned by the Chinese text that shares the question's own words.
+            # A Chinese question's English renderings (the bridge's word-by-word translation)
+            # are embedded as a query of their own: English text the multilingual embedder
+            # ranks low for the Chinese wording ranks higher for its English words.
             crossing = self.glossary.english_for(query) if hasattr(self.glossary, "english_for") \
-                and HAN.search(query) and mode in ("hybrid", "bm25") else []
+                and HAN.search(query) and mode in ("hybrid", "dense") and self.settings.cross_dense_weight > 0 else []
             if crossing:
-                lists.append((self.settings.bm25_weight, self.keyword(" ".join(crossing), n)))
+                lists.append((self.settings.cross_dense_weight, self.dense(" ".join(crossing), n)))
         dense, keyword = lists[0][1], lists[1][1]
         fused: dict[int, float] = {}
         for weight, ranked in lists:
