@@ -29,6 +29,10 @@ _SKIP_SENSE = re.compile(r"^(?:CL:|variant of|old variant|see |surname |abbr\. |
                          r"\(old\)|\(archaic\)|\(dialect\)|\(Tw\)|\(literary\)|\(classical\))", re.IGNORECASE)
 _PARENS = re.compile(r"\([^)]*\)|\[[^\]]*\]|\S*\|\S*")
 MAX_SENSE_WORDS = 3        # "to charge a fee" yes; a sentence-long explanation no
+# English words too general to carry a question across ("to have" is a sense of 具备,
+# 所有 and 有利): never a rendering in either direction.
+GENERAL = frozenset("""have has had having get got make made take give put set way thing things one ones
+also very much many more most other such same well just even still only really able""".split())
 PER_WORD = 4               # renderings kept per word, the dictionary's first senses first
 
 
@@ -61,7 +65,7 @@ def _senses(path: str) -> tuple[tuple[str, tuple[tuple[str, ...], ...]], ...]:
                 if not sense or _SKIP_SENSE.match(sense):
                     continue
                 words = tuple(w for w in re.findall(r"[a-z][a-z\-]+", _PARENS.sub(" ", sense.lower()))
-                              if w not in STOPWORDS and len(w) > 2)
+                              if w not in STOPWORDS and w not in GENERAL and len(w) > 2)
                 if words and len(words) <= MAX_SENSE_WORDS:
                     senses.append(words)
             if senses:
@@ -125,9 +129,10 @@ def build(vocab: set[str] | frozenset[str], glossary: dict[str, list[str]] | Non
         for rank, words in enumerate(senses):
             for w in words:
                 english.extend(_forms(w, vocab_en))
-                if in_index:
-                    # an exact one-word sense ranks before a word inside a longer one
-                    to_zh.setdefault(w, []).append((rank * 2 + (len(words) > 1), zh))
+                if in_index and len(words) == 1:
+                    # English -> Chinese only through a one-word sense ("date" is no
+                    # rendering of 迄今 "to date up to now"), the first senses first
+                    to_zh.setdefault(w, []).append((rank, zh))
         if english:
             have = reverse.setdefault(zh, [])
             room = len(have) + PER_WORD
