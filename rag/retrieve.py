@@ -1,7 +1,8 @@
 """Hybrid retrieval: dense (FAISS over e5 vectors) and keyword (BM25 over jieba tokens of
-Simplified text) fused with reciprocal-rank fusion. English questions get Chinese terms
-from corpus/glossary.tsv on the keyword side. Hands on ranked `Hit`s plus a relevance
-verdict that lets `ask` refuse without calling the model."""
+Simplified text) fused with reciprocal-rank fusion. Across languages the bridge
+(rag/bridge.py) adds Chinese words to an English question's keyword side and English words
+to a Chinese one's, whose English rendering is also embedded as a third list. Hands on
+ranked `Hit`s plus a relevance verdict that lets `ask` refuse without calling the model."""
 from __future__ import annotations
 
 import functools
@@ -49,7 +50,7 @@ def expand_query(question: str, glossary: dict[str, list[str]], cross: bool = Tr
     """Add the index's own words for the words of a question: Chinese renderings of English
     words, English renderings of Chinese words (through a `Bridge`'s reverse side), and the
     term list's wording for Chinese synonyms (安卓 -> Android). `cross` False leaves the
-    English renderings of a Chinese question out (`search` ranks them as their own list)."""
+    English renderings of a Chinese question out."""
     words = re.findall(r"[a-z][a-z\-]+", question.lower())
     extra = [zh for w in words for zh in glossary.get(w, [])]
     simplified = normalize(question)
