@@ -1,4 +1,4 @@
-"""Offline multilingual question answering over the Gemma 4 article and its sources.
+"""Offline multilingual question answering over a corpus of documents (the shipped one is described by corpus/profile.json).
 
 The package reads top to bottom as the data flows: sources -> chunk -> embed -> store
 -> retrieve -> prompt -> generate -> cite -> chat, with ui and __main__ as thin shells.

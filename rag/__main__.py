@@ -30,8 +30,8 @@ class _Parser(argparse.ArgumentParser):
 
 def _parser() -> argparse.ArgumentParser:
     from .sources import EXTRACT_BUDGET_S
-    p = _Parser(prog="rag", description="Offline, cited Q&A about the Gemma 4 article and its "
-                                "sources, in Simplified Chinese, Traditional Chinese and English.")
+    p = _Parser(prog="rag", description="Offline, cited Q&A over a corpus of documents (the shipped "
+                                "one or your own), in Simplified Chinese, Traditional Chinese and English.")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -244,7 +244,8 @@ def print_answer(assistant, question: str, history=None, k: int | None = None, o
         print(f"→ {answer['answer']}", file=out)
     for c in answer["citations"]:
         page = f" (p. {c['page']}{'–' + str(c['last_page']) if c.get('last_page') else ''})" if c.get("page") else ""
-        print(f"  [{c['n']}] {c['title']}{page}: {c['text'][:90]!r}", file=out)
+        section = f", {c['section']}" if c.get("section") else ""
+        print(f"  [{c['n']}] {c['title']}{section}{page}: {c['text'][:90]!r}", file=out)
     t = answer["timings"]
     print(f"  ({t['ttft_s']:.2f} s to first token, {t['tokens_per_s']:.1f} tokens/s)", file=err)
     return answer

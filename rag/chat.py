@@ -130,7 +130,7 @@ def drop_echo(answer: str, question: str) -> str:
 
 def validate_question(question: str, settings: Settings) -> str:
     if question is None or not str(question).strip():
-        raise QuestionError("the question is empty; type a question about Gemma 4 or the documents")
+        raise QuestionError("the question is empty; type a question about the documents")
     question = str(question).strip()
     if len(question) > settings.max_question_chars:
         raise QuestionError(f"the question is {len(question):,} characters long; keep it under "

@@ -12,8 +12,10 @@ from .types import Chunk, Document
 
 # A sentence ends at CJK/ASCII terminal punctuation, swallowing closing quotes and the
 # article's footnote markers ("...家族。[4][5][6]") so the markers stay with their claim.
+# The full stop of a clause number at a line's start ("4. Redistribution") ends nothing.
 _SENTENCE_END = re.compile(
-    r"(?:[。！？；!?;]|(?<=[\u4e00-\u9fff\)）]):|\.(?=\s|$))[”’」』\"')）]*(?:\s*\[\d{1,2}\])*")
+    r"(?:[。！？；!?;]|(?<=[\u4e00-\u9fff\)）]):|(?<!^\d)(?<!^\d\d)\.(?=\s|$))[”’」』\"')）]*(?:\s*\[\d{1,2}\])*",
+    re.MULTILINE)
 
 
 @dataclass
@@ -80,29 +82,68 @@ def _split_long(text: str, span: Span, size: int) -> list[Span]:
     return out
 
 
+# Numbered clauses of a legal text: "4. Redistribution. You may ..." (a number, a short
+# title ending in a full stop), "(a) You must ...", "APPENDIX: ...".
+_CLAUSE = re.compile(r"(\d{1,2})\.\s+[A-Z][^.\n]{0,60}\.(?:\s|$)")
+_ITEM = re.compile(r"\(([a-z])\)\s")
+_APPENDIX = re.compile(r"(?i)(appendix|annex|schedule)\b\s*([A-Z0-9]{0,3})\b")
+
+
 def chunk_document(doc: Document, size: int = 220, overlap: int = 40) -> list[Chunk]:
     """Pack sentences into chunks of about `size` characters within a section (a heading
-    and the paragraphs under it). The next chunk repeats the previous chunk's last
+    and the paragraphs under it, or one numbered clause of a legal text, labelled
+    "Section 4" / "Section 4(a)"). The next chunk repeats the previous chunk's last
     sentence when that sentence is at most `overlap` characters, so short claims keep
     their context."""
     text = doc.text
-    sections: list[list[Span]] = []
+    sections: list[tuple[str | None, list[Span]]] = []
     heading: Span | None = None
+    label = parent = None
     for para in _paragraphs(text):
+        body = text[para.start:para.end]
         if para.heading:
             heading = para
-            sections.append([para])
+            label = parent = _appendix(body)
+            sections.append((label, [para]))
             continue
-        if not sections or (heading is None and not sections[-1]):
-            sections.append([])
+        new_label = _label(body, parent, label)
+        if new_label is not None:
+            if _CLAUSE.match(body) or _APPENDIX.match(body):
+                parent = new_label
+            label = new_label
+            sections.append((label, []))
+        elif not sections or (heading is None and not sections[-1][1]):
+            sections.append((label, []))
         sentences = [piece for s in _sentences(text, para) for piece in _split_long(text, s, size)]
-        sections[-1].extend(sentences)
+        sections[-1][1].extend(sentences)
 
     chunks: list[Chunk] = []
-    for section in sections:
+    for section_label, section in sections:
         for start, end in _pack(section, size, overlap):
-            chunks.append(_make_chunk(doc, start, end))
+            chunks.append(_make_chunk(doc, start, end, section_label))
     return _dedupe(chunks)
+
+
+def _appendix(body: str) -> str | None:
+    m = _APPENDIX.match(body)
+    return (m.group(1).capitalize() + (" " + m.group(2) if m.group(2) else "")) if m else None
+
+
+def _label(body: str, parent: str | None, label: str | None) -> str | None:
+    """The label a paragraph opens, or None when it continues the current one: a numbered
+    clause opens "Section N", a lettered item inside one "Section N(x)", prose after the
+    items goes back to the clause, an appendix opens "Appendix"."""
+    clause = _CLAUSE.match(body)
+    if clause:
+        return f"Section {int(clause.group(1))}"
+    if _APPENDIX.match(body):
+        return _appendix(body)
+    item = _ITEM.match(body)
+    if item and parent and parent.startswith("Section "):
+        return f"{parent}({item.group(1)})"
+    if label != parent and parent is not None:
+        return parent
+    return None
 
 
 def _pack(section: list[Span], size: int, overlap: int) -> list[tuple[int, int]]:
@@ -118,7 +159,9 @@ def _pack(section: list[Span], size: int, overlap: int) -> list[tuple[int, int]]
     out: list[tuple[int, int]] = []
     group: list[Span] = []
     for sentence in section:
-        if group and sentence.end - group[0].start > target and not (len(group) == 1 and group[0].heading):
+        tiny = group and group[-1].end - group[0].start < min(overlap, target // 3)   # a comma cut's tail
+        if group and sentence.end - group[0].start > target and not (len(group) == 1 and group[0].heading) \
+                and not tiny:
             out.append((group[0].start, group[-1].end))
             tail = group[-1]
             group = [tail] if tail.end - tail.start <= overlap and not tail.heading else []
@@ -131,11 +174,11 @@ def _pack(section: list[Span], size: int, overlap: int) -> list[tuple[int, int]]
     return out
 
 
-def _make_chunk(doc: Document, start: int, end: int) -> Chunk:
+def _make_chunk(doc: Document, start: int, end: int, section: str | None = None) -> Chunk:
     text = doc.text[start:end]
     digest = hashlib.sha256(f"{doc.doc_id}\x00{start}\x00{text}".encode()).hexdigest()[:16]
     return Chunk(chunk_id=f"{doc.doc_id}:{digest}", doc_id=doc.doc_id, text=text, start=start, end=end,
-                 cites=footnotes(text) if doc.kind == "article" else [])
+                 cites=footnotes(text) if doc.kind == "article" else [], section=section)
 
 
 def _dedupe(chunks: list[Chunk]) -> list[Chunk]:

@@ -184,7 +184,7 @@ def _support(sentence: str, chunk_text: str, glossary: dict[str, list[str]] | No
         return 0.0, 0.0                    # "4 billion" where the chunk says 4 亿 (400 million)
     if any(t not in chunk_norm for t in tokenize(plain) if "_" not in t and _MEASURE.fullmatch(t)):
         return 0.0, 0.0                    # "256MB" where the chunk says 256K
-    glossary = glossary or _NO_GLOSSARY
+    glossary = glossary if glossary is not None else _NO_GLOSSARY    # an empty Bridge still has a reverse side
     reverse = _reverse(glossary)
     chunk_han = len(_HAN.findall(chunk_norm)) >= 0.2 * len(re.findall(r"[a-z\u4e00-\u9fff]", chunk_norm) or [1])
     counted = found = unchecked = 0
@@ -214,7 +214,10 @@ _NO_GLOSSARY: dict[str, list[str]] = {}
 
 
 def _reverse(glossary: dict[str, list[str]]) -> dict[str, list[str]]:
-    """Chinese term -> the English words the glossary renders with it."""
+    """Chinese term -> the English words the glossary renders with it (a `Bridge` carries
+    its own, wider reverse side)."""
+    if hasattr(glossary, "reverse"):
+        return glossary.reverse
     cached = _REVERSE_CACHE.get(id(glossary))
     if cached is None or cached[0] is not glossary:
         reverse: dict[str, list[str]] = {}

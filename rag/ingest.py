@@ -18,7 +18,9 @@ from .chunk import chunk_document
 from .config import Settings
 from .embed import EMBEDDER_DIM, EMBEDDER_NAME
 from .errors import IndexStoreError, IngestError, RagError
-from .sources import LeftOut, clean_article, expand_sources, load_corpus_manifest, load_source, refuse_wordless
+from .profile import load as load_profile
+from .sources import (LeftOut, clean_article, expand_sources, load_corpus_manifest, load_shipped_texts, load_source,
+                      refuse_wordless)
 from .types import Chunk, Document
 
 
@@ -53,7 +55,7 @@ class IngestReport:
 
 def index_expectations(settings: Settings) -> dict:
     return {"embedder": {"name": EMBEDDER_NAME, "dim": EMBEDDER_DIM},
-            "chunker": {"size": settings.chunk_size, "overlap": settings.chunk_overlap, "version": 2}}
+            "chunker": {"size": settings.chunk_size, "overlap": settings.chunk_overlap, "version": 3}}
 
 
 def shipped_documents(settings: Settings) -> list[Document]:
@@ -65,7 +67,7 @@ def shipped_documents(settings: Settings) -> list[Document]:
         raw = path.read_text(encoding="utf-8")
     except OSError as e:
         raise IngestError(f"{path}: cannot read the shipped article ({e.strerror}); restore it with `git checkout corpus/`")
-    return clean_article(raw, manifest)
+    return clean_article(raw, manifest, load_profile(str(corpus))) + load_shipped_texts(corpus, manifest)
 
 
 class Progress:
@@ -133,7 +135,7 @@ def ingest(settings: Settings, sources: list[str] | None = None, *, rebuild: boo
         prog.close()
         if prune:
             for doc_id, doc in list(docs.items()):
-                if doc.kind in ("article", "source") or not doc.origin:
+                if doc.kind in ("article", "source") or doc.meta.get("shipped") or not doc.origin:
                     continue
                 if not doc.origin.startswith(("http://", "https://")) and not Path(doc.origin).exists():
                     report.removed.append(doc_id)
@@ -285,7 +287,8 @@ def _previous_user_origins(settings: Settings) -> list[str]:
     try:
         for line in (path / "documents.jsonl").read_text(encoding="utf-8").splitlines():
             doc = json.loads(line)
-            if doc.get("kind") not in ("article", "source") and doc.get("origin"):
+            shipped = doc.get("kind") in ("article", "source") or (doc.get("meta") or {}).get("shipped")
+            if not shipped and doc.get("origin"):
                 origins.append(doc["origin"])
     except (OSError, ValueError):
         return []

@@ -21,11 +21,11 @@ _UNIT = re.compile(r"(\d+(?:\.\d+)?)\s*(万|亿)")
 
 REFUSAL_MARK = "NOT_FOUND"
 
+# {subject}: what the corpus is, from its profile (corpus/profile.json).
 REFUSALS = {
-    "zh-Hans": "抱歉，文档中没有找到能回答这个问题的内容。我只能回答与 Gemma 4 文章及其来源相关、且文档中有依据的问题。",
-    "zh-Hant": "抱歉，文件中沒有找到能回答這個問題的內容。我只能回答與 Gemma 4 文章及其來源相關、且文件中有依據的問題。",
-    "en": "Sorry, the documents don't contain an answer to that question. I can only answer what the Gemma 4 "
-          "article and its sources support.",
+    "zh-Hans": "抱歉，文档中没有找到能回答这个问题的内容。我只能回答与{subject}相关、且文档中有依据的问题。",
+    "zh-Hant": "抱歉，文件中沒有找到能回答這個問題的內容。我只能回答與{subject}相關、且文件中有依據的問題。",
+    "en": "Sorry, the documents don't contain an answer to that question. I can only answer what {subject} support.",
 }
 
 # Kept short: these words are read for every question, after the cached corpus.
@@ -122,9 +122,12 @@ def english_units(text: str) -> str:
 
 
 def model_text(chunk: Chunk) -> str:
-    """The chunk as the model sees it: no footnote markers, units glossed."""
+    """The chunk as the model sees it: no footnote markers, units glossed, and its clause
+    label in front ("(Section 4(a)) ...") so an answer can name it."""
     text = neutralise(FOOTNOTES.sub("", chunk.text))
-    return english_units(re.sub(r"[ \t]+\n", "\n", text)).strip()
+    text = english_units(re.sub(r"[ \t]+\n", "\n", text)).strip()
+    section = getattr(chunk, "section", None)
+    return f"({section}) {text}" if section else text
 
 
 @dataclass
@@ -186,4 +189,7 @@ def user_turn(question: str, language: str, hint: list[int] | None = None,
 
 
 def refusal_text(language: str) -> str:
-    return REFUSALS.get(language, REFUSALS["en"])
+    from .profile import current
+    subject = current().subject
+    key = language if language in REFUSALS else "en"
+    return REFUSALS[key].format(subject=subject.get(key) or subject["en"])

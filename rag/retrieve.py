@@ -1,7 +1,8 @@
 """Hybrid retrieval: dense (FAISS over e5 vectors) and keyword (BM25 over jieba tokens of
-Simplified text) fused with reciprocal-rank fusion. English questions get Chinese terms
-from corpus/glossary.tsv on the keyword side. Hands on ranked `Hit`s plus a relevance
-verdict that lets `ask` refuse without calling the model."""
+Simplified text) fused with reciprocal-rank fusion. Across languages the bridge
+(rag/bridge.py) adds Chinese words to an English question's keyword side and English words
+to a Chinese one's, whose English rendering is also embedded as a third list. Hands on
+ranked `Hit`s plus a relevance verdict that lets `ask` refuse without calling the model."""
 from __future__ import annotations
 
 import functools
@@ -14,8 +15,10 @@ from pathlib import Path
 import numpy as np
 
 from .config import Settings
+from .bridge import build as build_bridge
+from .profile import load as load_profile
 from .store import IndexData
-from .text import detect_language, normalize, to_simplified, tokenize
+from .text import HAN, detect_language, normalize, to_simplified, tokenize
 from .types import Hit
 
 
@@ -43,13 +46,17 @@ def load_glossary(path: Path) -> dict[str, list[str]]:
     return glossary
 
 
-def expand_query(question: str, glossary: dict[str, list[str]]) -> str:
-    """Add the article's own terms for the words of a question: Chinese renderings of
-    English words, and the article's wording for Chinese synonyms (安卓 -> Android)."""
+def expand_query(question: str, glossary: dict[str, list[str]], cross: bool = True) -> str:
+    """Add the index's own words for the words of a question: Chinese renderings of English
+    words, English renderings of Chinese words (through a `Bridge`'s reverse side), and the
+    term list's wording for Chinese synonyms (安卓 -> Android). `cross` False leaves the
+    English renderings of a Chinese question out."""
     words = re.findall(r"[a-z][a-z\-]+", question.lower())
     extra = [zh for w in words for zh in glossary.get(w, [])]
     simplified = normalize(question)
     extra += [t for key, terms in glossary.items() if not key.isascii() and key in simplified for t in terms]
+    if cross and hasattr(glossary, "english_for"):
+        extra += glossary.english_for(question)
     return question + (" " + " ".join(dict.fromkeys(extra)) if extra else "")
 
 
@@ -59,7 +66,7 @@ _NAME = re.compile(r"[A-Za-z][A-Za-z\-]*(?:[ \-]?\d+(?:\.\d+)?[A-Za-z]*)?")
 _COMMON = set("""what which who whom whose when where why how does do did is are was were can could should would
 will shall may might must tell give list explain describe summarize summarise compare according please the a an
 in on of for and or to by with about from as at its it this that these those there their i you we they he she
-besides beyond after before since if between vs versus google""".split())
+besides beyond after before since if between vs versus""".split())
 
 
 # Dates are not names: "January 2026" asks about a time the documents may hold as
@@ -69,7 +76,9 @@ jan feb mar apr jun jul aug sep sept oct nov dec monday tuesday wednesday thursd
 q1 q2 q3 q4""".split())
 
 
-def unknown_names(question: str, corpus_text: str) -> list[str]:
+def unknown_names(question: str, corpus_text: str, common: frozenset = frozenset()) -> list[str]:
+    """Names in the question that the corpus never mentions; `common`: the profile's words
+    that read like names but are no subject of their own (a vendor's name)."""
     text = unicodedata.normalize("NFKC", question)
     names = []
     for i, m in enumerate(_NAME.finditer(text)):
@@ -78,12 +87,21 @@ def unknown_names(question: str, corpus_text: str) -> list[str]:
         has_digit = any(ch.isdigit() for ch in name)
         odd_case = any(ch.isupper() for ch in name[1:]) or "-" in name
         capital_inside = name[0].isupper() and m.start() > 0 and not _sentence_start(text, m.start())
-        if word in _COMMON or word in _CALENDAR or not (has_digit or odd_case or capital_inside):
+        if word in _COMMON or word in common or word in _CALENDAR or not (has_digit or odd_case or capital_inside):
             continue
         key = re.sub(r"[\s\-]+", "", name.lower())
-        if key not in corpus_text:
+        if not _mentions(corpus_text, key):
             names.append(name)
     return names
+
+
+def _mentions(corpus_text: str, key: str) -> bool:
+    """Whether the corpus names `key` as a word of its own, spaces and hyphens inside it
+    optional ("gemma4" in "Gemma 4"), a plural allowed: "mit" is not in "submit", nor
+    "gpl" in "sharing plans"; a digit before it is no word ("to5google" of "9to5Google")."""
+    inner = r"[\s\-]?".join(re.escape(ch) for ch in key)
+    edge = r"[a-z]" if key[:1].isascii() and key[:1].isalpha() else r"(?!)"   # "to5google" in "9to5google"
+    return re.search(rf"(?<!{edge}){inner}(?:e?s)?(?![a-z0-9])", corpus_text) is not None
 
 
 def _sentence_start(text: str, pos: int) -> bool:
@@ -96,10 +114,13 @@ class Retriever:
         self.data = data
         self.embedder = embedder
         self.settings = settings
-        self.glossary = load_glossary(Path(settings.corpus_dir) / "glossary.tsv")
+        self.profile = load_profile(str(settings.corpus_dir))
         joined = "\n".join([d.title for d in data.documents.values()] + [c.text for c in data.chunks])
-        self.corpus_key = re.sub(r"[\s\-]+", "", normalize(joined))
+        self.corpus_key = re.sub(r"\s+", " ", normalize(joined))
         self.vocab = set(getattr(data.bm25, "vocab_dict", {}) or {})
+        terms = load_glossary(self.profile.glossary) if self.profile.glossary else {}
+        # `glossary`: the cross-language bridge (rag/bridge.py), the term list merged in
+        self.glossary = build_bridge(frozenset(self.vocab), terms) if settings.bridge else terms
 
     # --- the two sides -------------------------------------------------------------
 
@@ -137,6 +158,13 @@ class Retriever:
             dense = self.dense(dense_query, n) if mode in ("hybrid", "dense") else []
             keyword = self.keyword(keyword_query, n) if mode in ("hybrid", "bm25") else []
             lists += [(self.settings.dense_weight, dense), (self.settings.bm25_weight, keyword)]
+            # A Chinese question's English renderings (the bridge's word-by-word translation)
+            # are embedded as a query of their own: English text the multilingual embedder
+            # ranks low for the Chinese wording ranks higher for its English words.
+            crossing = self.glossary.english_for(query) if hasattr(self.glossary, "english_for") \
+                and HAN.search(query) and mode in ("hybrid", "dense") and self.settings.cross_dense_weight > 0 else []
+            if crossing:
+                lists.append((self.settings.cross_dense_weight, self.dense(" ".join(crossing), n)))
         dense, keyword = lists[0][1], lists[1][1]
         fused: dict[int, float] = {}
         for weight, ranked in lists:
@@ -146,7 +174,7 @@ class Retriever:
         hits = [self.hit(i, fused[i]) for i in order]
         dense_top = dense[0][1] if dense else 0.0
         keyword_top = keyword[0][1] if keyword else 0.0
-        names = unknown_names(question, self.corpus_key)
+        names = unknown_names(question, self.corpus_key, self.profile.common_words)
         relevant, reason = self._judge(dense_top, keyword_top, names, hits)
         return Retrieval(hits, relevant, reason, dense_top, keyword_top, names, time.perf_counter() - started)
 
@@ -168,4 +196,4 @@ class Retriever:
         return Hit(chunk_id=c.chunk_id, doc_id=c.doc_id, title=doc.title if doc else c.doc_id,
                    url=doc.url if doc else None, text=c.text, start=c.start, end=c.end, score=round(score, 6),
                    page=pages[0] if pages else None,
-                   last_page=pages[1] if pages and pages[1] != pages[0] else None)
+                   last_page=pages[1] if pages and pages[1] != pages[0] else None, section=c.section)

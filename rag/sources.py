@@ -51,22 +51,19 @@ def load_corpus_manifest(corpus_dir: Path) -> dict:
         raise IngestError(f"{path} is not valid JSON ({e}): restore it with `git checkout corpus/`") from None
 
 
-_CHROME_LINES = {
-    "studioglobal", "热门发现", "AI 提示", "Studio Global AI", "打开相关页面", "继续你的研究",
-    "Search, cite, and publish your own answer", "使用 Studio Global AI 搜索并核查事实",
-    "Use this topic as a starting point for a fresh source-backed answer, then compare citations before you share it.",
-}
-_COUNTER = re.compile(r"^[\d.,]+[KkMm万]?\d*$|^答案已发布\s*\d+\s*来源$")
 _DOMAIN = re.compile(r"^[a-z0-9-]+(\.[a-z0-9-]+)+$")
 _SOURCE_ENTRY = re.compile(r"^\s*[•*\-]?\s*\[(\d+)\]\s*(.+?)\s*$")
 
 
-def clean_article(raw: str, manifest: dict) -> list[Document]:
+def clean_article(raw: str, manifest: dict, profile=None) -> list[Document]:
     """Split the scraped page into the article and its cited sources.
 
     Chrome goes: the image caption and prompt, counters, the bare domain line,
     "人们还问" questions and related links, site boilerplate. The title, lede, body,
     要点 and the 来源 list stay; each 来源 entry becomes its own document."""
+    if profile is None:
+        from .profile import current
+        profile = current()
     article_meta = next(d for d in manifest["documents"] if d["kind"] == "article")
     sites = {d["number"]: d for d in manifest["documents"] if d["kind"] == "source"}
     lines = [l.rstrip() for l in raw.replace("\r\n", "\n").split("\n")]
@@ -81,12 +78,14 @@ def clean_article(raw: str, manifest: dict) -> list[Document]:
     start = next((i for i, l in enumerate(lines) if l.strip() == title), None)
     if start is None:
         raise IngestError(f"the article title was not found in corpus/{article_meta['file']}")
-    points_at, asked_at, sources_at = index_of("要点"), index_of("人们还问"), index_of("来源")
-    body = _drop_chrome(lines[start:points_at], article_script="zh-Hans")
+    points_label, sources_label = profile.section("points", "要点"), profile.section("sources", "来源")
+    points_at, asked_at, sources_at = (index_of(points_label), index_of(profile.section("asked", "人们还问")),
+                                       index_of(sources_label))
+    body = _drop_chrome(lines[start:points_at], "zh-Hans", profile)
     points = [l.strip().lstrip("•*- ").strip() for l in lines[points_at + 1:asked_at] if l.strip()]
     entries = _parse_source_entries(lines[sources_at + 1:], sites)
 
-    parts = ["\n\n".join(body), "要点", "\n".join("- " + p for p in points), "来源",
+    parts = ["\n\n".join(body), points_label, "\n".join("- " + p for p in points), sources_label,
              "\n".join(f"[{n}] {e['title']} ({e['site']})" for n, e in entries.items())]
     article = Document(
         doc_id=article_meta["id"], title=title, text="\n\n".join(parts) + "\n",
@@ -103,21 +102,69 @@ def clean_article(raw: str, manifest: dict) -> list[Document]:
     return docs
 
 
-def _drop_chrome(lines: list[str], article_script: str) -> list[str]:
-    """Paragraphs of the article without page chrome. Lines in the other Chinese
-    script are the image caption of the page's Traditional edition, not the article."""
+def load_shipped_texts(corpus_dir: Path, manifest: dict) -> list[Document]:
+    """The manifest's plain-text documents (every entry with a file that is not the
+    scraped article), each read verbatim from corpus/ and reflowed (`reflow`)."""
+    docs = []
+    for meta in manifest["documents"]:
+        if meta.get("kind") == "article" or not meta.get("file"):
+            continue
+        path = corpus_dir / meta["file"]
+        try:
+            raw = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise IngestError(f"{path}: cannot read a shipped document ({getattr(e, 'strerror', None) or e}); "
+                              "restore it with `git checkout corpus/`") from None
+        text = reflow(raw)
+        keep = {k: meta[k] for k in ("version", "date") if meta.get(k)}
+        docs.append(Document(doc_id=meta["id"], title=meta["title"], text=text, url=meta.get("url"),
+                             site=meta.get("site"), language=meta.get("language") or detect_language(text),
+                             kind=meta.get("kind", "text"), origin=meta["file"], meta=dict(keep, shipped=True)))
+    return docs
+
+
+_WRAPPED = 50       # a line this long that goes on in the next line was wrapped, not ended
+
+
+def reflow(raw: str) -> str:
+    """Plain text hard-wrapped at a fixed width (a licence, an RFC) as one line per
+    paragraph: the indentation goes and a wrapped line joins the next with a space; short
+    lines (a title block, an address) stay lines; blank lines still part paragraphs."""
+    paragraphs = []
+    for block in re.split(r"\n\s*\n", raw.replace("\r\n", "\n").strip("\n")):
+        lines = [l.strip() for l in block.split("\n") if l.strip()]
+        if not lines:
+            continue
+        out, previous = [lines[0]], lines[0]
+        for line in lines[1:]:
+            if len(previous) >= _WRAPPED:
+                out[-1] += " " + line
+            else:
+                out.append(line)
+            previous = line
+        paragraphs.append("\n".join(out))
+    return "\n\n".join(paragraphs) + "\n"
+
+
+def _drop_chrome(lines: list[str], article_script: str, profile) -> list[str]:
+    """Paragraphs of the article without page chrome (the profile's lines, line prefixes,
+    counters and blocks, and bare domain lines). Lines in the other Chinese script are the
+    image caption of the page's other-script edition, not the article."""
+    chrome, counter = set(profile.article.get("chrome_lines", ())), profile.counter()
+    blocks = set(profile.article.get("chrome_blocks", ()))
+    prefixes = tuple(profile.article.get("chrome_prefixes", ()))
     kept, skip_block = [], False
     for line in lines:
         text = line.strip()
         if not text:
             skip_block = False
             continue
-        if text == "AI 提示":
-            skip_block = True          # the image prompt runs until the next blank line
+        if text in blocks:
+            skip_block = True          # such a block (an image prompt) runs until the next blank line
             continue
-        if skip_block or text in _CHROME_LINES or _COUNTER.match(text) or _DOMAIN.match(text):
+        if skip_block or text in chrome or (counter and counter.match(text)) or _DOMAIN.match(text):
             continue
-        if text.startswith("Create a landscape editorial hero image"):
+        if prefixes and text.startswith(prefixes):
             continue
         if len(text) > 8 and detect_language(text) not in (article_script, "en"):
             continue
@@ -605,7 +652,7 @@ def read_limited(path: Path, max_bytes: int) -> bytes:
 # ----------------------------------------------------------------- URLs
 
 MAX_REDIRECTS = 10
-USER_AGENT = "rag-gemma4/0.1 (+offline Q&A)"
+USER_AGENT = "rag-offline/0.1 (+offline Q&A)"
 
 
 def fetch_url(url: str, cache_dir: Path, timeout: float, max_bytes: int, refetch: bool = False) -> Document:

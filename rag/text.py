@@ -98,7 +98,8 @@ def normalize(text: str) -> str:
 def _jieba():
     import jieba
     jieba.setLogLevel(logging.WARNING)
-    for word in ("端侧", "智能体", "开放模型", "上下文窗口", "商业友好", "许可证", "开发者", "变体"):
+    from .profile import current
+    for word in current().words:          # the corpus's own compounds (corpus/profile.json)
         jieba.add_word(word)
     return jieba
 

@@ -33,6 +33,7 @@ class Chunk:
     start: int
     end: int
     cites: list[int] = field(default_factory=list)   # article footnotes inside the chunk
+    section: str | None = None     # the numbered clause it lies in ("Section 4(a)"), if the text has them
 
 
 @dataclass
@@ -47,10 +48,11 @@ class Hit:
     score: float
     page: int | None = None        # the PDF page the chunk starts on
     last_page: int | None = None   # set only when the chunk runs onto a later page
+    section: str | None = None     # the chunk's numbered clause ("Section 4(a)"), when it has one
 
     def to_json(self) -> dict:
         out = asdict(self)
-        for key in ("page", "last_page"):
+        for key in ("page", "last_page", "section"):
             if out[key] is None:
                 del out[key]
         return out

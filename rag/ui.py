@@ -20,20 +20,15 @@ from .chat import Assistant, Turn, standalone_question  # noqa: E402
 from .config import Settings  # noqa: E402
 from .conversations import ConversationStore, answer_markdown  # noqa: E402
 from .errors import RagError  # noqa: E402
+from .profile import current as current_profile  # noqa: E402
 from .sources import SUPPORTED_SUFFIXES  # noqa: E402
 from .ui_session import COPY_JS, LOAD_JS, REMEMBER_JS, StreamControls  # noqa: E402
 
-EXAMPLES = [
-    "Gemma 4 采用什么许可证？",
-    "Gemma 4 有哪些模型尺寸？",
-    "Google 為什麼用 Apache 2.0 開放 Gemma 4？",
-    "Gemma 4 支援多長的上下文視窗？",
-    "Which model sizes does Gemma 4 come in?",
-    "When did Gemma 4 become available on Google Cloud?",
-]
+_PROFILE = current_profile()              # title, subtitle and examples of the corpus (corpus/profile.json)
+EXAMPLES = list(_PROFILE.examples)
 
 STRINGS = {
-    "en": {"title": "Gemma 4 Q&A", "subtitle": "Offline answers from the article and its 8 sources, every claim cited.",
+    "en": {"title": _PROFILE.title["en"], "subtitle": _PROFILE.subtitle["en"],
            "placeholder": "Ask in 简体中文, 繁體中文 or English, then press Enter", "send": "Send", "new": "New chat",
            "chat": "Chat", "docs": "Documents", "examples": "Try one", "upload": "Add files (.pdf, .docx, .html, .htm, .txt, .md)",
            "url": "…or paste web addresses (one per line)", "ingest": "Add to the index",
@@ -47,7 +42,7 @@ STRINGS = {
            "busy": "An answer is still coming: press Stop, or wait for it.",
            "too_big": "{name} is {size:.1f} MB; files up to {limit:g} MB can be added.",
            "saved_here": "Saved in this browser only (on this computer)."},
-    "zh": {"title": "Gemma 4 问答", "subtitle": "离线回答，依据文章及其 8 个来源，每句话都有出处。",
+    "zh": {"title": _PROFILE.title["zh"], "subtitle": _PROFILE.subtitle["zh"],
            "placeholder": "用简体中文、繁體中文或 English 提问，按 Enter 发送", "send": "发送", "new": "新对话",
            "chat": "对话", "docs": "文档", "examples": "试试这些", "upload": "添加文件（.pdf、.docx、.html、.htm、.txt、.md）",
            "url": "……或粘贴网址（每行一个）", "ingest": "加入索引", "doc_table": "已索引的文档",
@@ -173,6 +168,8 @@ def _source_html(c: dict, uid: str, s: dict) -> str:
     href = safe(c.get("url"), url=True)
     where = f' · <a href="{href}" target="_blank" rel="noopener noreferrer">{safe(where)}</a>' \
         if href else (f" · {safe(where)}" if where else "")
+    if c.get("section"):
+        where += " · " + safe(c["section"])
     if c.get("page"):
         where += " · " + safe(s["pages"].format(c["page"], c["last_page"]) if c.get("last_page")
                               else s["page"].format(c["page"]))
@@ -424,7 +421,7 @@ def build_app(app: ChatApp):
     import gradio as gr
     i18n = gr.I18n(en={k: v for k, v in STRINGS["en"].items()}, **{"zh-CN": STRINGS["zh"], "zh-TW": STRINGS["zh"],
                                                                    "zh": STRINGS["zh"]})
-    with gr.Blocks(title="Gemma 4 Q&A", analytics_enabled=False, fill_width=False) as demo:
+    with gr.Blocks(title=STRINGS["en"]["title"], analytics_enabled=False, fill_width=False) as demo:
         with gr.Row():
             header = gr.Markdown(_bilingual_header())
             ui_choice = gr.Radio(["Auto", "中文", "English"], value="Auto", label=i18n("ui"), scale=0, min_width=220,

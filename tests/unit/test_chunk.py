@@ -52,3 +52,51 @@ def test_long_sentence_without_punctuation_is_cut():
     chunks = chunk_document(_doc("字" * 1000), size=200, overlap=0)
     assert all(len(c.text) <= 200 for c in chunks)
     assert sum(len(c.text) for c in chunks) == 1000
+
+
+def _licence():
+    return next(d for d in shipped_documents(Settings.from_env()) if d.kind == "licence")
+
+
+def test_licence_is_shipped_verbatim_with_its_version_and_url():
+    import json
+    from pathlib import Path
+    doc = _licence()
+    corpus = Path(Settings.from_env().corpus_dir)
+    entry = next(e for e in json.loads((corpus / "manifest.json").read_text())["documents"] if e["id"] == doc.doc_id)
+    assert (entry["url"], entry["version"], entry["date"]) == (
+        "https://www.apache.org/licenses/LICENSE-2.0", "2.0", "January 2004")
+    raw = (corpus / entry["file"]).read_text()
+    assert raw.split() == doc.text.split()          # reflowed, not reworded
+    assert doc.meta["shipped"] and doc.language == "en"
+
+
+def test_licence_chunks_carry_their_section():
+    chunks = chunk_document(_licence(), 220, 40)
+    by_text = {c.text[:40]: c.section for c in chunks}
+    assert by_text["(b) You must cause any modified files to c"[:40]] == "Section 4(b)"
+    assert any(s == "Section 4(d)" and t.startswith("(d) If the Work includes") for t, s in by_text.items())
+    # prose after the lettered items belongs to the clause again
+    assert any(s == "Section 4" and t.startswith("You may add Your own copyright") for t, s in by_text.items())
+    assert any(s == "Section 6" and "Trademarks" in t for t, s in by_text.items())
+    assert any(s == "Appendix" for s in by_text.values())
+    # no chunk crosses a clause: each lettered item is its own chunk
+    for c in chunks:
+        assert c.text.count("(b) You must") <= 1 and not ("(a) You must" in c.text and "(b) You must" in c.text)
+    assert min(len(c.text) for c in chunks if c.section) >= 40    # no comma-cut scraps on their own
+
+
+def test_numbered_clauses_label_any_legal_text_and_prose_gets_none():
+    text = ("1. Scope. This agreement covers the software.\n\n2. Payment. You pay monthly.\n\n"
+            "(a) Invoices are sent by mail.\n\n(b) Late fees apply.\n\nOther terms follow.")
+    chunks = chunk_document(_doc(text), size=200, overlap=0)
+    assert [c.section for c in chunks] == ["Section 1", "Section 2", "Section 2(a)", "Section 2(b)", "Section 2"]
+    assert {c.section for c in chunk_document(_doc("一段普通的文字。\n\n1 个模型。"), 200, 0)} == {None}
+
+
+def test_hit_json_names_the_section_only_when_there_is_one():
+    from rag.types import Hit
+    hit = Hit(chunk_id="c", doc_id="d", title="t", url=None, text="x", start=0, end=1, score=1.0)
+    assert "section" not in hit.to_json()
+    hit.section = "Section 4(a)"
+    assert hit.to_json()["section"] == "Section 4(a)"

@@ -11,7 +11,7 @@ from rag.ingest import index_expectations, ingest, remove_documents
 
 def test_ingest_builds_a_loadable_index_with_manifest(tmp_settings, fake_embedder):
     report = ingest(tmp_settings, embedder=fake_embedder, progress=False)
-    assert report.ok and len(report.added) == 9
+    assert report.ok and len(report.added) == 10          # article, 8 sources, the licence
     data = store.load_index(tmp_settings.index_dir, expect=index_expectations(tmp_settings))
     m = data.manifest
     assert m["format_version"] == store.FORMAT_VERSION
@@ -28,7 +28,7 @@ def test_ingest_skips_unchanged_documents(tmp_settings, fake_embedder):
     before = store.current_path(tmp_settings.index_dir)
     fake_embedder.embedded.clear()
     report = ingest(tmp_settings, embedder=fake_embedder, progress=False)
-    assert len(report.skipped) == 9 and not report.added and not report.updated
+    assert len(report.skipped) == 10 and not report.added and not report.updated
     assert fake_embedder.embedded == []
     assert store.current_path(tmp_settings.index_dir) == before
 

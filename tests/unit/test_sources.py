@@ -132,3 +132,11 @@ def test_declared_charset_argument_wins_over_guessing():
     assert decode_bytes(GBK_ONLY.encode("gbk"), "u", declared="gb2312") == GBK_ONLY
     # a charset that is not a text encoding is ignored, not obeyed
     assert decode_bytes(b"<meta charset=unicode_escape><p>\\u4e2d</p>", "u") == "<meta charset=unicode_escape><p>\\u4e2d</p>"
+
+
+def test_reflow_joins_wrapped_lines_and_keeps_short_ones():
+    from rag.sources import reflow
+    raw = ("        Title Line\n     Version 1\n\n   1. Terms. This sentence is wrapped at a fixed width so it\n"
+           "      goes on here.\n")
+    assert reflow(raw) == ("Title Line\nVersion 1\n\n1. Terms. This sentence is wrapped at a fixed width so it "
+                           "goes on here.\n")

@@ -1,0 +1,61 @@
+"""The corpus profile: one file holds what is specific to the shipped corpus."""
+import ast
+import re
+from pathlib import Path
+
+from rag import profile, prompt
+from rag.config import Settings
+from rag.retrieve import unknown_names
+
+ROOT = Path(__file__).resolve().parents[2]
+# Set-up and measurement modules carry the shipped corpus's benchmark questions by design.
+MEASUREMENT = {"bench.py", "bench_grown.py", "bench_pdf.py", "embedder_build.py"}
+
+
+def test_generic_stages_name_no_corpus_word_outside_comments():
+    """No string a stage uses (docstrings aside) and no name names the shipped corpus."""
+    words = re.compile(r"gemma|gemini|google|apache", re.IGNORECASE)
+    for path in sorted((ROOT / "rag").rglob("*.py")):
+        if path.name in MEASUREMENT or path.name == "profile.py":
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                      if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+                      and node.body and isinstance(node.body[0], ast.Expr)
+                      and isinstance(node.body[0].value, ast.Constant)}
+        for node in ast.walk(tree):
+            text = node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) \
+                and id(node) not in docstrings else getattr(node, "id", None) or getattr(node, "attr", None)
+            if isinstance(text, str) and words.search(text):
+                raise AssertionError(f"{path.name}:{getattr(node, 'lineno', '?')}: {text[:80]!r}")
+
+
+def test_shipped_profile_names_the_corpus():
+    p = profile.load(str(Settings.from_env().corpus_dir))
+    assert "google" in p.common_words and "许可证" in p.words
+    assert p.glossary and p.glossary.exists()
+    assert "Apache" in p.subject["en"]
+    assert "Apache License 2.0" in prompt.refusal_text("en")
+    assert prompt.refusal_text("xx") == prompt.refusal_text("en")
+
+
+def test_a_corpus_without_profile_gets_neutral_defaults(tmp_path):
+    p = profile.load(str(tmp_path))
+    assert p.words == () and p.glossary is None and p.common_words == frozenset()
+    assert p.subject["en"] == "the documents"
+
+
+def test_a_broken_profile_is_one_line(tmp_path):
+    (tmp_path / "profile.json").write_text("{not json")
+    try:
+        profile.load(str(tmp_path))
+    except Exception as e:            # noqa: BLE001
+        assert "profile.json is not valid JSON" in str(e) and "\n" not in str(e)
+    else:
+        raise AssertionError("no error")
+
+
+def test_common_words_come_from_the_profile():
+    corpus = "gemma4apache2.0"
+    assert unknown_names("What did Google say?", corpus) == ["Google"]
+    assert unknown_names("What did Google say?", corpus, frozenset({"google"})) == []
