@@ -51,7 +51,7 @@ def _raw_speeds(llm, prompt_tokens: list[int], gen_tokens: int = 48) -> tuple[fl
                 break
         decode_tps = (n - 1) / (time.perf_counter() - first) if n > 1 else 0.0
         inner.reset()
-    llm._prefix_tokens = []          # the KV cache no longer holds the prefix
+    llm.forget_prefix()          # the KV cache no longer holds the prefix
     return prompt_tps, decode_tps
 
 
@@ -61,7 +61,7 @@ def _raw_decode_on(llm, tokens: list[int], n_tokens: int) -> float:
     with llm.lock:
         count, first = 0, None
         for token in inner.generate(tokens, **llm.sampling(), reset=True):
-            if token in llm._stop_ids:
+            if token in llm.stop_ids:
                 break
             count += 1
             if first is None:
@@ -88,7 +88,7 @@ def _floor(llm, assistant, question: str, language: str) -> float:
             inner.eval(tokens)
             best = min(best, time.perf_counter() - started)
         inner.reset()
-    llm._prefix_tokens = []
+    llm.forget_prefix()
     return best
 
 
@@ -104,11 +104,11 @@ def _floor_in_context(llm, assistant, question: str, language: str) -> float:
     best = float("inf")
     with llm.lock:
         for _ in range(2):
-            inner.n_tokens = len(llm._prefix_tokens)
+            inner.n_tokens = len(llm.prefix_tokens)
             started = time.perf_counter()
             inner.eval(suffix)
             best = min(best, time.perf_counter() - started)
-        inner.n_tokens = len(llm._prefix_tokens)
+        inner.n_tokens = len(llm.prefix_tokens)
     return best
 
 
@@ -129,7 +129,7 @@ def _naive_ttft(llm, assistant, question: str, language: str) -> float:
             break
         elapsed = time.perf_counter() - started
         inner.reset()
-    llm._prefix_tokens = []
+    llm.forget_prefix()
     return elapsed
 
 
@@ -178,7 +178,7 @@ def run_bench(settings: Settings, args) -> int:
     cold = _cold_start(settings)
     assistant = Assistant(settings)
     llm = assistant.llm
-    if not hasattr(llm, "llm"):
+    if not llm.caches_prefix:
         raise SystemExit("rag bench measures the in-process model; unset RAG_LLM_URL")
     log("raw llama.cpp speeds…")
     sample = assistant.full_prompt()[0][:1600]
@@ -201,7 +201,7 @@ def run_bench(settings: Settings, args) -> int:
             tps.append(t["tokens_per_s"])
             context = assistant.build_context(q, answer["language"], [], [])
             prefix, rest = llm.split_prefix(context.messages)
-            tokens = llm._prefix_tokens_for(prefix) + llm.tokenize(rest) if prefix else llm.tokenize(prefix + rest)
+            tokens = llm.prompt_prefix_tokens(prefix) + llm.tokenize(rest) if prefix else llm.tokenize(prefix + rest)
             raw = _raw_decode_on(llm, tokens, t["completion_tokens"])
             if raw:
                 ratios.append(t["tokens_per_s"] / raw)

@@ -26,6 +26,7 @@ from .config import Settings
 from .errors import QuestionError
 from .followup import resolve, standalone_question  # noqa: F401  (standalone_question: re-exported)
 from .ingest import index_expectations
+from .llm import ChatModel, GenStats, Placement
 from .retrieve import Retriever
 from .text import HAN, detect_language, normalize, to_traditional
 from .types import Hit
@@ -144,11 +145,6 @@ def full_prompt_of(data: store.IndexData) -> tuple[str, dict[int, int]]:
     return P.full_system_prompt(numbered, data.documents), {i + 1: i for i in range(len(data.chunks))}
 
 
-def cached_prefix(llm, system: str) -> str:
-    """The part of the rendered prompt whose KV state is saved: the system turn."""
-    return llm.split_prefix([{"role": "system", "content": system}, {"role": "user", "content": "?"}])[0]
-
-
 def _settings_json(settings: Settings) -> str:
     return json.dumps(dataclasses.asdict(settings), default=str)
 
@@ -184,7 +180,7 @@ def prepare_prefix_main() -> int:
         computed = kv.prepare(pieces, lambda done, total: print(f"chunk {done}/{total}", file=sys.stderr, flush=True))
         print(f"computed {computed} chunks" if computed else "saved")
         return 0
-    print(llm.ensure_prefix(cached_prefix(llm, full_prompt_of(data)[0]), data.path))
+    print(llm.warm_prefix(full_prompt_of(data)[0], data.path))
     return 0
 
 
@@ -290,7 +286,7 @@ class Assistant:
                 full = full_prompt_of(data)
                 tokens = None
                 layout = self.settings.context_mode
-                local = hasattr(self.llm, "ensure_prefix")
+                local = self.llm.caches_prefix
                 if layout not in ("full", "retrieval", "chunks"):
                     tokens = self.llm.count_tokens(full[0])
                     layout = "full" if tokens <= self.settings.full_context_max_tokens else \
@@ -322,7 +318,7 @@ class Assistant:
         instance (the serving one keeps answering), unless it is already saved. In the
         `chunks` layout that is each new chunk's KV, its progress passed to `step`."""
         llm = self.llm
-        prefix = cached_prefix(llm, system)
+        prefix = llm.system_prefix(system)
         state = llm.state_file(prefix, version)
         if layout == "full" and state.exists():
             return "saved"
@@ -348,7 +344,7 @@ class Assistant:
         return "failed"
 
     @property
-    def llm(self):
+    def llm(self) -> ChatModel:
         with self._llm_lock:
             if self._llm is None:
                 if self.settings.llm_url:
@@ -371,7 +367,7 @@ class Assistant:
 
     def layout(self) -> str:
         mode = self.settings.context_mode
-        if mode == "chunks" and not hasattr(self.llm, "ensure_prefix"):
+        if mode == "chunks" and not self.llm.caches_prefix:
             return "retrieval"            # a model server holds no stored chunk KV
         if mode in ("full", "retrieval", "chunks"):
             return mode
@@ -380,7 +376,7 @@ class Assistant:
             self._full_tokens = self.llm.count_tokens(system)
         if self._full_tokens <= self.settings.full_context_max_tokens:
             return "full"
-        return self.settings.beyond_full if hasattr(self.llm, "ensure_prefix") else "retrieval"
+        return self.settings.beyond_full if self.llm.caches_prefix else "retrieval"
 
     def chunk_kv(self):
         """The store of per-chunk KV states (rag/kvcache.py), shared by index versions."""
@@ -402,9 +398,9 @@ class Assistant:
             computed = kv.prepare(pieces, progress)
             kv.prune(pieces)
             return f"computed {computed} chunks" if computed else "loaded"
-        if self.layout() != "full" or not hasattr(self.llm, "ensure_prefix"):
+        if self.layout() != "full" or not self.llm.caches_prefix:
             return "not needed"
-        return self.llm.ensure_prefix(cached_prefix(self.llm, self.full_prompt()[0]), self.data.path)
+        return self.llm.warm_prefix(self.full_prompt()[0], self.data.path)
 
     def translate(self, question: str) -> str:
         """A Simplified Chinese rendering of a question by the local model, cached by
@@ -412,7 +408,6 @@ class Assistant:
         Measured by `rag eval` as a retrieval variant; not used when answering, since
         the glossary reaches the same evidence@5 at no model cost (docs/EVAL.md)."""
         import hashlib
-        from .generate import GenStats
         key = hashlib.sha256(question.encode()).hexdigest()
         if key not in self._translations:
             instruction = ("Translate this question into Simplified Chinese. Reply with the translation only.\n"
@@ -559,25 +554,17 @@ class Assistant:
                         "total_s": round(elapsed, 4), "completion_tokens": 0, "tokens_per_s": 0.0},
             "model": self.model_name}}
 
-    def _model_pieces(self, messages: list[dict], max_tokens: int, stats, cached_corpus: bool,
+    def _model_pieces(self, messages: list[dict], max_tokens: int, stats: GenStats, cached_corpus: bool,
                       pieces: list[str] | None = None) -> Iterator[str]:
-        """Text pieces from the model: a server gets the messages; the local model gets the
-        rendered prompt, with the corpus prefix's saved KV state loaded first (or, given
-        `pieces`, the stored KV of those chunks placed after the fixed head)."""
-        llm = self.llm
-        if hasattr(llm, "stream_messages"):
-            return llm.stream_messages(messages, max_tokens, stats)
+        """Text pieces from the model, the corpus prefix's saved KV state loaded first (or,
+        given `pieces`, the stored KV of those chunks placed after the fixed head)."""
+        placement = None
         if pieces:
             kv = self.chunk_kv()
-            rendered = llm.render(messages)
-            placed_text = kv.head + "".join(pieces)
-            if rendered.startswith(placed_text):
-                return llm.stream(rendered[len(placed_text):], max_tokens, stats, placed=lambda: kv.place(pieces, held=True))
-            return llm.stream(rendered, max_tokens, stats)
-        if cached_corpus:
+            placement = Placement(kv.head + "".join(pieces), lambda: kv.place(pieces, held=True))
+        elif cached_corpus:
             self.warm()
-        prefix, rest = llm.split_prefix(messages)
-        return llm.stream(prefix + rest, max_tokens, stats, prefix=prefix)
+        return self.llm.stream_messages(messages, max_tokens, stats, placement=placement)
 
     def _refusal_after_model(self, question, language, standalone, retrieval, reason, context, stats, started,
                              first_shown) -> dict:
@@ -590,7 +577,6 @@ class Assistant:
 
     def _generate(self, question, language, standalone, retrieval, context: Context, started,
                   cancel: threading.Event | None = None) -> Iterator[dict]:
-        from .generate import GenStats
         stats = GenStats()
         pieces = self._model_pieces(context.messages, self.settings.max_tokens, stats,
                                     cached_corpus=context.layout == "full", pieces=context.pieces)

@@ -65,7 +65,7 @@ class ChunkKV:
             return
         self.dir.mkdir(parents=True, exist_ok=True)
         self.llm.ensure_prefix_held(self.head, self.dir)  # its saved state, or read once and saved
-        self.llm._prefix_tokens = []
+        self.llm.forget_prefix()
 
     def prepare(self, texts: list[str], progress: Callable[[int, int], None] | None = None) -> int:
         """Compute and save the KV of every piece not stored yet. Returns how many were computed."""
@@ -177,7 +177,7 @@ class ChunkKV:
             tokens += piece
             self._tokens[k] = piece
         inner.n_tokens = pos
-        self.llm._prefix_tokens = []
+        self.llm.forget_prefix()
         return tokens
 
     # --- housekeeping ----------------------------------------------------------------

@@ -7,29 +7,23 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from fakes import FakeChatModel
 from rag.chat import Assistant
 from rag.ingest import ingest
 from rag.ui import ChatApp
 
 
-class EchoLLM:
+class EchoLLM(FakeChatModel):
     """Answers 'ANSWER(<question>) <passage 1> [1].', slowly enough
     that requests overlap; refuses nothing. Tracks how many run at once."""
     name = "echo"
 
     def __init__(self):
-        self.lock = threading.Lock()
+        super().__init__()
         self.active = 0
         self.max_active = 0
-        self.n_ctx = 4096
 
-    def count_tokens(self, text):
-        return len(text) // 4
-
-    def split_prefix(self, messages):
-        return "", "\n".join(m["content"] for m in messages)
-
-    def stream(self, prompt, max_tokens, stats, prefix=""):
+    def generate(self, prompt, max_tokens, stats):
         question = prompt.rstrip().split("\n")[-2]         # the line above the instruction
         passage = prompt.split("[1] ", 1)[1].split("\n")[0] if "[1] " in prompt else ""
         with self.lock:

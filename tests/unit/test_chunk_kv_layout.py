@@ -3,6 +3,7 @@ auto picks, what the prompt holds, how stored pieces are keyed and pruned, and t
 bench corpus."""
 import pytest
 
+from fakes import FakeLocalModel
 from rag.bench_grown import grown_sources
 from rag.chat import Assistant
 from rag.config import Settings
@@ -11,27 +12,7 @@ from rag.ingest import ingest
 from rag.kvcache import ChunkKV, piece_key
 
 
-class LocalLikeLLM:
-    """Token counts (1 per 2 characters) plus what marks an in-process model: a chat
-    template and a cached-prefix method, so the `chunks` layout is available."""
-    name = "local-fake"
-    lock = None
-
-    def count_tokens(self, text):
-        return len(text) // 2
-
-    def tokenize(self, text):
-        return list(text.encode())
-
-    def render(self, messages, generation_prompt=True):
-        out = "".join(f"<{m['role']}>{m['content']}</{m['role']}>" for m in messages)
-        return out + ("<assistant>" if generation_prompt else "")
-
-    def prefix_key(self, prefix):
-        return "ident-" + str(len(prefix))
-
-    def ensure_prefix(self, prefix, state_dir):
-        return "computed"
+LocalLikeLLM = FakeLocalModel
 
 
 @pytest.fixture

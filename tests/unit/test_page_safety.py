@@ -5,6 +5,7 @@ from html.parser import HTMLParser
 
 import pytest
 
+from fakes import FakeChatModel
 from rag.ui import ChatApp, render_answer, render_streaming, safe
 
 PAYLOAD = "<img src=x onerror=alert('q1')> What does the quokka kettle weigh? <script>alert(1)</script>"
@@ -112,11 +113,9 @@ def test_documents_table_and_file_name_fields(tmp_settings, fake_embedder, tmp_p
     ingest(tmp_settings, embedder=fake_embedder, progress=False)
     tmp_settings.context_mode = "retrieval"
 
-    class Counter:
+    class Counter(FakeChatModel):
         name = "counter"
-
-        def count_tokens(self, text):
-            return len(text) // 2
+        chars_per_token = 2
     app = ChatApp(tmp_settings, Assistant(tmp_settings, llm=Counter(), embedder=fake_embedder))
     note = tmp_path / "note.md"
     note.write_text("# <img src=x onerror=alert('t')> quokka\n\nThe quokka kettle weighs 2.4 kg. "

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from fakes import FakeChatModel
 from rag.chat import Assistant
 from rag.generate import prefix_state_key
 from rag.ingest import ingest
@@ -40,12 +41,10 @@ def test_the_loaded_models_state_key_names_its_kv_settings(tmp_path):
     assert key() != key(flash_attn=True)
 
 
-class CountingLLM:
-    """Only what building a prompt needs: a token count (1 token per 2 characters)."""
+class CountingLLM(FakeChatModel):
+    """Building a prompt needs a token count: 1 token per 2 characters."""
     name = "counter"
-
-    def count_tokens(self, text):
-        return len(text) // 2
+    chars_per_token = 2
 
 
 @pytest.fixture

@@ -6,30 +6,24 @@ import time
 
 import pytest
 
+from fakes import FakeChatModel
 from rag.chat import Assistant
 from rag.ingest import ingest
 from rag.ui import ChatApp
 from rag.ui_session import StreamControl
 
 
-class EndlessLLM:
+class EndlessLLM(FakeChatModel):
     """Streams 'Apache 2.0 [1] ' forever, one piece per 50 ms, holding its lock like the
     real model; records when the lock was released."""
     name = "endless"
 
     def __init__(self):
-        self.lock = threading.Lock()
-        self.n_ctx = 4096
+        super().__init__()
         self.released_at = None
         self.pieces = 0
 
-    def count_tokens(self, text):
-        return len(text) // 4
-
-    def split_prefix(self, messages):
-        return "", "\n".join(m["content"] for m in messages)
-
-    def stream(self, prompt, max_tokens, stats, prefix=""):
+    def generate(self, prompt, max_tokens, stats):
         with self.lock:
             try:
                 while True:

@@ -6,27 +6,22 @@ import time
 
 import pytest
 
+from fakes import FakeChatModel
 from rag.chat import Assistant
 from rag.ingest import ingest
 from rag.ui import ChatApp
 
 
-class SlowLLM:
+class SlowLLM(FakeChatModel):
     """Answers with its first passage, cited, after `delay` seconds; counts calls."""
     name = "slow"
 
     def __init__(self, delay=0.0):
+        super().__init__()
         self.delay = delay
-        self.lock = threading.Lock()
         self.calls = 0
 
-    def count_tokens(self, text):
-        return len(text) // 4
-
-    def split_prefix(self, messages):
-        return "", "\n".join(m["content"] for m in messages)
-
-    def stream(self, prompt, max_tokens, stats, prefix=""):
+    def generate(self, prompt, max_tokens, stats):
         passage = prompt.split("[1] ", 1)[1].split("\n")[0]
         with self.lock:
             self.calls += 1
