@@ -9,8 +9,9 @@ import os
 import sys
 import time
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+from .config import use_offline_hub  # noqa: E402
+
+use_offline_hub()
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from .config import Settings  # noqa: E402
@@ -171,8 +172,7 @@ def _warm(settings: Settings) -> None:
 
 def cmd_sources(args, settings: Settings) -> int:
     from . import store
-    from .ingest import index_expectations
-    data = store.load_index(settings.index_dir, expect=index_expectations(settings), verify=False)
+    data = store.load_index(settings.index_dir, expect=store.index_expectations(settings), verify=False)
     rows = []
     for doc_id, doc in data.documents.items():
         entry = data.manifest.get("documents", {}).get(doc_id, {})

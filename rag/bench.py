@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from .config import Settings
+from .config import OFFLINE_HUB, Settings
 
 QUESTIONS = [
     "Gemma 4 采用什么许可证？",
@@ -136,7 +136,7 @@ def _naive_ttft(llm, assistant, question: str, language: str) -> float:
 def _cold_start(settings: Settings) -> float:
     cmd = [sys.executable, "-m", "rag", "ask", QUESTIONS[0], "--json"]
     started = time.perf_counter()
-    p = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, HF_HUB_OFFLINE="1"),
+    p = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, **OFFLINE_HUB),
                        stdin=subprocess.DEVNULL, cwd=settings.root)
     elapsed = time.perf_counter() - started
     if p.returncode != 0:

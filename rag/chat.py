@@ -25,7 +25,6 @@ from .cite import MARKER, CitationStream, check_answer, renumber
 from .config import Settings
 from .errors import QuestionError
 from .followup import resolve, standalone_question  # noqa: F401  (standalone_question: re-exported)
-from .ingest import index_expectations
 from .llm import ChatModel, GenStats, Placement
 from .retrieve import Retriever
 from .text import HAN, detect_language, normalize, to_traditional
@@ -167,7 +166,7 @@ def prepare_prefix_main() -> int:
         os.nice(10)
     except OSError:
         pass
-    data = store.load_index(Path(settings.index_dir), expect=index_expectations(settings), verify=False)
+    data = store.load_index(Path(settings.index_dir), expect=store.index_expectations(settings), verify=False)
     if str(data.path) != job["version"]:
         print("superseded")      # a newer version came; the server prepares that one next
         return 0
@@ -240,7 +239,7 @@ class Assistant:
     # --- index and model ---------------------------------------------------------------
 
     def _load(self) -> None:
-        data = store.load_index(Path(self.settings.index_dir), expect=index_expectations(self.settings))
+        data = store.load_index(Path(self.settings.index_dir), expect=store.index_expectations(self.settings))
         self.data = data
         self.retriever = Retriever(data, self.embedder, self.settings)
         self._full: tuple[str, dict[int, int]] | None = None
@@ -281,7 +280,7 @@ class Assistant:
             while store.current_path(index_dir) not in (None, self.data.path):
                 started = time.perf_counter()
                 step("loading the new index")
-                data = store.load_index(index_dir, expect=index_expectations(self.settings))
+                data = store.load_index(index_dir, expect=store.index_expectations(self.settings))
                 retriever = Retriever(data, self.embedder, self.settings)
                 full = full_prompt_of(data)
                 tokens = None

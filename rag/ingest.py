@@ -16,7 +16,8 @@ import numpy as np
 from . import store
 from .chunk import chunk_document
 from .config import Settings
-from .embed import EMBEDDER_DIM, EMBEDDER_NAME
+from .store import index_expectations
+from .embed import EMBEDDER_DIM
 from .errors import IndexStoreError, IngestError, RagError
 from .sources import LeftOut, clean_article, expand_sources, load_corpus_manifest, load_source, refuse_wordless
 from .types import Chunk, Document
@@ -49,11 +50,6 @@ class IngestReport:
                 f"removed {len(self.removed)}, failed {len(self.failed)} "
                 f"({self.chunks_embedded} chunks embedded in {self.seconds:.1f} s)"
                 + (f"; left out {len(self.left_out)} file(s)" if self.left_out else ""))
-
-
-def index_expectations(settings: Settings) -> dict:
-    return {"embedder": {"name": EMBEDDER_NAME, "dim": EMBEDDER_DIM},
-            "chunker": {"size": settings.chunk_size, "overlap": settings.chunk_overlap, "version": 2}}
 
 
 def shipped_documents(settings: Settings) -> list[Document]:

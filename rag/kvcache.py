@@ -9,11 +9,11 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Callable
 
 from .errors import ModelError
+from .files import atomic_write
 
 MAGIC = b"RAGKV1\n"
 SCRATCH_SEQ = 1          # cells are loaded here, shifted, then copied into sequence 0
@@ -101,11 +101,7 @@ class ChunkKV:
             raise RuntimeError("llama.cpp returned no state for a chunk")
         header = json.dumps({"tokens": tokens, "start": h}).encode()
         path = self.path(self.key(text))
-        tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-        with open(tmp, "wb") as f:
-            f.write(MAGIC + len(header).to_bytes(4, "little") + header)
-            f.write(memoryview(buf)[:written])
-        os.replace(tmp, path)
+        atomic_write(path, MAGIC + len(header).to_bytes(4, "little") + header, memoryview(buf)[:written])
 
     # --- placing ---------------------------------------------------------------------
 

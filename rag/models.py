@@ -16,16 +16,9 @@ from pathlib import Path
 from .config import (DEFAULT_MODEL_SHA256, DEFAULT_MODEL_SIZE, MODEL_PARTS, MODEL_PARTS_VERSION,
                      Settings)
 from .errors import SetupError
+from .files import sha256_file
 
 GGUF_MAGIC = b"GGUF"
-
-
-def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _stamp_path(model: Path) -> Path:

@@ -25,7 +25,9 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+from .config import ROOT
 from .errors import IngestError
+from .files import atomic_write
 from .text import detect_language
 from .types import Document
 
@@ -478,7 +480,7 @@ class _Extractor:
                 pass
 
 
-_PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+_PACKAGE_ROOT = ROOT
 _EXTRACTOR = _Extractor()
 atexit.register(_EXTRACTOR.stop)
 
@@ -760,12 +762,7 @@ def _reason(e) -> str:
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    atomic_write(path, data, durable=True)
 
 
 # ----------------------------------------------------------------- dispatch

@@ -16,13 +16,23 @@ from pathlib import Path
 
 import numpy as np
 
+from .config import Settings
+from .embed import EMBEDDER_DIM, EMBEDDER_NAME
 from .errors import IndexStoreError
+from .files import sha256_file
 from .text import tokenize
 from .types import Chunk, Document
 
 FORMAT_VERSION = 2
 CURRENT = "current"
 REBUILD_HINT = "run `rag ingest --rebuild` to rebuild it"
+CHUNKER_VERSION = 2          # bump when chunk boundaries change: older indexes are rebuilt
+
+
+def index_expectations(settings: Settings) -> dict:
+    """What an index must have been built with to serve these settings (checked by load_index)."""
+    return {"embedder": {"name": EMBEDDER_NAME, "dim": EMBEDDER_DIM},
+            "chunker": {"size": settings.chunk_size, "overlap": settings.chunk_overlap, "version": CHUNKER_VERSION}}
 
 
 @dataclass
@@ -44,10 +54,6 @@ class IndexData:
 
 def content_hash(doc: Document) -> str:
     return hashlib.sha256(f"{doc.title}\x00{doc.text}".encode()).hexdigest()
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 @contextlib.contextmanager
@@ -110,7 +116,7 @@ def write_index(index_dir: Path, data: IndexData) -> Path:
         faiss.write_index(data.faiss_index, str(tmp / "vectors.faiss"))
         if data.chunks:
             data.bm25.save(str(tmp / "bm25"), show_progress=False)
-        files = {str(p.relative_to(tmp)): _sha256(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
+        files = {str(p.relative_to(tmp)): sha256_file(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
         manifest = dict(data.manifest, format_version=FORMAT_VERSION, version=version, files=files,
                         written_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"), chunk_count=len(data.chunks))
         with open(tmp / "manifest.json", "w", encoding="utf-8") as f:
@@ -177,7 +183,7 @@ def load_index(index_dir: Path, expect: dict | None = None, verify: bool = True)
     if verify:
         for name, digest in manifest.get("files", {}).items():
             p = path / name
-            if not p.exists() or _sha256(p) != digest:
+            if not p.exists() or sha256_file(p) != digest:
                 raise IndexStoreError(f"the index file {name} is damaged or missing; {REBUILD_HINT}")
     try:
         documents = {}

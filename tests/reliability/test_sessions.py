@@ -1,7 +1,6 @@
 """8 browser sessions asking 5 questions each at once: everyone gets their own answers
 and history, through the real ChatApp/Assistant code, with a deterministic fake model
 behind the same generation interface (one lock, like the real one)."""
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
