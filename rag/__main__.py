@@ -218,13 +218,13 @@ def cmd_ask(args, settings: Settings) -> int:
     assistant = Assistant(settings)
     for question in questions:
         if args.json:
-            print(json.dumps(assistant.ask(question, k=args.k), ensure_ascii=False), flush=True)
+            print(json.dumps(assistant.ask(question, k=args.k).to_json(), ensure_ascii=False), flush=True)
             continue
         print_answer(assistant, question, k=args.k)
     return 0
 
 
-def print_answer(assistant, question: str, history=None, k: int | None = None, out=None, err=None) -> dict:
+def print_answer(assistant, question: str, history=None, k: int | None = None, out=None, err=None):
     """Stream one answer to the terminal, then its citations; returns the answer object."""
     out, err = out or sys.stdout, err or sys.stderr
     answer, streamed = None, ""
@@ -239,14 +239,14 @@ def print_answer(assistant, question: str, history=None, k: int | None = None, o
     finally:
         events.close()           # Ctrl+C in `rag chat` stops the model here
     print(file=out)
-    if answer["answer"].strip() != streamed.strip():
+    if answer.answer.strip() != streamed.strip():
         # The citation check repaired markers or replaced an unsupported draft.
-        print(f"→ {answer['answer']}", file=out)
-    for c in answer["citations"]:
-        page = f" (p. {c['page']}{'–' + str(c['last_page']) if c.get('last_page') else ''})" if c.get("page") else ""
-        print(f"  [{c['n']}] {c['title']}{page}: {c['text'][:90]!r}", file=out)
-    t = answer["timings"]
-    print(f"  ({t['ttft_s']:.2f} s to first token, {t['tokens_per_s']:.1f} tokens/s)", file=err)
+        print(f"→ {answer.answer}", file=out)
+    for c in answer.citations:
+        page = f" (p. {c.page}{'–' + str(c.last_page) if c.last_page else ''})" if c.page else ""
+        print(f"  [{c.n}] {c.title}{page}: {c.text[:90]!r}", file=out)
+    t = answer.timings
+    print(f"  ({t.ttft_s:.2f} s to first token, {t.tokens_per_s:.1f} tokens/s)", file=err)
     return answer
 
 
@@ -298,10 +298,10 @@ def chat_loop(assistant, lines, k: int | None = None, out=None, err=None) -> int
         except KeyboardInterrupt:
             print("\n(stopped)", file=err)
             continue
-        standalone = answer.get("standalone_question") or question
+        standalone = answer.standalone_question or question
         if standalone != question:
             print(f"  (looked up as: {standalone})", file=err)
-        history.append(Turn(question=question, answer=answer["answer"], standalone=standalone))
+        history.append(Turn(question=question, answer=answer.answer, standalone=standalone))
     return 0
 
 

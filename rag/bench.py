@@ -194,18 +194,18 @@ def run_bench(settings: Settings, args) -> int:
     ttfts, tps, ratios, retrieve = [], [], [], []
     for q in questions:
         answer = assistant.ask(q)
-        t = answer["timings"]
-        ttfts.append(t["ttft_s"])
-        retrieve.append(t["retrieve_s"])
-        if t["completion_tokens"] > 4:
-            tps.append(t["tokens_per_s"])
-            context = assistant.build_context(q, answer["language"], [], [])
+        t = answer.timings
+        ttfts.append(t.ttft_s)
+        retrieve.append(t.retrieve_s)
+        if t.completion_tokens > 4:
+            tps.append(t.tokens_per_s)
+            context = assistant.build_context(q, answer.language, [], [])
             prefix, rest = llm.split_prefix(context.messages)
             tokens = llm.prompt_prefix_tokens(prefix) + llm.tokenize(rest) if prefix else llm.tokenize(prefix + rest)
-            raw = _raw_decode_on(llm, tokens, t["completion_tokens"])
+            raw = _raw_decode_on(llm, tokens, t.completion_tokens)
             if raw:
-                ratios.append(t["tokens_per_s"] / raw)
-        log(f"  {q[:30]:<32} ttft {t['ttft_s']:.2f} s, {t['tokens_per_s']:.1f} tok/s")
+                ratios.append(t.tokens_per_s / raw)
+        log(f"  {q[:30]:<32} ttft {t.ttft_s:.2f} s, {t.tokens_per_s:.1f} tok/s")
     in_context = [_floor_in_context(llm, assistant, q, detect_language(q)) for q in questions]
     retrieval_ms = []
     for q in QUESTIONS * 3:

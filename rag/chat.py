@@ -28,7 +28,7 @@ from .followup import resolve, standalone_question  # noqa: F401  (standalone_qu
 from .llm import ChatModel, GenStats, Placement
 from .retrieve import Retriever
 from .text import HAN, detect_language, normalize, to_traditional
-from .types import Hit
+from .types import Answer, Citation, ContextUse, Hit, Timings
 
 HISTORY_TURNS = 2
 SWAP_WAIT_S = 120.0          # longest a version switch waits for answers in flight to finish
@@ -488,7 +488,7 @@ class Assistant:
 
     # --- answering ------------------------------------------------------------------------
 
-    def ask(self, question: str, history: list[Turn] | None = None, k: int | None = None) -> dict:
+    def ask(self, question: str, history: list[Turn] | None = None, k: int | None = None) -> Answer:
         result = None
         for event in self.stream(question, history, k):
             if event["type"] == "answer":
@@ -497,7 +497,7 @@ class Assistant:
 
     def stream(self, question: str, history: list[Turn] | None = None, k: int | None = None,
                cancel: threading.Event | None = None) -> Iterator[dict]:
-        """Yield {"type": "token", "text": ...} events, then one {"type": "answer", ...}.
+        """Yield {"type": "token", "text": ...} events, then one {"type": "answer", "answer": Answer}.
         One index version answers from start to end: a newer one is prepared meanwhile and
         switched in between questions. When `cancel` is set the stream ends after the token
         in progress, with no answer event, and the model (and its lock) is free again."""
@@ -544,14 +544,12 @@ class Assistant:
     def _refuse(self, question, language, standalone, hits, reason, started, retrieve_s) -> Iterator[dict]:
         text = P.refusal_text(language)
         yield {"type": "token", "text": text}
-        elapsed = time.perf_counter() - started
-        yield {"type": "answer", "answer": {
-            "question": question, "answer": text, "language": language, "refused": True, "refusal_reason": reason,
-            "citations": [], "retrieved": [h.to_json() for h in hits], "standalone_question": standalone,
-            "unsupported": [], "context": {"layout": "none", "chunks_given": 0, "trimmed": 0},
-            "timings": {"retrieve_s": round(retrieve_s, 4), "ttft_s": round(elapsed, 4), "generate_s": 0.0,
-                        "total_s": round(elapsed, 4), "completion_tokens": 0, "tokens_per_s": 0.0},
-            "model": self.model_name}}
+        elapsed = round(time.perf_counter() - started, 4)
+        yield {"type": "answer", "answer": Answer(
+            question, text, language, refused=True, refusal_reason=reason, retrieved=list(hits),
+            standalone_question=standalone,
+            timings=Timings(retrieve_s=round(retrieve_s, 4), ttft_s=elapsed, total_s=elapsed),
+            model=self.model_name)}
 
     def _model_pieces(self, messages: list[dict], max_tokens: int, stats: GenStats, cached_corpus: bool,
                       pieces: list[str] | None = None) -> Iterator[str]:
@@ -566,12 +564,12 @@ class Assistant:
         return self.llm.stream_messages(messages, max_tokens, stats, placement=placement)
 
     def _refusal_after_model(self, question, language, standalone, retrieval, reason, context, stats, started,
-                             first_shown) -> dict:
+                             first_shown) -> Answer:
         """The refusal answer for a question the model was asked, with its real timings."""
         answer = list(self._refuse(question, language, standalone, retrieval.hits, reason, started,
                                    retrieval.seconds))[-1]["answer"]
-        answer["timings"].update(self._timings(stats, retrieval.seconds, started, first_shown))
-        answer["context"] = self._context_info(context, stats)
+        answer.timings = self._timings(stats, retrieval.seconds, started, first_shown)
+        answer.context = self._context_info(context, stats)
         return answer
 
     def _generate(self, question, language, standalone, retrieval, context: Context, started,
@@ -623,7 +621,7 @@ class Assistant:
             answer = self._refusal_after_model(question, language, standalone, retrieval,
                                                "the model found no answer in the passages", context, stats, started,
                                                first_shown)
-            yield {"type": "token", "text": answer["answer"]}
+            yield {"type": "token", "text": answer.answer}
             yield {"type": "answer", "answer": answer}
             return
         tail = (gloss.feed(held) + gloss.flush()) if gloss else held
@@ -637,7 +635,7 @@ class Assistant:
                                                          citations, shown, stats, started, first_shown)}
 
     def _finish(self, question, language, standalone, retrieval, context, citations, shown, stats, started,
-                first_shown) -> dict:
+                first_shown) -> Answer:
         order = citations.order                                # display n-1 -> model n
         positions = {i + 1: context.numbering[m] for i, m in enumerate(order)}
 
@@ -666,33 +664,28 @@ class Assistant:
             refusal = self._refusal_after_model(question, language, standalone, retrieval,
                                                 "no sentence of the draft answer is supported by the documents",
                                                 context, stats, started, first_shown)
-            refusal["draft"] = shown
-            refusal["unsupported"] = checked.unsupported
+            refusal.draft = shown
+            refusal.unsupported = checked.unsupported
             return refusal
-        citations_json = []
-        for n in sorted(positions):
-            hit = self._hit(positions[n], scores.get(positions[n], 0.0))
-            citations_json.append(dict(hit.to_json(), n=n, sources=self.provenance(positions[n])))
-        retrieved = [self._hit(p, scores.get(p, 0.0)).to_json() for p in ranked]
-        return {
-            "question": question, "answer": text, "language": language, "refused": False,
-            "citations": citations_json, "retrieved": retrieved, "standalone_question": standalone,
-            "unsupported": checked.unsupported,
-            "context": self._context_info(context, stats),
-            "timings": self._timings(stats, retrieval.seconds, started, first_shown),
-            "model": self.model_name}
+        citations = [Citation(**vars(self._hit(positions[n], scores.get(positions[n], 0.0))), n=n,
+                              sources=self.provenance(positions[n])) for n in sorted(positions)]
+        retrieved = [self._hit(p, scores.get(p, 0.0)) for p in ranked]
+        return Answer(question, text, language, citations=citations, retrieved=retrieved,
+                      standalone_question=standalone, unsupported=checked.unsupported,
+                      context=self._context_info(context, stats),
+                      timings=self._timings(stats, retrieval.seconds, started, first_shown), model=self.model_name)
 
-    def _timings(self, stats, retrieve_s, started, first_shown) -> dict:
+    def _timings(self, stats, retrieve_s, started, first_shown) -> Timings:
         total = time.perf_counter() - started
-        per_s = stats.tokens_per_s
-        return {"retrieve_s": round(retrieve_s, 4), "ttft_s": round(first_shown if first_shown is not None else total, 4),
-                "generate_s": round(stats.generate_s, 4), "total_s": round(total, 4),
-                "completion_tokens": stats.completion_tokens, "tokens_per_s": round(per_s, 2)}
+        return Timings(retrieve_s=round(retrieve_s, 4),
+                       ttft_s=round(first_shown if first_shown is not None else total, 4),
+                       generate_s=round(stats.generate_s, 4), total_s=round(total, 4),
+                       completion_tokens=stats.completion_tokens, tokens_per_s=round(stats.tokens_per_s, 2))
 
     @staticmethod
-    def _context_info(context: Context, stats) -> dict:
-        return {"layout": context.layout, "chunks_given": len(context.given), "trimmed": context.trimmed,
-                "prompt_tokens": stats.prompt_tokens, "cached_tokens": stats.cached_tokens}
+    def _context_info(context: Context, stats) -> ContextUse:
+        return ContextUse(context.layout, len(context.given), context.trimmed, stats.prompt_tokens,
+                          stats.cached_tokens)
 
     def _hit(self, position: int, score: float) -> Hit:
         return self.retriever.hit(position, float(score))

@@ -27,12 +27,12 @@ def conversation_rows(assistant, conversations: list[dict], log=None) -> list[di
             answer = assistant.ask(turn["question"], history)
             row = score_answer(turn, answer, turn.get("language", language), f"{conv.get('id', '?')}/{n}")
             row["follow_up"] = n > 1
-            row["standalone"] = answer.get("standalone_question")
+            row["standalone"] = answer.standalone_question
             rows.append(row)
             if log:
                 log_row(log, row)
-            history.append(Turn(question=turn["question"], answer=answer["answer"],
-                                standalone=answer.get("standalone_question") or turn["question"]))
+            history.append(Turn(question=turn["question"], answer=answer.answer,
+                                standalone=answer.standalone_question or turn["question"]))
     return rows
 
 

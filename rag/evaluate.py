@@ -149,18 +149,19 @@ def answer_metrics(assistant, items: list[dict], limit: int | None = None, log=N
     return _answer_summary(rows)
 
 
-def score_answer(item: dict, answer: dict, language: str, ident) -> dict:
-    """One answered question against its item: facts, citation validity and support, language."""
-    provided = {c["n"] for c in answer["citations"]}
-    valid = all(m in provided for m in _markers(answer["answer"]))
+def score_answer(item: dict, answer, language: str, ident) -> dict:
+    """One answered question (an `Answer`) against its item: facts, citation validity and
+    support, language."""
+    provided = {c.n for c in answer.citations}
+    valid = all(m in provided for m in _markers(answer.answer))
     supported = None
-    if item["in_scope"] and answer["citations"] and item.get("evidence"):
-        supported = any(has_evidence(c["text"], item["evidence"]) for c in answer["citations"])
+    if item["in_scope"] and answer.citations and item.get("evidence"):
+        supported = any(has_evidence(c.text, item["evidence"]) for c in answer.citations)
     return {"id": ident, "language": language, "in_scope": item["in_scope"],
-            "refused": answer["refused"], "facts": fact_ok(answer["answer"], item.get("facts") or []),
+            "refused": answer.refused, "facts": fact_ok(answer.answer, item.get("facts") or []),
             "valid": valid, "supported": supported,
-            "language_ok": language_matches(answer["answer"], language, item["question"]),
-            "ttft_s": answer["timings"]["ttft_s"], "answer": answer["answer"]}
+            "language_ok": language_matches(answer.answer, language, item["question"]),
+            "ttft_s": answer.timings.ttft_s, "answer": answer.answer}
 
 
 def log_row(log, row: dict) -> None:

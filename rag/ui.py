@@ -23,6 +23,7 @@ from .config import Settings  # noqa: E402
 from .conversations import ConversationStore, answer_markdown  # noqa: E402
 from .errors import RagError  # noqa: E402
 from .sources import SUPPORTED_SUFFIXES  # noqa: E402
+from .types import Answer, Citation  # noqa: E402
 from .ui_session import COPY_JS, LOAD_JS, REMEMBER_JS, StreamControls  # noqa: E402
 
 EXAMPLES = [
@@ -124,17 +125,17 @@ def render_streaming(text: str) -> str:
     return safe(text)
 
 
-def render_answer(answer: dict, ui: str = "zh") -> str:
+def render_answer(answer: Answer, ui: str = "zh") -> str:
     """The answer with clickable [n] markers, unsupported sentences marked, speed
     figures, and one expandable source per citation."""
     s = STRINGS[ui]
     uid = uuid.uuid4().hex[:8]
-    body = safe(answer["answer"])
-    for sentence in answer.get("unsupported", []):
+    body = safe(answer.answer)
+    for sentence in answer.unsupported:
         escaped = safe(sentence)
         if escaped and escaped in body:
             body = body.replace(escaped, f'<span class="unsupported" title="{s["unsupported"]}">{escaped}</span>', 1)
-    known = {c["n"] for c in answer.get("citations", [])}
+    known = {c.n for c in answer.citations}
 
     def link(m: re.Match) -> str:
         n = int(m.group(1))
@@ -142,14 +143,14 @@ def render_answer(answer: dict, ui: str = "zh") -> str:
             return m.group(0)
         return f'<a class="cite" href="#c-{uid}-{n}" data-cite="c-{uid}-{n}">[{n}]</a>'
     body = re.sub(r"\[(\d+)\]", link, body)
-    t = answer.get("timings", {})
+    t = answer.timings
     meta = ""
-    if not answer.get("refused") or t.get("completion_tokens"):
-        meta = (f'<div class="meta">{s["ttft"]} {t.get("ttft_s", 0):.2f} s · {t.get("tokens_per_s", 0):.1f} tok/s · '
-                f'{t.get("completion_tokens", 0)} tokens</div>')
+    if not answer.refused or t.completion_tokens:
+        meta = (f'<div class="meta">{s["ttft"]} {t.ttft_s:.2f} s · {t.tokens_per_s:.1f} tok/s · '
+                f'{t.completion_tokens} tokens</div>')
     else:
-        meta = f'<div class="meta">{t.get("total_s", 0):.2f} s</div>'
-    sources = "".join(_source_html(c, uid, s) for c in answer.get("citations", []))
+        meta = f'<div class="meta">{t.total_s:.2f} s</div>'
+    sources = "".join(_source_html(c, uid, s) for c in answer.citations)
     return body + meta + sources + copy_payload(answer_markdown(answer, s["sources"]))
 
 
@@ -164,31 +165,30 @@ def render_stopped(text: str, ui: str = "zh") -> str:
             + copy_payload(text))
 
 
-def _source_html(c: dict, uid: str, s: dict) -> str:
-    doc_text = c.get("document_text") or c["text"]
-    start, end = (c["start"], c["end"]) if c.get("document_text") else (0, len(c["text"]))
+def _source_html(c: Citation, uid: str, s: dict) -> str:
+    doc_text = c.document_text or c.text
+    start, end = (c.start, c.end) if c.document_text else (0, len(c.text))
     before = doc_text[max(0, start - 240):start]
     after = doc_text[end:end + 240]
     excerpt = (("…" if start > 240 else "") + safe(before) + "<mark>" + safe(doc_text[start:end]) +
                "</mark>" + safe(after) + ("…" if end + 240 < len(doc_text) else ""))
-    where = c.get("site") or c.get("url") or ""
-    href = safe(c.get("url"), url=True)
+    where = c.site or c.url or ""
+    href = safe(c.url, url=True)
     where = f' · <a href="{href}" target="_blank" rel="noopener noreferrer">{safe(where)}</a>' \
         if href else (f" · {safe(where)}" if where else "")
-    if c.get("page"):
-        where += " · " + safe(s["pages"].format(c["page"], c["last_page"]) if c.get("last_page")
-                              else s["page"].format(c["page"]))
+    if c.page:
+        where += " · " + safe(s["pages"].format(c.page, c.last_page) if c.last_page else s["page"].format(c.page))
     prov = ""
-    if c.get("sources"):
+    if c.sources:
         items = "".join(f'<li>[{int(p["number"])}] {safe(p["title"])} · {safe(p.get("site") or "")}<br>'
-                        f'<small>{safe(p["snippet"][:220])}</small></li>' for p in c["sources"])
+                        f'<small>{safe(p["snippet"][:220])}</small></li>' for p in c.sources)
         prov = f'<div class="prov">{s["cites"]}:<ul>{items}</ul></div>'
     whole = ""
-    if c.get("document_text"):
+    if c.document_text:
         whole_html = (safe(doc_text[:start]) + "<mark>" + safe(doc_text[start:end]) + "</mark>" +
                       safe(doc_text[end:]))
         whole = f'<details><summary>{s["whole"]}</summary><div class="doc">{whole_html}</div></details>'
-    return (f'<details class="source" id="c-{uid}-{int(c["n"])}"><summary>[{int(c["n"])}] {safe(c["title"])}{where}'
+    return (f'<details class="source" id="c-{uid}-{int(c.n)}"><summary>[{int(c.n)}] {safe(c.title)}{where}'
             f'</summary><div class="doc">{excerpt}</div>{prov}{whole}</details>')
 
 
@@ -250,8 +250,8 @@ class ChatApp:
                         answered = True
                         answer = self._with_documents(event["answer"])
                         messages[-1] = {"role": "assistant", "content": render_answer(answer, ui)}
-                        turns.append({"question": message, "answer": answer["answer"],
-                                      "standalone": answer.get("standalone_question", message)})
+                        turns.append({"question": message, "answer": answer.answer,
+                                      "standalone": answer.standalone_question or message})
                         if on_answer is not None:
                             on_answer(message, answer, False)
                         yield messages, turns, ""
@@ -259,7 +259,7 @@ class ChatApp:
                 events.close()          # a closed page or a cancelled event frees the model at once
             if not answered and cancel is not None and cancel.is_set():
                 messages[-1] = {"role": "assistant", "content": render_stopped(text, ui)}
-                stopped = {"answer": text, "citations": [], "refused": False}
+                stopped = Answer(message, text, detect_language(message))
                 if text.strip():
                     turns.append({"question": message, "answer": text,
                                   "standalone": standalone_question(message, history)})
@@ -280,16 +280,16 @@ class ChatApp:
             return [], [], ""
         messages, turns = [], []
         for turn in found["turns"]:
-            answer = turn["answer"]
+            answer = Answer.from_json(turn["answer"])
             messages.append({"role": "user", "content": safe(turn["question"])})
             if turn["stopped"]:
-                messages.append({"role": "assistant", "content": render_stopped(answer.get("answer", ""), ui)})
+                messages.append({"role": "assistant", "content": render_stopped(answer.answer, ui)})
             else:
                 messages.append({"role": "assistant", "content": render_answer(self._with_documents(answer), ui)})
-            if (answer.get("answer") or "").strip():
+            if answer.answer.strip():
                 history = [Turn(**t) for t in turns]
-                turns.append({"question": turn["question"], "answer": answer["answer"],
-                              "standalone": answer.get("standalone_question")
+                turns.append({"question": turn["question"], "answer": answer.answer,
+                              "standalone": answer.standalone_question
                               or standalone_question(turn["question"], history)})
         return messages, turns, found["id"]
 
@@ -314,14 +314,14 @@ class ChatApp:
         path.write_text(text, encoding="utf-8")
         return str(path)
 
-    def _with_documents(self, answer: dict) -> dict:
+    def _with_documents(self, answer: Answer) -> Answer:
         """Attach each cited document's text so the viewer can highlight the chunk in it."""
         docs = self.assistant.data.documents
-        for c in answer.get("citations", []):
-            doc = docs.get(c["doc_id"])
+        for c in answer.citations:
+            doc = docs.get(c.doc_id)
             if doc is not None:
-                c["document_text"] = doc.text
-                c["site"] = doc.site
+                c.document_text = doc.text
+                c.site = doc.site
         return answer
 
     # --- documents ---------------------------------------------------------------------
@@ -503,7 +503,8 @@ def build_app(app: ChatApp):
                 if control.discarded or not browser_id:
                     return
                 try:
-                    saved["id"] = app.store.add_turn(browser_id, saved["id"], question, answer, stopped=stopped)
+                    saved["id"] = app.store.add_turn(browser_id, saved["id"], question, answer.to_json(),
+                                                     stopped=stopped)
                 except RagError as e:
                     print(f"note: the conversation was not saved: {e}", flush=True)
             steps = app.respond(message, messages, turns_value, ui, cancel=control.cancel, on_answer=save)

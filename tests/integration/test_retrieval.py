@@ -39,4 +39,4 @@ def test_odd_questions_get_a_message_or_a_refusal(assistant, question):
     except QuestionError as e:
         assert "question" in str(e)
         return
-    assert a["refused"]
+    assert a.refused

@@ -103,4 +103,4 @@ def test_documents_tab_adds_files_and_reports_bad_ones(app, tmp_path):
     assert len(rows) == before + 1 and any(r[0] == "青柠笔记" for r in rows)
     assert "added 1" in report and "empty.txt" in report and "⚠️" in report
     answer = chat_app.assistant.ask("青柠实验室的客服助手")          # the running app sees the new index
-    assert any("青柠" in c["text"] for c in answer["citations"])
+    assert any("青柠" in c.text for c in answer.citations)

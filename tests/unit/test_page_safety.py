@@ -6,6 +6,7 @@ from html.parser import HTMLParser
 import pytest
 
 from fakes import FakeChatModel
+from rag.types import Answer
 from rag.ui import ChatApp, render_answer, render_streaming, safe
 
 PAYLOAD = "<img src=x onerror=alert('q1')> What does the quokka kettle weigh? <script>alert(1)</script>"
@@ -32,17 +33,17 @@ def _inert(page_html: str) -> None:
     assert "<script" not in page_html.lower() and "<img" not in page_html.lower()
 
 
-def _answer(**changes) -> dict:
+def _answer(**changes) -> Answer:
     citation = {"n": 1, "chunk_id": "note:0", "doc_id": "note", "title": "Kettle note", "url": None,
                 "text": "The quokka kettle weighs 2.4 kg.", "start": 0, "end": 32, "score": 1.0}
     answer = {"answer": "The quokka kettle weighs 2.4 kg [1].", "citations": [citation], "unsupported": [],
               "refused": False, "timings": {"ttft_s": 1.0, "tokens_per_s": 10.0, "completion_tokens": 9}}
     for key, value in changes.items():
-        if key in citation:
+        if key in citation or key in ("site", "document_text", "sources"):
             citation[key] = value
         else:
             answer[key] = value
-    return answer
+    return Answer.from_json(answer)
 
 
 def test_safe_escapes_markup_and_quotes_and_drops_control_characters():

@@ -110,11 +110,11 @@ def hostile_assistant(tmp_settings, fake_embedder, tmp_path):
 def test_a_draft_with_no_supported_sentence_becomes_the_refusal(hostile_assistant, reply):
     assistant = hostile_assistant(reply)
     answer = assistant.ask("What does the quokka kettle weigh?")
-    assert answer["refused"] and answer["answer"] == P.refusal_text("en")
-    assert answer["citations"] == [] and "PWNED" not in answer["answer"]
+    assert answer.refused and answer.answer == P.refusal_text("en")
+    assert answer.citations == [] and "PWNED" not in answer.answer
     assert "PWNED" not in assistant.llm.prompt           # the instruction never reached the model
 
 
 def test_a_supported_answer_is_still_shown(hostile_assistant):
     answer = hostile_assistant("The quokka kettle weighs 2.4 kg [1].").ask("What does the quokka kettle weigh?")
-    assert not answer["refused"] and "2.4 kg" in answer["answer"] and answer["citations"]
+    assert not answer.refused and "2.4 kg" in answer.answer and answer.citations

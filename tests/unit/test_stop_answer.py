@@ -93,7 +93,7 @@ def test_stopped_answer_keeps_its_text_marked_and_is_handed_over(app):
     assert 'class="copy-md"' in messages[-1]["content"]
     assert len(turns) == 1 and turns[0]["answer"].startswith("Apache 2.0")
     assert handed and handed[0][0] == "Gemma 4 采用什么许可证？" and handed[0][2] is True
-    assert handed[0][1]["answer"].startswith("Apache 2.0")
+    assert handed[0][1].answer.startswith("Apache 2.0")
     assert llm.lock.acquire(timeout=0.5)
     llm.lock.release()
 

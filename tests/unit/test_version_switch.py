@@ -51,11 +51,11 @@ def test_questions_are_answered_from_the_old_version_while_the_new_one_is_prepar
     started = time.perf_counter()
     answer = assistant.ask("青柠实验室的客服助手")
     assert time.perf_counter() - started < 2.0                 # not held up by the preparation
-    assert assistant.data.path == old and not any("青柠" in c["text"] for c in answer["citations"])
+    assert assistant.data.path == old and not any("青柠" in c.text for c in answer.citations)
     release.set()
     _wait(lambda: assistant.data.path != old)
     answer = assistant.ask("青柠实验室的客服助手")
-    assert any("青柠" in c["text"] for c in answer["citations"])
+    assert any("青柠" in c.text for c in answer.citations)
 
 
 def _slow_switch(switch, release):
@@ -88,7 +88,7 @@ def test_a_switch_waits_for_the_answer_in_flight_and_never_mixes_versions(setup)
     switcher.join(10)
     assert assistant.data.path != old
     answer = events[-1]["answer"]
-    assert not answer["refused"] and answer["citations"]
+    assert not answer.refused and answer.citations
 
 
 class Forbidden:
