@@ -312,15 +312,15 @@ def cmd_serve(args, settings: Settings) -> int:
 
 
 def cmd_eval(args, settings: Settings) -> int:
-    from .evaluate import run_eval
+    from .devtools.evaluate import run_eval
     return run_eval(settings, args)
 
 
 def cmd_bench(args, settings: Settings) -> int:
     if args.corpus == "grown":
-        from .bench_grown import run_grown
+        from .devtools.bench_grown import run_grown
         return run_grown(settings, args)
-    from .bench import run_bench
+    from .devtools.bench import run_bench
     return run_bench(settings, args)
 
 

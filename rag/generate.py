@@ -58,7 +58,7 @@ class LocalLLM:
     caches_prefix = True
 
     def __init__(self, settings: Settings):
-        from .models import verify_model
+        from .setup.models import verify_model
         path = verify_model(settings)
         os.environ.setdefault("GGML_LOG_LEVEL", "error")
         try:

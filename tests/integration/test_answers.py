@@ -5,7 +5,7 @@ import pytest
 
 from conftest import requires_real
 from rag.chat import Turn
-from rag.evaluate import language_matches
+from rag.devtools.evaluate import language_matches
 from rag.text import detect_language, to_simplified
 
 pytestmark = [pytest.mark.integration, requires_real]

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, requires_real
-from rag.evaluate import rank_of_evidence
+from rag.devtools.evaluate import rank_of_evidence
 
 pytestmark = [pytest.mark.integration, requires_real]
 

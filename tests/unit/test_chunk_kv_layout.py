@@ -4,7 +4,7 @@ bench corpus."""
 import pytest
 
 from fakes import FakeLocalModel
-from rag.bench_grown import grown_sources
+from rag.devtools.bench_grown import grown_sources
 from rag.chat import Assistant
 from rag.config import Settings
 from rag.errors import SetupError
@@ -138,7 +138,7 @@ def test_a_cut_or_foreign_chunk_kv_file_is_computed_again(tmp_path):
 
 
 def test_grown_bench_rows_append_under_their_own_table(tmp_path):
-    from rag.bench_grown import _append_row
+    from rag.devtools.bench_grown import _append_row
     doc = tmp_path / "BENCHMARKS.md"
     doc.write_text("# Speed\n\nearlier text\n", encoding="utf-8")
     _append_row(doc, {"date": "d1", "grown_ttft_p50_s": 0.5, "grown_ttft_speedup": 9.1})

@@ -5,8 +5,8 @@ import json
 import pytest
 
 from rag.errors import RagError
-from rag.eval_turns import conversation_rows, summarise
-from rag.evaluate import load_set, only_split
+from rag.devtools.eval_turns import conversation_rows, summarise
+from rag.devtools.evaluate import load_set, only_split
 from rag.types import Answer
 
 

@@ -15,8 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from .config import Settings
-from .types import Answer
+from ..config import Settings
+from ..types import Answer
 
 LICENCES_DIR = Path("/usr/share/common-licenses")
 ANSWER_TOKENS = 16          # enough for a decode rate; TTFT does not depend on it
@@ -79,12 +79,12 @@ def _turn_after(llm, kv, filler: str, n_tokens: int, turn: list[int]) -> float:
 
 def run_grown(settings: Settings, args) -> int:
     from . import bench as B
-    from . import store
-    from .chat import Assistant
-    from .embed import Embedder
-    from .generate import LocalLLM
-    from .ingest import ingest
-    from .text import detect_language
+    from .. import store
+    from ..chat import Assistant
+    from ..embed import Embedder
+    from ..generate import LocalLLM
+    from ..ingest import ingest
+    from ..text import detect_language
     log = (lambda m: None) if args.json else (lambda m: print(m, file=sys.stderr, flush=True))
     questions = B.QUESTIONS[::2] if args.quick else B.QUESTIONS
     tmp = Path(tempfile.mkdtemp(prefix="rag-bench-grown-"))
@@ -221,7 +221,7 @@ def run_grown(settings: Settings, args) -> int:
 
 
 def _kv_header(path: Path) -> bytes:
-    from .kvcache import MAGIC
+    from ..kvcache import MAGIC
     with open(path, "rb") as f:
         head = f.read(len(MAGIC) + 4)
         return f.read(int.from_bytes(head[len(MAGIC):], "little"))

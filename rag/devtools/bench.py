@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from .config import OFFLINE_HUB, Settings
+from ..config import OFFLINE_HUB, Settings
 
 QUESTIONS = [
     "Gemma 4 采用什么许可证？",
@@ -74,7 +74,7 @@ def _raw_decode_on(llm, tokens: list[int], n_tokens: int) -> float:
 def _floor(llm, assistant, question: str, language: str) -> float:
     """Raw prefill of the question turn alone: the time to read just those tokens
     after a minimal context (best of two reads, the first warms llama.cpp's buffers)."""
-    from . import prompt as P
+    from .. import prompt as P
     system_only = llm.render([{"role": "system", "content": ""}], generation_prompt=False)
     turn = llm.render([{"role": "system", "content": ""}, {"role": "user", "content": P.user_turn(question, language)}])
     head, tokens = llm.tokenize(system_only), llm.tokenize(turn[len(system_only):])
@@ -114,7 +114,7 @@ def _floor_in_context(llm, assistant, question: str, language: str) -> float:
 
 def _naive_ttft(llm, assistant, question: str, language: str) -> float:
     """Top-k chunks stuffed into one prompt, no cache: time to the first token."""
-    from . import prompt as P
+    from .. import prompt as P
     hits = assistant.retriever.search(question, assistant.settings.k).hits
     numbered = [P.Numbered(i + 1, assistant.data.chunks[assistant.data.position(h.chunk_id)]) for i, h in enumerate(hits)]
     messages = [{"role": "system", "content": P.retrieval_system_prompt()},
@@ -145,8 +145,8 @@ def _cold_start(settings: Settings) -> float:
 
 
 def _ingest_throughput(settings: Settings, embedder) -> tuple[float, float, int]:
-    from .chunk import chunk_document
-    from .ingest import ingest, shipped_documents
+    from ..chunk import chunk_document
+    from ..ingest import ingest, shipped_documents
     with tempfile.TemporaryDirectory() as tmp:
         s = Settings.from_env(index_dir=Path(tmp) / "index")
         embedder.passages(["warm up"])
@@ -170,8 +170,8 @@ def machine_info() -> dict:
 
 
 def run_bench(settings: Settings, args) -> int:
-    from .chat import Assistant
-    from .text import detect_language
+    from ..chat import Assistant
+    from ..text import detect_language
     questions = QUESTIONS[::2] if args.quick else QUESTIONS
     log = (lambda m: None) if args.json else (lambda m: print(m, file=sys.stderr, flush=True))
     log("cold start (a fresh `rag ask` process)…")

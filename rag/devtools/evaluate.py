@@ -11,9 +11,9 @@ import sys
 import time
 from pathlib import Path
 
-from .config import Settings
-from .errors import RagError
-from .text import detect_language, normalize
+from ..config import Settings
+from ..errors import RagError
+from ..text import detect_language, normalize
 
 LANGS = ("zh-Hans", "zh-Hant", "en")
 
@@ -184,7 +184,7 @@ def _balanced(items: list[dict], limit: int) -> list[dict]:
 
 
 def _markers(text: str) -> list[int]:
-    from .cite import parse_markers
+    from ..cite import parse_markers
     return parse_markers(text)
 
 
@@ -192,8 +192,8 @@ def language_matches(answer: str, wanted: str, question: str = "") -> bool:
     """Detected from the answer text. A Chinese answer written only in characters
     shared by both scripts matches either script, and so does any Chinese answer to a
     question that itself has no script-specific character ("Gemma 4 提供哪些模型尺寸？")."""
-    from .cite import MARKER
-    from .text import script_neutral
+    from ..cite import MARKER
+    from ..text import script_neutral
     if wanted not in LANGS:
         return True
     text = MARKER.sub("", answer)
@@ -242,7 +242,7 @@ def machine() -> str:
 
 
 def run_eval(settings: Settings, args) -> int:
-    from .chat import Assistant
+    from ..chat import Assistant
     path = Path(args.set_path) if args.set_path else settings.root / "eval" / "dev.jsonl"
     items = only_split(load_set(path), getattr(args, "split", None))
     if any("turns" in i for i in items):
