@@ -90,7 +90,8 @@ def retrieval_metrics(assistant, items: list[dict], mode: str, glossary: bool = 
             also = None
             if translate and detect_language(item["question"]) == "en":
                 started = time.perf_counter()
-                also = assistant.translate(item["question"])
+                from .translate import translate as translate_question
+                also = translate_question(assistant, item["question"])
                 extra = time.perf_counter() - started
             result = retriever.search(item["question"], 5, mode=mode, also=also)
             latencies.append(result.seconds + extra)

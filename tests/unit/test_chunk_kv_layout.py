@@ -6,6 +6,7 @@ import pytest
 from fakes import FakeLocalModel
 from rag.devtools.bench_grown import grown_sources
 from rag.chat import Assistant
+from rag.versions import VersionSwitch
 from rag.config import Settings
 from rag.errors import SetupError
 from rag.ingest import ingest
@@ -26,7 +27,7 @@ def test_auto_uses_stored_chunk_kv_beyond_the_full_context_budget(local_assistan
     s.full_context_max_tokens = 100_000
     assert local_assistant.layout() == "full"
     s.full_context_max_tokens = 100
-    local_assistant._full_tokens = None
+    local_assistant.context.full_tokens = None
     assert local_assistant.layout() == "chunks"
     s.beyond_full = "retrieval"
     assert local_assistant.layout() == "retrieval"
@@ -191,7 +192,7 @@ def test_a_new_version_beyond_the_budget_prepares_chunk_kv_aside_with_progress(t
         jobs.append(layout)
         step("prompt cache: chunk 1/2 (read once)")
         return "computed 2 chunks"
-    monkeypatch.setattr(Assistant, "_prepare_prefix_state", prepare)
+    monkeypatch.setattr(VersionSwitch, "prepare_aside", prepare)
     monkeypatch.setattr(Assistant, "warm", lambda self, progress=None: warmed.append(self.layout()) or "loaded")
     note = tmp_path / "n.md"
     note.write_text("# 笔记\n\n新的内容让语料变了。", encoding="utf-8")

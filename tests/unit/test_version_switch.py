@@ -8,6 +8,7 @@ import pytest
 
 from fakes import FakeChatModel
 from rag.chat import Assistant
+from rag.versions import VersionSwitch
 from rag.ingest import ingest
 from rag.ui import ChatApp
 
@@ -46,7 +47,7 @@ def test_questions_are_answered_from_the_old_version_while_the_new_one_is_prepar
     assistant = Assistant(settings, llm=SlowLLM(), embedder=embedder)
     old = assistant.data.path
     release = threading.Event()
-    monkeypatch.setattr(Assistant, "_switch", _slow_switch(Assistant._switch, release))
+    monkeypatch.setattr(VersionSwitch, "switch", _slow_switch(VersionSwitch.switch, release))
     ingest(settings, [str(note)], embedder=embedder, progress=False)       # another shell, say
     started = time.perf_counter()
     answer = assistant.ask("青柠实验室的客服助手")
@@ -103,7 +104,7 @@ def test_an_ingest_that_changed_nothing_loads_no_model(setup, monkeypatch, tmp_p
     settings, embedder, note = setup
     settings.context_mode = "auto"          # auto would count tokens with the model
     monkeypatch.setattr(rag.generate, "LocalLLM", Forbidden)
-    monkeypatch.setattr(Assistant, "_prepare_prefix_state", lambda *a: pytest.fail("prepared a prompt cache"))
+    monkeypatch.setattr(VersionSwitch, "prepare_aside", lambda *a: pytest.fail("prepared a prompt cache"))
     if case == "unchanged":
         ingest(settings, [str(note)], embedder=embedder, progress=False)
         source = note
