@@ -14,9 +14,9 @@ import functools
 import re
 from dataclasses import dataclass
 
+from .text import FOOTNOTE_RUN
 from .types import Chunk, Document
 
-FOOTNOTES = re.compile(r"(?:\[\d{1,2}\])+")
 _UNIT = re.compile(r"(\d+(?:\.\d+)?)\s*(万|亿)")
 
 REFUSAL_MARK = "NOT_FOUND"
@@ -123,7 +123,7 @@ def english_units(text: str) -> str:
 
 def model_text(chunk: Chunk) -> str:
     """The chunk as the model sees it: no footnote markers, units glossed."""
-    text = neutralise(FOOTNOTES.sub("", chunk.text))
+    text = neutralise(FOOTNOTE_RUN.sub("", chunk.text))
     return english_units(re.sub(r"[ \t]+\n", "\n", text)).strip()
 
 
