@@ -173,12 +173,7 @@ def _warm(settings: Settings) -> None:
 def cmd_sources(args, settings: Settings) -> int:
     from . import store
     data = store.load_index(settings.index_dir, expect=store.index_expectations(settings), verify=False)
-    rows = []
-    for doc_id, doc in data.documents.items():
-        entry = data.manifest.get("documents", {}).get(doc_id, {})
-        rows.append({"doc_id": doc_id, "title": doc.title, "kind": doc.kind, "language": doc.language,
-                     "chunks": entry.get("chunks", 0), "updated_at": entry.get("updated_at"),
-                     "origin": doc.origin, "url": doc.url})
+    rows = [{k: v for k, v in row.items() if k != "site"} for row in data.document_rows()]
     if args.json:
         print(json.dumps(rows, ensure_ascii=False, indent=1))
         return 0

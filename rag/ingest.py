@@ -18,7 +18,7 @@ from .chunk import chunk_document
 from .config import Settings
 from .store import index_expectations
 from .embed import EMBEDDER_DIM
-from .errors import IndexStoreError, IngestError, RagError
+from .errors import IngestError, RagError, StaleIndexError
 from .sources import LeftOut, clean_article, expand_sources, load_corpus_manifest, load_source, refuse_wordless
 from .types import Chunk, Document
 
@@ -189,11 +189,9 @@ def _load_previous(index_dir: Path, expect: dict, rebuild: bool):
         return None
     try:
         return store.load_index(index_dir, expect=expect)
-    except IndexStoreError as e:
-        if "was built with" in str(e) or "was written in format" in str(e):
-            print(f"note: {str(e).split(';')[0]}; rebuilding it", file=sys.stderr)
-            return None
-        raise
+    except StaleIndexError as e:
+        print(f"note: {str(e).split(';')[0]}; rebuilding it", file=sys.stderr)
+        return None
 
 
 def _collect(settings, sources, old, rebuild, refetch, report, chunked) -> list[Document]:

@@ -18,7 +18,7 @@ import numpy as np
 
 from .config import Settings
 from .embed import EMBEDDER_DIM, EMBEDDER_NAME
-from .errors import IndexStoreError
+from .errors import IndexStoreError, StaleIndexError
 from .files import sha256_file
 from .text import tokenize
 from .types import Chunk, Document
@@ -45,6 +45,17 @@ class IndexData:
     faiss_index: object = None
     bm25: object = None
     _positions: dict[str, int] = field(default_factory=dict)
+
+    def document_rows(self) -> list[dict]:
+        """One row per document for listings (`rag sources`, the Documents tab): its record
+        and what the manifest says of it."""
+        rows = []
+        for doc_id, doc in self.documents.items():
+            entry = self.manifest.get("documents", {}).get(doc_id, {})
+            rows.append({"doc_id": doc_id, "title": doc.title, "kind": doc.kind, "language": doc.language,
+                         "chunks": entry.get("chunks", 0), "updated_at": entry.get("updated_at"),
+                         "origin": doc.origin, "url": doc.url, "site": doc.site})
+        return rows
 
     def position(self, chunk_id: str) -> int:
         if not self._positions:
@@ -174,11 +185,11 @@ def load_index(index_dir: Path, expect: dict | None = None, verify: bool = True)
     except (OSError, ValueError) as e:
         raise IndexStoreError(f"the index manifest is unreadable ({e}); {REBUILD_HINT}") from None
     if manifest.get("format_version") != FORMAT_VERSION:
-        raise IndexStoreError(f"the index was written in format {manifest.get('format_version')}, this version "
+        raise StaleIndexError(f"the index was written in format {manifest.get('format_version')}, this version "
                               f"reads format {FORMAT_VERSION}; {REBUILD_HINT}")
     for key, want in (expect or {}).items():
         if manifest.get(key) != want:
-            raise IndexStoreError(f"the index was built with {key}={manifest.get(key)}, the settings say {want}; "
+            raise StaleIndexError(f"the index was built with {key}={manifest.get(key)}, the settings say {want}; "
                                   f"{REBUILD_HINT}")
     if verify:
         for name, digest in manifest.get("files", {}).items():

@@ -327,13 +327,8 @@ class ChatApp:
     # --- documents ---------------------------------------------------------------------
 
     def documents_table(self) -> list[list]:
-        data = self.assistant.data
-        rows = []
-        for doc_id, doc in data.documents.items():
-            entry = data.manifest.get("documents", {}).get(doc_id, {})
-            rows.append([safe(doc.title), safe(doc.kind), safe(doc.language), entry.get("chunks", 0),
-                         safe((entry.get("updated_at") or "")[:16]), safe(doc.url or doc.site or "")])
-        return rows
+        return [[safe(r["title"]), safe(r["kind"]), safe(r["language"]), r["chunks"], safe((r["updated_at"] or "")[:16]),
+                 safe(r["url"] or r["site"] or "")] for r in self.assistant.data.document_rows()]
 
     def add_documents(self, files, urls: str, ui_choice: str, progress=None):
         """Ingest in this (Documents tab) worker, never holding the model: questions go on
