@@ -301,7 +301,7 @@ def chat_loop(assistant, lines, k: int | None = None, out=None, err=None) -> int
 
 
 def cmd_serve(args, settings: Settings) -> int:
-    from .ui import serve
+    from .ui_page import serve
     serve(settings, host=args.host, port=args.port)
     return 0
 

@@ -7,7 +7,8 @@ import pytest
 
 from fakes import FakeChatModel
 from rag.types import Answer
-from rag.ui import ChatApp, render_answer, render_streaming, safe
+from rag.ui import ChatApp
+from rag.ui_render import render_answer, render_streaming, safe
 
 PAYLOAD = "<img src=x onerror=alert('q1')> What does the quokka kettle weigh? <script>alert(1)</script>"
 
