@@ -2,7 +2,9 @@
 reply, or server-sent events with "stream": true) and GET /v1/models. The client sends the
 whole conversation; its last user message is the question and the earlier user/assistant
 pairs are the history `Assistant.stream` folds into follow-ups. The SPEC answer object
-(citations, language, refused, timings) rides in an extra top-level field `rag`."""
+(citations, language, refused, timings) rides in an extra top-level field `rag`. About 300
+lines because the request checks and OpenAI's reply, stream and error shapes are one contract,
+read together."""
 from __future__ import annotations
 
 import json

@@ -2,7 +2,8 @@
 chat template taken from the GGUF, and a fixed prompt prefix whose KV state is computed
 once, saved beside the index and loaded at start, so a question only pays for its own
 turn. `RemoteLLM` streams from any OpenAI-compatible server instead (RAG_LLM_URL). Both
-implement `rag.llm.ChatModel`."""
+implement `rag.llm.ChatModel`. Over 300 lines because `LocalLLM` is one piece of state (the
+model, its lock, the prefix its KV cache holds, its stop tokens) that every method reads."""
 from __future__ import annotations
 
 import codecs

