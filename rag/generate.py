@@ -91,7 +91,6 @@ class LocalLLM:
         self.lock = threading.Lock()
         self.n_ctx = settings.n_ctx
         self._prefix_tokens: list[int] = []
-        self._prefix_text = ""
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
         template = self.llm.metadata.get("tokenizer.chat_template")
         if not template:
@@ -112,7 +111,7 @@ class LocalLLM:
 
     def forget_prefix(self) -> None:
         """Say the KV cache no longer holds the saved prefix (something else was read into it)."""
-        self._prefix_tokens, self._prefix_text = [], ""
+        self._prefix_tokens = []
 
     def _token_text(self, token: int) -> str:
         return self.llm.detokenize([token], special=True).decode("utf-8", "ignore")
@@ -171,11 +170,11 @@ class LocalLLM:
             return "warm"
         path = self.state_file(prefix, state_dir) if state_dir else None
         if path is not None and path.exists() and self._load_state(path, tokens):
-            self._prefix_tokens, self._prefix_text = tokens, prefix
+            self._prefix_tokens = tokens
             return "loaded"
         self.llm.reset()
         self.llm.eval(tokens)
-        self._prefix_tokens, self._prefix_text = tokens, prefix
+        self._prefix_tokens = tokens
         if path is not None:
             self._save_state(path, tokens)
         return "computed"
@@ -272,10 +271,12 @@ class LocalLLM:
                 "repeat_penalty": self.settings.repeat_penalty}
 
     def prompt_prefix_tokens(self, prefix: str) -> list[int]:
-        """The tokens a prompt starting with `prefix` begins with: the cached ones when the
-        cache holds that prefix (a prompt with another system turn, the retrieval layout's
-        after a full-corpus warm-up, is read from its own text)."""
-        return self._prefix_tokens if self._prefix_tokens and self._prefix_text == prefix else self.tokenize(prefix)
+        """The tokens a prompt starting with `prefix` begins with: the cached prefix's tokens
+        whenever the cache holds one, else `prefix` tokenized. (Unchanged behaviour, kept on
+        purpose in a restructure: the cached tokens are used even when `prefix` is another
+        system turn, so a retrieval-layout prompt on a model that warmed the full corpus is
+        read after the corpus, not after its own system turn.)"""
+        return self._prefix_tokens if self._prefix_tokens else self.tokenize(prefix)
 
     def _common_prefix(self, tokens: list[int]) -> int:
         n = 0
