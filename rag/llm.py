@@ -38,8 +38,9 @@ class Placement:
 class ChatModel(Protocol):
     """A chat model as the assistant uses it. `caches_prefix` says whether it keeps a KV state
     of a fixed prompt start (the in-process model: then it also offers `render`,
-    `split_prefix`, `ensure_prefix`, `state_file` and `tokenize`, used by the prompt cache and
-    the stored chunk KV); a server does not, and never gets the `chunks` layout."""
+    `split_prefix`, `system_prefix`, `ensure_prefix`, `state_file`, `prefix_key`, `tokenize` and
+    `forget_prefix`, used by the prompt cache and the stored chunk KV); a server does not, and
+    never gets the `chunks` layout."""
     name: str
     n_ctx: int
     caches_prefix: bool
