@@ -53,8 +53,8 @@ def test_it_is_a_chat_model(model):
     assert isinstance(model, ChatModel)
     assert isinstance(model.name, str) and model.name and model.n_ctx > 0
     if model.caches_prefix:              # what the prompt cache and stored chunk KV use
-        for method in ("render", "split_prefix", "system_prefix", "ensure_prefix", "state_file", "tokenize",
-                       "forget_prefix"):
+        for method in ("render", "split_prefix", "system_prefix", "ensure_prefix", "state_file", "prefix_key",
+                       "tokenize", "forget_prefix"):
             assert callable(getattr(model, method)), method
 
 
