@@ -48,7 +48,7 @@ def test_questions_are_answered_while_an_upload_is_ingested(tmp_path, assistant)
     worker.join(900)
     assert not worker.is_alive() and "added 1" in result["report"], result
     switch = app.assistant.last_switch
-    print(f"\nquestion during the upload: {waited:.1f} s (ttft {answer['timings']['ttft_s']:.1f} s), "
+    print(f"\nquestion during the upload: {waited:.1f} s (ttft {answer.timings.ttft_s:.1f} s), "
           f"upload to switched in: {result['seconds']:.0f} s, switch {switch}")
     assert preparing and version_then == old, "the question was not answered while the upload was prepared"
     assert switch["prompt_cache"] in ("computed", "loaded") and app.assistant.data.path != old
