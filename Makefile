@@ -27,7 +27,7 @@ $(STAMP):
 deps: $(STAMP)
 
 models: deps
-	$(BIN)/python -m rag.models
+	$(BIN)/python -m rag.setup.models
 	# a real 64-token batch prefill in a child process; on a signal, rebuild with the safe profile
 	$(BIN)/python scripts/llama_build.py check
 

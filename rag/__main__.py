@@ -1,6 +1,7 @@
 """The `rag` command (also `python -m rag`): ingest, sources, remove, retrieve, ask, chat,
 serve, eval, bench. Errors are one line on stderr with a non-zero exit; `--debug` shows the
-traceback."""
+traceback. Over 300 lines because it is the whole command-line contract of SPEC.md (each
+subcommand's flags and its thin handler), which tools outside the package rely on."""
 from __future__ import annotations
 
 import argparse
@@ -9,8 +10,9 @@ import os
 import sys
 import time
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+from .config import use_offline_hub  # noqa: E402
+
+use_offline_hub()
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from .config import Settings  # noqa: E402
@@ -171,14 +173,8 @@ def _warm(settings: Settings) -> None:
 
 def cmd_sources(args, settings: Settings) -> int:
     from . import store
-    from .ingest import index_expectations
-    data = store.load_index(settings.index_dir, expect=index_expectations(settings), verify=False)
-    rows = []
-    for doc_id, doc in data.documents.items():
-        entry = data.manifest.get("documents", {}).get(doc_id, {})
-        rows.append({"doc_id": doc_id, "title": doc.title, "kind": doc.kind, "language": doc.language,
-                     "chunks": entry.get("chunks", 0), "updated_at": entry.get("updated_at"),
-                     "origin": doc.origin, "url": doc.url})
+    data = store.load_index(settings.index_dir, expect=store.index_expectations(settings), verify=False)
+    rows = [{k: v for k, v in row.items() if k != "site"} for row in data.document_rows()]
     if args.json:
         print(json.dumps(rows, ensure_ascii=False, indent=1))
         return 0
@@ -218,13 +214,13 @@ def cmd_ask(args, settings: Settings) -> int:
     assistant = Assistant(settings)
     for question in questions:
         if args.json:
-            print(json.dumps(assistant.ask(question, k=args.k), ensure_ascii=False), flush=True)
+            print(json.dumps(assistant.ask(question, k=args.k).to_json(), ensure_ascii=False), flush=True)
             continue
         print_answer(assistant, question, k=args.k)
     return 0
 
 
-def print_answer(assistant, question: str, history=None, k: int | None = None, out=None, err=None) -> dict:
+def print_answer(assistant, question: str, history=None, k: int | None = None, out=None, err=None):
     """Stream one answer to the terminal, then its citations; returns the answer object."""
     out, err = out or sys.stdout, err or sys.stderr
     answer, streamed = None, ""
@@ -239,15 +235,15 @@ def print_answer(assistant, question: str, history=None, k: int | None = None, o
     finally:
         events.close()           # Ctrl+C in `rag chat` stops the model here
     print(file=out)
-    if answer["answer"].strip() != streamed.strip():
+    if answer.answer.strip() != streamed.strip():
         # The citation check repaired markers or replaced an unsupported draft.
-        print(f"→ {answer['answer']}", file=out)
-    for c in answer["citations"]:
-        page = f" (p. {c['page']}{'–' + str(c['last_page']) if c.get('last_page') else ''})" if c.get("page") else ""
-        section = f", {c['section']}" if c.get("section") else ""
-        print(f"  [{c['n']}] {c['title']}{section}{page}: {c['text'][:90]!r}", file=out)
-    t = answer["timings"]
-    print(f"  ({t['ttft_s']:.2f} s to first token, {t['tokens_per_s']:.1f} tokens/s)", file=err)
+        print(f"→ {answer.answer}", file=out)
+    for c in answer.citations:
+        page = f" (p. {c.page}{'–' + str(c.last_page) if c.last_page else ''})" if c.page else ""
+        section = f", {c.section}" if c.section else ""
+        print(f"  [{c.n}] {c.title}{section}{page}: {c.text[:90]!r}", file=out)
+    t = answer.timings
+    print(f"  ({t.ttft_s:.2f} s to first token, {t.tokens_per_s:.1f} tokens/s)", file=err)
     return answer
 
 
@@ -299,29 +295,29 @@ def chat_loop(assistant, lines, k: int | None = None, out=None, err=None) -> int
         except KeyboardInterrupt:
             print("\n(stopped)", file=err)
             continue
-        standalone = answer.get("standalone_question") or question
+        standalone = answer.standalone_question or question
         if standalone != question:
             print(f"  (looked up as: {standalone})", file=err)
-        history.append(Turn(question=question, answer=answer["answer"], standalone=standalone))
+        history.append(Turn(question=question, answer=answer.answer, standalone=standalone))
     return 0
 
 
 def cmd_serve(args, settings: Settings) -> int:
-    from .ui import serve
+    from .ui_page import serve
     serve(settings, host=args.host, port=args.port)
     return 0
 
 
 def cmd_eval(args, settings: Settings) -> int:
-    from .evaluate import run_eval
+    from .devtools.evaluate import run_eval
     return run_eval(settings, args)
 
 
 def cmd_bench(args, settings: Settings) -> int:
     if args.corpus == "grown":
-        from .bench_grown import run_grown
+        from .devtools.bench_grown import run_grown
         return run_grown(settings, args)
-    from .bench import run_bench
+    from .devtools.bench import run_bench
     return run_bench(settings, args)
 
 

@@ -2,7 +2,9 @@
 reply, or server-sent events with "stream": true) and GET /v1/models. The client sends the
 whole conversation; its last user message is the question and the earlier user/assistant
 pairs are the history `Assistant.stream` folds into follow-ups. The SPEC answer object
-(citations, language, refused, timings) rides in an extra top-level field `rag`."""
+(citations, language, refused, timings) rides in an extra top-level field `rag`. About 300
+lines because the request checks and OpenAI's reply, stream and error shapes are one contract,
+read together."""
 from __future__ import annotations
 
 import json
@@ -19,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 
 from .chat import Turn, standalone_question, validate_question
 from .errors import QuestionError, RagError
+from .types import Answer
 
 log = logging.getLogger(__name__)
 
@@ -138,22 +141,22 @@ def parse_request(body: bytes, settings) -> ChatRequest:
 
 # --- responses -------------------------------------------------------------------------------
 
-def usage(answer: dict) -> dict:
-    prompt = int((answer.get("context") or {}).get("prompt_tokens") or 0)
-    completion = int(answer["timings"].get("completion_tokens") or 0)
+def usage(answer: Answer) -> dict:
+    prompt = int(answer.context.prompt_tokens or 0)
+    completion = int(answer.timings.completion_tokens or 0)
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
 
-def finish_reason(answer: dict, settings) -> str:
-    cut = not answer["refused"] and answer["timings"].get("completion_tokens", 0) >= settings.max_tokens
+def finish_reason(answer: Answer, settings) -> str:
+    cut = not answer.refused and answer.timings.completion_tokens >= settings.max_tokens
     return "length" if cut else "stop"
 
 
-def completion(answer: dict, completion_id: str, created: int, model: str, settings) -> dict:
+def completion(answer: Answer, completion_id: str, created: int, model: str, settings) -> dict:
     return {"id": completion_id, "object": "chat.completion", "created": created, "model": model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": answer["answer"]},
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": answer.answer},
                          "logprobs": None, "finish_reason": finish_reason(answer, settings)}],
-            "usage": usage(answer), "rag": answer}
+            "usage": usage(answer), "rag": answer.to_json()}
 
 
 def _sse(data: dict | str) -> str:
@@ -180,7 +183,7 @@ def stream_chunks(events: Iterator[dict], completion_id: str, created: int, mode
                 answer = event["answer"]
         if answer is None:
             raise RuntimeError("the answer stream ended without an answer")
-        rag = dict(answer, revised=streamed.strip() != answer["answer"].strip())
+        rag = dict(answer.to_json(), revised=streamed.strip() != answer.answer.strip())
         yield _sse(chunk({}, finish_reason(answer, settings), rag=rag))
         if include_usage:
             yield _sse({"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": model,
@@ -290,7 +293,7 @@ def _prepend(first: dict, events: Iterator[dict]) -> Iterator[dict]:
     yield from events          # closing this closes `events` too
 
 
-def _last_answer(events: Iterator[dict]) -> dict:
+def _last_answer(events: Iterator[dict]) -> Answer:
     answer = None
     for event in events:
         if event["type"] == "answer":

@@ -7,15 +7,9 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-from .sources import footnotes
+from .text import DOCUMENT_SENTENCE_END, footnotes, sentence_spans
 from .types import Chunk, Document
 
-# A sentence ends at CJK/ASCII terminal punctuation, swallowing closing quotes and the
-# article's footnote markers ("...家族。[4][5][6]") so the markers stay with their claim.
-# The full stop of a clause number at a line's start ("4. Redistribution") ends nothing.
-_SENTENCE_END = re.compile(
-    r"(?:[。！？；!?;]|(?<=[\u4e00-\u9fff\)）]):|(?<!^\d)(?<!^\d\d)\.(?=\s|$))[”’」』\"')）]*(?:\s*\[\d{1,2}\])*",
-    re.MULTILINE)
 
 
 @dataclass
@@ -38,20 +32,15 @@ def _paragraphs(text: str) -> list[Span]:
 
 
 def _is_heading(block: str) -> bool:
-    return "\n" not in block and len(block) <= 40 and not _SENTENCE_END.search(block[-2:] + " ")
+    return "\n" not in block and len(block) <= 40 and not DOCUMENT_SENTENCE_END.search(block[-2:] + " ")
 
 
 def _sentences(text: str, span: Span) -> list[Span]:
     """Sentence spans inside a paragraph; lines of a list count as sentences."""
-    out, start = [], span.start
-    piece = text[span.start:span.end]
-    cuts = sorted({m.end() for m in _SENTENCE_END.finditer(piece)} | {m.end() for m in re.finditer(r"\n", piece)})
-    for cut in cuts + [len(piece)]:
-        end = span.start + cut
-        s, e = _trim(text, start, end)
-        if e > s:
-            out.append(Span(s, e))
-        start = end
+    out = []
+    for a, b in sentence_spans(text[span.start:span.end], document=True):
+        s, e = _trim(text, span.start + a, span.start + b)
+        out.append(Span(s, e))
     return out
 
 

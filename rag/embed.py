@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .config import use_offline_hub
 from .errors import SetupError
 
 EMBEDDER_NAME = "intfloat/multilingual-e5-small"
@@ -22,8 +23,7 @@ class Embedder:
     def __init__(self, path: Path, threads: int | None = None):
         if not (Path(path) / "modules.json").exists():
             raise SetupError(f"the embedder folder {path} is missing or incomplete: run `make setup`")
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        use_offline_hub()
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
         import torch

@@ -4,6 +4,7 @@ RagError
  +-- SetupError       models missing or damaged, set-up not run
  +-- IngestError      a source could not be read, fetched or parsed
  +-- IndexStoreError  the index is missing, stale or damaged
+ |    +-- StaleIndexError  written in another format or with other embedder/chunker settings (ingest rebuilds it)
  +-- ModelError       the language model failed to load or answer
  +-- QuestionError    the question itself is unusable (empty, too long)
 """
@@ -22,6 +23,10 @@ class IngestError(RagError):
 
 
 class IndexStoreError(RagError):
+    pass
+
+
+class StaleIndexError(IndexStoreError):
     pass
 
 

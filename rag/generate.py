@@ -1,7 +1,9 @@
 """Generation. `LocalLLM` runs llama.cpp in process: one model instance behind a lock, the
 chat template taken from the GGUF, and a fixed prompt prefix whose KV state is computed
 once, saved beside the index and loaded at start, so a question only pays for its own
-turn. `RemoteLLM` streams from any OpenAI-compatible server instead (RAG_LLM_URL)."""
+turn. `RemoteLLM` streams from any OpenAI-compatible server instead (RAG_LLM_URL). Both
+implement `rag.llm.ChatModel`. Over 300 lines because `LocalLLM` is one piece of state (the
+model, its lock, the prefix its KV cache holds, its stop tokens) that every method reads."""
 from __future__ import annotations
 
 import codecs
@@ -12,32 +14,16 @@ import json
 import os
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
 from .config import Settings
 from .errors import ModelError
+from .llm import GenStats, Placement
 
 
 # ggml type ids for the KV cache's keys (values stay f16: quantized values need flash attention)
 CACHE_TYPES = {"f32": 0, "f16": 1, "q4_0": 2, "q8_0": 8}
-
-
-@dataclass
-class GenStats:
-    prompt_tokens: int = 0
-    cached_tokens: int = 0
-    completion_tokens: int = 0
-    ttft_s: float | None = None
-    last_token_s: float = 0.0          # when the last emitted token arrived (from start)
-    generate_s: float = 0.0
-
-    @property
-    def tokens_per_s(self) -> float:
-        """Decode rate between the first and the last emitted token."""
-        span = self.last_token_s - (self.ttft_s or 0.0)
-        return (self.completion_tokens - 1) / span if self.completion_tokens > 1 and span > 0 else 0.0
 
 
 def prefix_state_key(prefix: str, **ident) -> str:
@@ -69,8 +55,11 @@ def _two_sequences(llama_cpp):
 
 
 class LocalLLM:
+    """llama.cpp in process (a `rag.llm.ChatModel` that caches a prompt prefix)."""
+    caches_prefix = True
+
     def __init__(self, settings: Settings):
-        from .models import verify_model
+        from .setup.models import verify_model
         path = verify_model(settings)
         os.environ.setdefault("GGML_LOG_LEVEL", "error")
         try:
@@ -109,11 +98,20 @@ class LocalLLM:
         eos = self._token_text(self.llm.token_eos())
         bos = self._token_text(self.llm.token_bos()) if self.llm.token_bos() >= 0 else ""
         self._formatter = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)
-        self._stop_ids = {self.llm.token_eos()}
+        self.stop_ids = {self.llm.token_eos()}
         for text in ("<|im_end|>", "<|endoftext|>", "<end_of_turn>", "<|eot_id|>"):
             ids = self.llm.tokenize(text.encode(), add_bos=False, special=True)
             if len(ids) == 1:
-                self._stop_ids.add(ids[0])
+                self.stop_ids.add(ids[0])
+
+    @property
+    def prefix_tokens(self) -> list[int]:
+        """The tokens of the prefix the KV cache holds now (empty when none is known)."""
+        return self._prefix_tokens
+
+    def forget_prefix(self) -> None:
+        """Say the KV cache no longer holds the saved prefix (something else was read into it)."""
+        self._prefix_tokens = []
 
     def _token_text(self, token: int) -> str:
         return self.llm.detokenize([token], special=True).decode("utf-8", "ignore")
@@ -129,6 +127,10 @@ class LocalLLM:
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenize(text))
+
+    def system_prefix(self, system: str) -> str:
+        """The part of the rendered prompt whose KV state is saved: the system turn."""
+        return self.split_prefix([{"role": "system", "content": system}, {"role": "user", "content": "?"}])[0]
 
     def split_prefix(self, messages: list[dict]) -> tuple[str, str]:
         """The rendered prompt as (system part, rest): the system part is the cacheable
@@ -151,6 +153,9 @@ class LocalLLM:
     def state_file(self, prefix: str, state_dir: Path) -> Path:
         """Where the KV state of `prefix` is saved for an index version."""
         return Path(state_dir) / f"prefix-{self.prefix_key(prefix)}.state"
+
+    def warm_prefix(self, system: str, state_dir: Path | None) -> str:
+        return self.ensure_prefix(self.system_prefix(system), state_dir)
 
     def ensure_prefix(self, prefix: str, state_dir: Path | None) -> str:
         """Make `prefix` the evaluated start of the context: load its saved KV state when
@@ -202,6 +207,18 @@ class LocalLLM:
 
     # --- streaming -------------------------------------------------------------------
 
+    def stream_messages(self, messages: list[dict], max_tokens: int, stats: GenStats,
+                        placement: Placement | None = None) -> Iterator[str]:
+        """The rendered messages, read after the saved prefix's KV when the prompt starts with
+        it, or (given a `placement`) after the stored chunk KV it puts in place."""
+        if placement is not None:
+            rendered = self.render(messages)
+            if rendered.startswith(placement.text):
+                return self.stream(rendered[len(placement.text):], max_tokens, stats, placed=placement.place)
+            return self.stream(rendered, max_tokens, stats)
+        prefix, rest = self.split_prefix(messages)
+        return self.stream(prefix + rest, max_tokens, stats, prefix=prefix)
+
     def stream(self, prompt: str, max_tokens: int, stats: GenStats, prefix: str = "",
                placed: Callable[[], list[int]] | None = None) -> Iterator[str]:
         """Yield text pieces of the completion of `prompt` (already chat-rendered).
@@ -209,7 +226,7 @@ class LocalLLM:
         rag/kvcache.py) under the model lock and returns its tokens; `prompt` follows it."""
         if placed is None:
             if prefix and prompt.startswith(prefix):
-                tokens = self._prefix_tokens_for(prefix) + self.tokenize(prompt[len(prefix):])
+                tokens = self.prompt_prefix_tokens(prefix) + self.tokenize(prompt[len(prefix):])
             else:
                 tokens = self.tokenize(prompt)
             self._check_fits(tokens, max_tokens)
@@ -223,7 +240,7 @@ class LocalLLM:
             decoder = codecs.getincrementaldecoder("utf-8")(errors="ignore")
             try:
                 for token in self.llm.generate(tokens, **self.sampling(), reset=True):
-                    if token in self._stop_ids or self.llm.n_tokens >= self.n_ctx - 1:
+                    if token in self.stop_ids or self.llm.n_tokens >= self.n_ctx - 1:
                         break
                     stats.completion_tokens += 1
                     stats.last_token_s = time.perf_counter() - started
@@ -253,7 +270,12 @@ class LocalLLM:
         return {"temp": self.settings.temperature, "top_k": 40, "top_p": 0.95, "min_p": 0.05,
                 "repeat_penalty": self.settings.repeat_penalty}
 
-    def _prefix_tokens_for(self, prefix: str) -> list[int]:
+    def prompt_prefix_tokens(self, prefix: str) -> list[int]:
+        """The tokens a prompt starting with `prefix` begins with: the cached prefix's tokens
+        whenever the cache holds one, else `prefix` tokenized. (Unchanged behaviour, kept on
+        purpose in a restructure: the cached tokens are used even when `prefix` is another
+        system turn, so a retrieval-layout prompt on a model that warmed the full corpus is
+        read after the corpus, not after its own system turn.)"""
         return self._prefix_tokens if self._prefix_tokens else self.tokenize(prefix)
 
     def _common_prefix(self, tokens: list[int]) -> int:
@@ -266,7 +288,9 @@ class LocalLLM:
 
 
 class RemoteLLM:
-    """Any OpenAI-compatible /v1/chat/completions server (llama.cpp server, vLLM ...)."""
+    """Any OpenAI-compatible /v1/chat/completions server (llama.cpp server, vLLM ...): a
+    `rag.llm.ChatModel` that caches nothing on this side."""
+    caches_prefix = False
 
     def __init__(self, settings: Settings):
         self.settings = settings
@@ -280,7 +304,11 @@ class RemoteLLM:
     def count_tokens(self, text: str) -> int:
         return max(1, int(len(text.encode("utf-8")) / 2.5))     # a safe overestimate for CJK
 
-    def stream_messages(self, messages: list[dict], max_tokens: int, stats: GenStats) -> Iterator[str]:
+    def warm_prefix(self, system: str, state_dir: Path | None) -> str:
+        return "not needed"
+
+    def stream_messages(self, messages: list[dict], max_tokens: int, stats: GenStats,
+                        placement: Placement | None = None) -> Iterator[str]:
         import httpx
         body = {"model": self.name, "messages": messages, "max_tokens": max_tokens, "stream": True,
                 "temperature": self.settings.temperature}

@@ -9,11 +9,11 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Callable
 
 from .errors import ModelError
+from .files import atomic_write
 
 MAGIC = b"RAGKV1\n"
 SCRATCH_SEQ = 1          # cells are loaded here, shifted, then copied into sequence 0
@@ -65,7 +65,7 @@ class ChunkKV:
             return
         self.dir.mkdir(parents=True, exist_ok=True)
         self.llm.ensure_prefix_held(self.head, self.dir)  # its saved state, or read once and saved
-        self.llm._prefix_tokens = []
+        self.llm.forget_prefix()
 
     def prepare(self, texts: list[str], progress: Callable[[int, int], None] | None = None) -> int:
         """Compute and save the KV of every piece not stored yet. Returns how many were computed."""
@@ -101,11 +101,7 @@ class ChunkKV:
             raise RuntimeError("llama.cpp returned no state for a chunk")
         header = json.dumps({"tokens": tokens, "start": h}).encode()
         path = self.path(self.key(text))
-        tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-        with open(tmp, "wb") as f:
-            f.write(MAGIC + len(header).to_bytes(4, "little") + header)
-            f.write(memoryview(buf)[:written])
-        os.replace(tmp, path)
+        atomic_write(path, MAGIC + len(header).to_bytes(4, "little") + header, memoryview(buf)[:written])
 
     # --- placing ---------------------------------------------------------------------
 
@@ -177,7 +173,7 @@ class ChunkKV:
             tokens += piece
             self._tokens[k] = piece
         inner.n_tokens = pos
-        self.llm._prefix_tokens = []
+        self.llm.forget_prefix()
         return tokens
 
     # --- housekeeping ----------------------------------------------------------------

@@ -14,9 +14,9 @@ import functools
 import re
 from dataclasses import dataclass
 
+from .text import FOOTNOTE_RUN
 from .types import Chunk, Document
 
-FOOTNOTES = re.compile(r"(?:\[\d{1,2}\])+")
 _UNIT = re.compile(r"(\d+(?:\.\d+)?)\s*(万|亿)")
 
 REFUSAL_MARK = "NOT_FOUND"
@@ -124,7 +124,7 @@ def english_units(text: str) -> str:
 def model_text(chunk: Chunk) -> str:
     """The chunk as the model sees it: no footnote markers, units glossed, and its clause
     label in front ("(Section 4(a)) ...") so an answer can name it."""
-    text = neutralise(FOOTNOTES.sub("", chunk.text))
+    text = neutralise(FOOTNOTE_RUN.sub("", chunk.text))
     text = english_units(re.sub(r"[ \t]+\n", "\n", text)).strip()
     section = getattr(chunk, "section", None)
     return f"({section}) {text}" if section else text

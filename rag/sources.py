@@ -25,8 +25,10 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+from .config import ROOT
 from .errors import IngestError
-from .text import detect_language
+from .files import atomic_write
+from .text import HAN_CHARS, detect_language
 from .types import Document
 
 TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
@@ -35,7 +37,6 @@ PDF_SUFFIXES = {".pdf"}
 WORD_SUFFIXES = {".docx"}
 SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | PDF_SUFFIXES | WORD_SUFFIXES
 SUPPORTED_TYPES = ".pdf, .docx, .html, .htm, .txt or .md"     # for messages, help texts and the upload widget
-FOOTNOTE = re.compile(r"\[(\d{1,2})\]")
 MAX_LINE_CHARS = 200_000       # a text file with a longer line is not prose (one endless line)
 
 
@@ -194,16 +195,6 @@ def _parse_source_entries(lines: list[str], sites: dict) -> dict[int, dict]:
 def _guess_site(head: str) -> str:
     m = re.search(r"([a-z0-9-]+(?:\.[a-z0-9-]+)+)$", head)
     return m.group(1) if m else ""
-
-
-def footnotes(text: str) -> list[int]:
-    """The article's own [n] markers inside a piece of text, in order, without repeats."""
-    seen: list[int] = []
-    for m in FOOTNOTE.finditer(text):
-        n = int(m.group(1))
-        if n not in seen:
-            seen.append(n)
-    return seen
 
 
 # ----------------------------------------------------------------- user documents
@@ -525,7 +516,7 @@ class _Extractor:
                 pass
 
 
-_PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+_PACKAGE_ROOT = ROOT
 _EXTRACTOR = _Extractor()
 atexit.register(_EXTRACTOR.stop)
 
@@ -561,7 +552,7 @@ def _extract(html: str, url: str | None) -> dict:
             "link_share": link_letters / total if total else 0.0, "rest_letters": rest_letters}
 
 
-_LETTER_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]|[^\W_\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+_LETTER_RUN = re.compile(f"[{HAN_CHARS}]|[^\\W_{HAN_CHARS}]+")
 
 
 def _link_letters(html: str, text: str) -> tuple[int, int]:
@@ -807,12 +798,7 @@ def _reason(e) -> str:
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    atomic_write(path, data, durable=True)
 
 
 # ----------------------------------------------------------------- dispatch

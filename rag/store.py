@@ -16,13 +16,23 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import IndexStoreError
+from .config import Settings
+from .embed import EMBEDDER_DIM, EMBEDDER_NAME
+from .errors import IndexStoreError, StaleIndexError
+from .files import sha256_file
 from .text import tokenize
 from .types import Chunk, Document
 
 FORMAT_VERSION = 2
 CURRENT = "current"
 REBUILD_HINT = "run `rag ingest --rebuild` to rebuild it"
+CHUNKER_VERSION = 3          # bump when chunk boundaries change: older indexes are rebuilt
+
+
+def index_expectations(settings: Settings) -> dict:
+    """What an index must have been built with to serve these settings (checked by load_index)."""
+    return {"embedder": {"name": EMBEDDER_NAME, "dim": EMBEDDER_DIM},
+            "chunker": {"size": settings.chunk_size, "overlap": settings.chunk_overlap, "version": CHUNKER_VERSION}}
 
 
 @dataclass
@@ -36,6 +46,17 @@ class IndexData:
     bm25: object = None
     _positions: dict[str, int] = field(default_factory=dict)
 
+    def document_rows(self) -> list[dict]:
+        """One row per document for listings (`rag sources`, the Documents tab): its record
+        and what the manifest says of it."""
+        rows = []
+        for doc_id, doc in self.documents.items():
+            entry = self.manifest.get("documents", {}).get(doc_id, {})
+            rows.append({"doc_id": doc_id, "title": doc.title, "kind": doc.kind, "language": doc.language,
+                         "chunks": entry.get("chunks", 0), "updated_at": entry.get("updated_at"),
+                         "origin": doc.origin, "url": doc.url, "site": doc.site})
+        return rows
+
     def position(self, chunk_id: str) -> int:
         if not self._positions:
             self._positions = {c.chunk_id: i for i, c in enumerate(self.chunks)}
@@ -44,10 +65,6 @@ class IndexData:
 
 def content_hash(doc: Document) -> str:
     return hashlib.sha256(f"{doc.title}\x00{doc.text}".encode()).hexdigest()
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 @contextlib.contextmanager
@@ -110,7 +127,7 @@ def write_index(index_dir: Path, data: IndexData) -> Path:
         faiss.write_index(data.faiss_index, str(tmp / "vectors.faiss"))
         if data.chunks:
             data.bm25.save(str(tmp / "bm25"), show_progress=False)
-        files = {str(p.relative_to(tmp)): _sha256(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
+        files = {str(p.relative_to(tmp)): sha256_file(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
         manifest = dict(data.manifest, format_version=FORMAT_VERSION, version=version, files=files,
                         written_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"), chunk_count=len(data.chunks))
         with open(tmp / "manifest.json", "w", encoding="utf-8") as f:
@@ -168,16 +185,16 @@ def load_index(index_dir: Path, expect: dict | None = None, verify: bool = True)
     except (OSError, ValueError) as e:
         raise IndexStoreError(f"the index manifest is unreadable ({e}); {REBUILD_HINT}") from None
     if manifest.get("format_version") != FORMAT_VERSION:
-        raise IndexStoreError(f"the index was written in format {manifest.get('format_version')}, this version "
+        raise StaleIndexError(f"the index was written in format {manifest.get('format_version')}, this version "
                               f"reads format {FORMAT_VERSION}; {REBUILD_HINT}")
     for key, want in (expect or {}).items():
         if manifest.get(key) != want:
-            raise IndexStoreError(f"the index was built with {key}={manifest.get(key)}, the settings say {want}; "
+            raise StaleIndexError(f"the index was built with {key}={manifest.get(key)}, the settings say {want}; "
                                   f"{REBUILD_HINT}")
     if verify:
         for name, digest in manifest.get("files", {}).items():
             p = path / name
-            if not p.exists() or _sha256(p) != digest:
+            if not p.exists() or sha256_file(p) != digest:
                 raise IndexStoreError(f"the index file {name} is damaged or missing; {REBUILD_HINT}")
     try:
         documents = {}

@@ -1,6 +1,7 @@
-"""Text helpers shared by every stage: script conversion (OpenCC), language detection,
-and the keyword tokens BM25 indexes (jieba for Han runs, model names such as
-"26B A4B", "E2B", "256K" and "Apache 2.0" kept whole)."""
+"""Text helpers shared by every stage: the Han-character and footnote patterns, the one
+sentence splitter, script conversion (OpenCC), language detection, and the keyword tokens
+BM25 indexes (jieba for Han runs, model names such as "26B A4B", "E2B", "256K" and
+"Apache 2.0" kept whole)."""
 from __future__ import annotations
 
 import functools
@@ -8,7 +9,12 @@ import logging
 import re
 import unicodedata
 
-HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+HAN_CHARS = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"    # CJK ideographs, extension A, compatibility
+HAN = re.compile(f"[{HAN_CHARS}]")
+# The article's own footnote markers ("...家族。[4][5][6]"); an answer's [n] markers are cite.MARKER.
+FOOTNOTE_MARK = r"\[\d{1,2}\]"
+FOOTNOTE = re.compile(r"\[(\d{1,2})\]")
+FOOTNOTE_RUN = re.compile(f"(?:{FOOTNOTE_MARK})+")
 LATIN_WORD = re.compile(r"[A-Za-z]{3,}")      # real words, not the letters of "E2B"
 KANA = re.compile(r"[\u3040-\u30ff]")
 HANGUL = re.compile(r"[\uac00-\ud7af\u1100-\u11ff]")
@@ -86,7 +92,43 @@ from about into than then so if not no yes i you he she we me my your our us ple
 
 # A model or version name, kept as one token: e2b, 26b, a4b, 256k, 2.0, gemma4 ...
 _LATIN_TOKEN = re.compile(r"[a-z]+\d+[a-z0-9]*|\d+(?:[.,]\d+)*[a-z]*|[a-z]+(?:[-'][a-z]+)*")
-_RUN = re.compile(r"([\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+)|([a-z0-9][a-z0-9.,'\-]*)")
+_RUN = re.compile(f"([{HAN_CHARS}]+)|([a-z0-9][a-z0-9.,'\\-]*)")
+
+
+def footnotes(text: str) -> list[int]:
+    """The article's own [n] markers inside a piece of text, in order, without repeats."""
+    seen: list[int] = []
+    for m in FOOTNOTE.finditer(text):
+        n = int(m.group(1))
+        if n not in seen:
+            seen.append(n)
+    return seen
+
+
+# Where a sentence ends, by one rule with two strengths. An answer's sentence ends at 。！？!?,
+# a full stop before a space or the end, or a line break, keeping the [n] markers that follow
+# (a claim keeps its citation). A document's also ends at ；; and at a colon after Chinese,
+# swallowing closing quotes and footnote markers, so chunks break between clauses; the full
+# stop of a clause number at a line's start ("4. Redistribution") ends nothing.
+ANSWER_SENTENCE_END = re.compile(r"(?:[。！？!?]|\.(?=\s|$)|\n)(?:\s*\[\d+\])*")
+DOCUMENT_SENTENCE_END = re.compile(
+    r"(?:[。！？；!?;]|(?<=[\u4e00-\u9fff\)）]):|(?<!^\d)(?<!^\d\d)\.(?=\s|$))[”’」』\"')）]*(?:\s*"
+    + FOOTNOTE_MARK + ")*", re.MULTILINE)
+
+
+def sentence_spans(text: str, document: bool = False) -> list[tuple[int, int]]:
+    """(start, end) of each sentence with any text in it; `document` uses the document rule
+    (every line break ends a sentence too)."""
+    if document:
+        cuts = sorted({m.end() for m in DOCUMENT_SENTENCE_END.finditer(text)} | {m.end() for m in re.finditer(r"\n", text)})
+    else:
+        cuts = [m.end() for m in ANSWER_SENTENCE_END.finditer(text)]
+    spans, start = [], 0
+    for cut in cuts + [len(text)]:
+        if cut > start:
+            spans.append((start, cut))
+            start = cut
+    return [(a, b) for a, b in spans if text[a:b].strip()]
 
 
 def normalize(text: str) -> str:

@@ -1,8 +1,10 @@
-"""The small records that pass between stages."""
+"""The small records that pass between stages and out of the API: `Document`, `Chunk`, `Hit`
+between the stages; `Answer` (with its `Citation`s, `ContextUse` and `Timings`) out of the
+assistant, whose `to_json()` is the SPEC.md answer object."""
 from __future__ import annotations
 
 import bisect
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 
 @dataclass
@@ -56,3 +58,97 @@ class Hit:
             if out[key] is None:
                 del out[key]
         return out
+
+
+@dataclass
+class Citation(Hit):
+    """A chunk the answer cites as [n], with the sources it cites in turn (provenance)."""
+    n: int = 0
+    sources: list[dict] = field(default_factory=list)   # {"number", "doc_id", "title", "site", "url", "snippet"}
+    site: str | None = None             # attached by the browser viewer, with the whole document's text
+    document_text: str | None = None
+
+    def to_json(self) -> dict:
+        out = super().to_json()
+        for key in ("site", "document_text"):
+            if out[key] is None:
+                del out[key]
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Citation":
+        """A citation as stored with a saved conversation (its score, for one, is not kept)."""
+        known = {f.name for f in fields(cls)}
+        empty = {"chunk_id": "", "doc_id": "", "title": "", "url": None, "text": "", "start": 0, "end": 0, "score": 0.0}
+        return cls(**dict(empty, **{k: v for k, v in data.items() if k in known}))
+
+
+@dataclass
+class Timings:
+    retrieve_s: float = 0.0
+    ttft_s: float = 0.0
+    generate_s: float = 0.0
+    total_s: float = 0.0
+    completion_tokens: int = 0
+    tokens_per_s: float = 0.0
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class ContextUse:
+    """What the model was given: the layout, how many chunks, how many were cut to fit, and
+    (once the model read it) the prompt's tokens and how many of them came from a cache."""
+    layout: str = "none"
+    chunks_given: int = 0
+    trimmed: int = 0
+    prompt_tokens: int | None = None
+    cached_tokens: int | None = None
+
+    def to_json(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+@dataclass
+class Answer:
+    """The answer to one question; `to_json()` is the answer object of SPEC.md."""
+    question: str
+    answer: str                          # with [n] markers, n = citations[i].n
+    language: str
+    refused: bool = False
+    refusal_reason: str | None = None    # why, when refused
+    citations: list[Citation] = field(default_factory=list)
+    retrieved: list[Hit] = field(default_factory=list)
+    standalone_question: str | None = None
+    unsupported: list[str] = field(default_factory=list)
+    context: ContextUse = field(default_factory=ContextUse)
+    timings: Timings = field(default_factory=Timings)
+    model: str = ""
+    draft: str | None = None             # a draft refused because nothing in it was supported
+
+    def to_json(self) -> dict:
+        out = {"question": self.question, "answer": self.answer, "language": self.language, "refused": self.refused}
+        if self.refusal_reason is not None:
+            out["refusal_reason"] = self.refusal_reason
+        out.update({"citations": [c.to_json() for c in self.citations],
+                    "retrieved": [h.to_json() for h in self.retrieved],
+                    "standalone_question": self.standalone_question, "unsupported": list(self.unsupported),
+                    "context": self.context.to_json(), "timings": self.timings.to_json(), "model": self.model})
+        if self.draft is not None:
+            out["draft"] = self.draft
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Answer":
+        """An answer as saved with a conversation (rag/conversations.py keeps part of it)."""
+        context = data.get("context") or {}
+        return cls(question=data.get("question", ""), answer=data.get("answer") or "",
+                   language=data.get("language") or "", refused=bool(data.get("refused")),
+                   refusal_reason=data.get("refusal_reason"),
+                   citations=[Citation.from_json(c) for c in data.get("citations") or []],
+                   retrieved=[Hit(**h) for h in data.get("retrieved") or []],
+                   standalone_question=data.get("standalone_question"), unsupported=list(data.get("unsupported") or []),
+                   context=ContextUse(**{k: v for k, v in context.items() if k in {f.name for f in fields(ContextUse)}}),
+                   timings=Timings(**(data.get("timings") or {})), model=data.get("model") or "",
+                   draft=data.get("draft"))

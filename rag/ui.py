@@ -1,190 +1,29 @@
-"""The chat in the browser (Gradio Blocks), a thin shell over `chat.Assistant.stream`.
-Answers stream in; each [n] opens its chunk highlighted inside its document, with the
-sources an article chunk cites; a Documents tab lists and adds documents. Session state
-lives in gr.State (one history per browser tab); the one model sits behind a lock. Every
-user-supplied string reaches the page through `safe`; an ingest never holds the model: the
-chat keeps answering from the previous index version until the new one is ready."""
+"""The chat in the browser, a thin shell over `chat.Assistant.stream`: `ChatApp` is what the
+page's events call (answer a question, stream control, saved conversations, the Documents
+tab's ingest). Session state lives in gr.State (one history per browser tab); the one model
+sits behind a lock. Every user-supplied string reaches the page through `ui_render.safe`; an
+ingest never holds the model: the chat keeps answering from the previous index version until
+the new one is ready. The page itself is ui_page.py, the HTML of an answer ui_render.py."""
 from __future__ import annotations
 
 import html
 import os
 import re
 import threading
-import uuid
 from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+from .config import use_offline_hub  # noqa: E402
+
+use_offline_hub()
 
 from .chat import Assistant, Turn, standalone_question  # noqa: E402
 from .config import Settings  # noqa: E402
-from .conversations import ConversationStore, answer_markdown  # noqa: E402
+from .conversations import ConversationStore  # noqa: E402
 from .errors import RagError  # noqa: E402
-from .profile import current as current_profile  # noqa: E402
-from .sources import SUPPORTED_SUFFIXES  # noqa: E402
-from .ui_session import COPY_JS, LOAD_JS, REMEMBER_JS, StreamControls  # noqa: E402
-
-_PROFILE = current_profile()              # title, subtitle and examples of the corpus (corpus/profile.json)
-EXAMPLES = list(_PROFILE.examples)
-
-STRINGS = {
-    "en": {"title": _PROFILE.title["en"], "subtitle": _PROFILE.subtitle["en"],
-           "placeholder": "Ask in 简体中文, 繁體中文 or English, then press Enter", "send": "Send", "new": "New chat",
-           "chat": "Chat", "docs": "Documents", "examples": "Try one", "upload": "Add files (.pdf, .docx, .html, .htm, .txt, .md)",
-           "url": "…or paste web addresses (one per line)", "ingest": "Add to the index",
-           "doc_table": "Indexed documents", "ttft": "first token", "sources": "Sources", "unsupported":
-           "not supported by the documents", "cites": "cites", "whole": "whole document", "ui": "Interface",
-           "page": "p. {0}", "pages": "pp. {0}–{1}", "left_out": "left out",
-           "stop": "Stop", "stopped": "stopped", "conversations": "Saved conversations", "conv_list": "Conversation",
-           "open": "Open", "rename": "Rename", "rename_to": "New name", "delete": "Delete",
-           "export": "Export as Markdown", "exported": "Markdown file", "loading": "⏳ Loading the model…",
-           "ready": "Model ready", "load_failed": "⚠️ The model did not load: {error}",
-           "busy": "An answer is still coming: press Stop, or wait for it.",
-           "too_big": "{name} is {size:.1f} MB; files up to {limit:g} MB can be added.",
-           "saved_here": "Saved in this browser only (on this computer)."},
-    "zh": {"title": _PROFILE.title["zh"], "subtitle": _PROFILE.subtitle["zh"],
-           "placeholder": "用简体中文、繁體中文或 English 提问，按 Enter 发送", "send": "发送", "new": "新对话",
-           "chat": "对话", "docs": "文档", "examples": "试试这些", "upload": "添加文件（.pdf、.docx、.html、.htm、.txt、.md）",
-           "url": "……或粘贴网址（每行一个）", "ingest": "加入索引", "doc_table": "已索引的文档",
-           "ttft": "首字", "sources": "出处", "unsupported": "文档中找不到依据", "cites": "引用",
-           "whole": "完整文档", "ui": "界面语言", "page": "第 {0} 页", "pages": "第 {0}–{1} 页", "left_out": "未读取",
-           "stop": "停止", "stopped": "已停止", "conversations": "保存的对话", "conv_list": "对话",
-           "open": "打开", "rename": "重命名", "rename_to": "新名称", "delete": "删除",
-           "export": "导出为 Markdown", "exported": "Markdown 文件", "loading": "⏳ 正在加载模型……",
-           "ready": "模型已就绪", "load_failed": "⚠️ 模型未能加载：{error}",
-           "busy": "回答还在生成：可按“停止”，或等它完成。",
-           "too_big": "{name} 有 {size:.1f} MB；只能添加不超过 {limit:g} MB 的文件。",
-           "saved_here": "只保存在这个浏览器里（本机）。"},
-}
-
-CSS = """
-#chat .cite { font-weight: 600; text-decoration: none; padding: 0 1px; cursor: pointer; }
-#chat .unsupported { text-decoration: underline wavy #d97706; text-underline-offset: 3px; }
-#chat .meta { font-size: 0.78em; opacity: 0.7; margin-top: 6px; }
-#chat details.source { border-left: 3px solid #6366f1; padding: 2px 8px; margin: 6px 0; }
-#chat details.source.flash { background: rgba(99, 102, 241, 0.12); }
-#chat details.source .doc { white-space: pre-wrap; font-size: 0.9em; max-height: 22em; overflow: auto; }
-#chat details.source mark { background: #fde68a; color: #1f2937; }
-.dark #chat details.source mark { background: #a16207; color: #fefce8; }
-#chat .stopped { font-size: 0.78em; opacity: 0.7; margin-top: 6px; font-style: italic; }
-#chat .prov { font-size: 0.85em; margin: 4px 0 0 0; }
-@media (max-width: 640px) { .gradio-container { padding: 4px !important; } #chat { height: 65vh !important; } }
-"""
-
-HEAD = """
-<script>
-document.addEventListener('click', function (e) {
-  const a = e.target.closest && e.target.closest('a.cite');
-  if (!a) return;
-  e.preventDefault();
-  const d = document.getElementById(a.dataset.cite);
-  if (!d) return;
-  d.open = true;
-  d.scrollIntoView({behavior: 'smooth', block: 'nearest'});
-  d.classList.add('flash');
-  setTimeout(function () { d.classList.remove('flash'); }, 1500);
-});
-</script>
-"""
-
-
-def _language_of_ui(choice: str, question_lang: str | None = None) -> str:
-    if choice == "English":
-        return "en"
-    if choice == "中文":
-        return "zh"
-    return "en" if question_lang == "en" else "zh"
-
-
-_INVISIBLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
-
-
-def safe(value, url: bool = False) -> str:
-    """The one door for user-supplied text into the page: questions, answers, document
-    titles and sites, file names, URLs, ingest and error lines. HTML-escaped, quotes
-    included, so it is inert both as element text and inside an attribute; control and
-    direction-override characters dropped. With `url`, only an http(s) address passes
-    (a javascript: or data: link becomes empty)."""
-    text = _INVISIBLE.sub("", "" if value is None else str(value))
-    if url:
-        text = text.strip()
-        if not re.match(r"https?://[^\s]", text, re.IGNORECASE):
-            return ""
-    return html.escape(text, quote=True)
-
-
-def render_streaming(text: str) -> str:
-    return safe(text)
-
-
-def render_answer(answer: dict, ui: str = "zh") -> str:
-    """The answer with clickable [n] markers, unsupported sentences marked, speed
-    figures, and one expandable source per citation."""
-    s = STRINGS[ui]
-    uid = uuid.uuid4().hex[:8]
-    body = safe(answer["answer"])
-    for sentence in answer.get("unsupported", []):
-        escaped = safe(sentence)
-        if escaped and escaped in body:
-            body = body.replace(escaped, f'<span class="unsupported" title="{s["unsupported"]}">{escaped}</span>', 1)
-    known = {c["n"] for c in answer.get("citations", [])}
-
-    def link(m: re.Match) -> str:
-        n = int(m.group(1))
-        if n not in known:
-            return m.group(0)
-        return f'<a class="cite" href="#c-{uid}-{n}" data-cite="c-{uid}-{n}">[{n}]</a>'
-    body = re.sub(r"\[(\d+)\]", link, body)
-    t = answer.get("timings", {})
-    meta = ""
-    if not answer.get("refused") or t.get("completion_tokens"):
-        meta = (f'<div class="meta">{s["ttft"]} {t.get("ttft_s", 0):.2f} s · {t.get("tokens_per_s", 0):.1f} tok/s · '
-                f'{t.get("completion_tokens", 0)} tokens</div>')
-    else:
-        meta = f'<div class="meta">{t.get("total_s", 0):.2f} s</div>'
-    sources = "".join(_source_html(c, uid, s) for c in answer.get("citations", []))
-    return body + meta + sources + copy_payload(answer_markdown(answer, s["sources"]))
-
-
-def copy_payload(text: str) -> str:
-    """The text Copy gives for a message (see ui_session.COPY_JS), hidden in the message."""
-    return f'<span class="copy-md" hidden data-md="{html.escape(text, quote=True)}"></span>'
-
-
-def render_stopped(text: str, ui: str = "zh") -> str:
-    """An answer the user stopped: the text shown so far, marked as stopped."""
-    return (render_streaming(text) + f'<div class="stopped">{STRINGS[ui]["stopped"]}</div>'
-            + copy_payload(text))
-
-
-def _source_html(c: dict, uid: str, s: dict) -> str:
-    doc_text = c.get("document_text") or c["text"]
-    start, end = (c["start"], c["end"]) if c.get("document_text") else (0, len(c["text"]))
-    before = doc_text[max(0, start - 240):start]
-    after = doc_text[end:end + 240]
-    excerpt = (("…" if start > 240 else "") + safe(before) + "<mark>" + safe(doc_text[start:end]) +
-               "</mark>" + safe(after) + ("…" if end + 240 < len(doc_text) else ""))
-    where = c.get("site") or c.get("url") or ""
-    href = safe(c.get("url"), url=True)
-    where = f' · <a href="{href}" target="_blank" rel="noopener noreferrer">{safe(where)}</a>' \
-        if href else (f" · {safe(where)}" if where else "")
-    if c.get("section"):
-        where += " · " + safe(c["section"])
-    if c.get("page"):
-        where += " · " + safe(s["pages"].format(c["page"], c["last_page"]) if c.get("last_page")
-                              else s["page"].format(c["page"]))
-    prov = ""
-    if c.get("sources"):
-        items = "".join(f'<li>[{int(p["number"])}] {safe(p["title"])} · {safe(p.get("site") or "")}<br>'
-                        f'<small>{safe(p["snippet"][:220])}</small></li>' for p in c["sources"])
-        prov = f'<div class="prov">{s["cites"]}:<ul>{items}</ul></div>'
-    whole = ""
-    if c.get("document_text"):
-        whole_html = (safe(doc_text[:start]) + "<mark>" + safe(doc_text[start:end]) + "</mark>" +
-                      safe(doc_text[end:]))
-        whole = f'<details><summary>{s["whole"]}</summary><div class="doc">{whole_html}</div></details>'
-    return (f'<details class="source" id="c-{uid}-{int(c["n"])}"><summary>[{int(c["n"])}] {safe(c["title"])}{where}'
-            f'</summary><div class="doc">{excerpt}</div>{prov}{whole}</details>')
+from .types import Answer  # noqa: E402
+from .ui_render import STRINGS, _language_of_ui, render_answer, render_stopped, render_streaming, safe  # noqa: E402
+from .ui_session import StreamControls  # noqa: E402
 
 
 class ChatApp:
@@ -245,8 +84,8 @@ class ChatApp:
                         answered = True
                         answer = self._with_documents(event["answer"])
                         messages[-1] = {"role": "assistant", "content": render_answer(answer, ui)}
-                        turns.append({"question": message, "answer": answer["answer"],
-                                      "standalone": answer.get("standalone_question", message)})
+                        turns.append({"question": message, "answer": answer.answer,
+                                      "standalone": answer.standalone_question or message})
                         if on_answer is not None:
                             on_answer(message, answer, False)
                         yield messages, turns, ""
@@ -254,7 +93,7 @@ class ChatApp:
                 events.close()          # a closed page or a cancelled event frees the model at once
             if not answered and cancel is not None and cancel.is_set():
                 messages[-1] = {"role": "assistant", "content": render_stopped(text, ui)}
-                stopped = {"answer": text, "citations": [], "refused": False}
+                stopped = Answer(message, text, detect_language(message))
                 if text.strip():
                     turns.append({"question": message, "answer": text,
                                   "standalone": standalone_question(message, history)})
@@ -275,16 +114,16 @@ class ChatApp:
             return [], [], ""
         messages, turns = [], []
         for turn in found["turns"]:
-            answer = turn["answer"]
+            answer = Answer.from_json(turn["answer"])
             messages.append({"role": "user", "content": safe(turn["question"])})
             if turn["stopped"]:
-                messages.append({"role": "assistant", "content": render_stopped(answer.get("answer", ""), ui)})
+                messages.append({"role": "assistant", "content": render_stopped(answer.answer, ui)})
             else:
                 messages.append({"role": "assistant", "content": render_answer(self._with_documents(answer), ui)})
-            if (answer.get("answer") or "").strip():
+            if answer.answer.strip():
                 history = [Turn(**t) for t in turns]
-                turns.append({"question": turn["question"], "answer": answer["answer"],
-                              "standalone": answer.get("standalone_question")
+                turns.append({"question": turn["question"], "answer": answer.answer,
+                              "standalone": answer.standalone_question
                               or standalone_question(turn["question"], history)})
         return messages, turns, found["id"]
 
@@ -309,26 +148,21 @@ class ChatApp:
         path.write_text(text, encoding="utf-8")
         return str(path)
 
-    def _with_documents(self, answer: dict) -> dict:
+    def _with_documents(self, answer: Answer) -> Answer:
         """Attach each cited document's text so the viewer can highlight the chunk in it."""
         docs = self.assistant.data.documents
-        for c in answer.get("citations", []):
-            doc = docs.get(c["doc_id"])
+        for c in answer.citations:
+            doc = docs.get(c.doc_id)
             if doc is not None:
-                c["document_text"] = doc.text
-                c["site"] = doc.site
+                c.document_text = doc.text
+                c.site = doc.site
         return answer
 
     # --- documents ---------------------------------------------------------------------
 
     def documents_table(self) -> list[list]:
-        data = self.assistant.data
-        rows = []
-        for doc_id, doc in data.documents.items():
-            entry = data.manifest.get("documents", {}).get(doc_id, {})
-            rows.append([safe(doc.title), safe(doc.kind), safe(doc.language), entry.get("chunks", 0),
-                         safe((entry.get("updated_at") or "")[:16]), safe(doc.url or doc.site or "")])
-        return rows
+        return [[safe(r["title"]), safe(r["kind"]), safe(r["language"]), r["chunks"], safe((r["updated_at"] or "")[:16]),
+                 safe(r["url"] or r["site"] or "")] for r in self.assistant.data.document_rows()]
 
     def add_documents(self, files, urls: str, ui_choice: str, progress=None):
         """Ingest in this (Documents tab) worker, never holding the model: questions go on
@@ -410,247 +244,3 @@ def within_size_limit(files, limit_mb: float) -> tuple[list, list[tuple[str, flo
         else:
             kept.append(path)
     return kept, too_big
-
-
-def _bilingual_header() -> str:
-    return (f"### {STRINGS['zh']['title']} · {STRINGS['en']['title']}\n"
-            f"{STRINGS['zh']['subtitle']} {STRINGS['en']['subtitle']}")
-
-
-def build_app(app: ChatApp):
-    import gradio as gr
-    i18n = gr.I18n(en={k: v for k, v in STRINGS["en"].items()}, **{"zh-CN": STRINGS["zh"], "zh-TW": STRINGS["zh"],
-                                                                   "zh": STRINGS["zh"]})
-    with gr.Blocks(title=STRINGS["en"]["title"], analytics_enabled=False, fill_width=False) as demo:
-        with gr.Row():
-            header = gr.Markdown(_bilingual_header())
-            ui_choice = gr.Radio(["Auto", "中文", "English"], value="Auto", label=i18n("ui"), scale=0, min_width=220,
-                                 elem_id="ui-lang")
-        status = gr.Markdown(elem_id="model-status")
-        with gr.Tabs():
-            with gr.Tab(i18n("chat"), id="chat-tab") as chat_tab:
-                chatbot = gr.Chatbot(elem_id="chat", height="62vh", sanitize_html=False, render_markdown=False,
-                                     buttons=["copy"], feedback_options=None, show_label=False,
-                                     placeholder=STRINGS["zh"]["subtitle"] + "<br>" + STRINGS["en"]["subtitle"])
-                with gr.Row(equal_height=True):
-                    box = gr.Textbox(placeholder=STRINGS["en"]["placeholder"], show_label=False, lines=1, max_lines=4,
-                                     scale=6, autofocus=True, elem_id="question", max_length=app.settings.max_question_chars)
-                    send = gr.Button(i18n("send"), variant="primary", scale=1, min_width=80, elem_id="send")
-                    stop = gr.Button(i18n("stop"), variant="stop", scale=1, min_width=80, elem_id="stop",
-                                     visible=False)
-                    new = gr.Button(i18n("new"), scale=1, min_width=80, elem_id="new-chat")
-                examples = gr.Examples(EXAMPLES, inputs=box, label=i18n("examples"), examples_per_page=6)
-                with gr.Accordion(i18n("conversations"), open=False, elem_id="conversations") as saved_panel:
-                    saved_note = gr.Markdown(i18n("saved_here"))
-                    with gr.Row(equal_height=True):
-                        conv_list = gr.Dropdown(choices=[], value=None, label=i18n("conv_list"), scale=4,
-                                                elem_id="conv-list", allow_custom_value=False)
-                        open_btn = gr.Button(i18n("open"), scale=1, min_width=70, elem_id="conv-open")
-                        delete_btn = gr.Button(i18n("delete"), scale=1, min_width=70, elem_id="conv-delete",
-                                               variant="stop")
-                    with gr.Row(equal_height=True):
-                        new_title = gr.Textbox(label=i18n("rename_to"), scale=4, elem_id="conv-title")
-                        rename_btn = gr.Button(i18n("rename"), scale=1, min_width=70, elem_id="conv-rename")
-                        export_btn = gr.Button(i18n("export"), scale=1, min_width=70, elem_id="conv-export")
-                    export_file = gr.File(label=i18n("exported"), visible=False, interactive=False,
-                                          elem_id="conv-file")
-            with gr.Tab(i18n("docs"), id="docs-tab") as docs_tab:
-                # Cells are HTML built by `safe` (escaped), so a title shows as its literal text.
-                table = gr.Dataframe(value=app.documents_table, headers=["title", "kind", "language", "chunks",
-                                                                        "updated", "site / URL"],
-                                     datatype=["html", "html", "html", "number", "html", "html"],
-                                     interactive=False, label=i18n("doc_table"), wrap=True, elem_id="doc-table")
-                with gr.Row():
-                    files = gr.File(file_count="multiple", file_types=sorted(SUPPORTED_SUFFIXES),
-                                    label=i18n("upload"), elem_id="upload")
-                    urls = gr.Textbox(lines=3, label=i18n("url"), placeholder="https://…", elem_id="urls")
-                add = gr.Button(i18n("ingest"), variant="primary", elem_id="ingest")
-                report = gr.HTML(elem_id="ingest-report")
-        turns = gr.State([])
-        pending = gr.State("")                                   # the question taken from the box
-        browser = gr.Textbox(visible=False, elem_id="browser-id")         # this browser's id (localStorage)
-        conversation = gr.Textbox(visible=False, elem_id="conversation-id")  # the open saved conversation
-        timer = gr.Timer(1.0, active=app.model_state[0] == "loading")
-
-        def ui_of(choice, text=""):
-            from .text import detect_language
-            return _language_of_ui(choice, detect_language(text) if text else None)
-
-        def take_question(message, request: gr.Request):
-            """Send, or Enter: take the question unless an answer is still streaming (then
-            the text stays in the box, never dropped)."""
-            message = (message or "").strip()
-            if not message:
-                return gr.skip(), "", gr.skip(), gr.skip()
-            if not app.controls.get(request.session_hash).begin():
-                gr.Info(STRINGS[ui_of("Auto", message)]["busy"])
-                return gr.skip(), "", gr.skip(), gr.skip()
-            return "", message, gr.update(visible=False), gr.update(visible=True)
-
-        def respond(message, messages, turns_value, ui, browser_id, conversation_id, request: gr.Request):
-            if not message:                          # nothing taken (empty, or an answer was streaming)
-                yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
-                return
-            control = app.controls.get(request.session_hash)
-            saved = {"id": conversation_id or ""}
-
-            def save(question, answer, stopped):
-                if control.discarded or not browser_id:
-                    return
-                try:
-                    saved["id"] = app.store.add_turn(browser_id, saved["id"], question, answer, stopped=stopped)
-                except RagError as e:
-                    print(f"note: the conversation was not saved: {e}", flush=True)
-            steps = app.respond(message, messages, turns_value, ui, cancel=control.cancel, on_answer=save)
-            try:
-                for messages_out, turns_out, _ in steps:
-                    if control.discarded:
-                        break
-                    yield messages_out, turns_out, saved["id"], gr.skip()
-                if control.discarded:               # New chat or the trash: the screen stays empty
-                    yield [], [], "", gr.skip()
-                else:
-                    yield gr.skip(), gr.skip(), saved["id"], gr.update(choices=app.conversation_choices(browser_id))
-            finally:
-                steps.close()
-                control.end()
-
-        def answer_done(request: gr.Request):
-            if app.controls.get(request.session_hash).busy:      # a refused second question's chain
-                return gr.skip(), gr.skip()
-            return gr.update(visible=True), gr.update(visible=False)
-
-        def stop_answer(request: gr.Request):
-            app.controls.get(request.session_hash).stop()
-
-        def new_chat(request: gr.Request):
-            app.controls.get(request.session_hash).discard()
-            return [], [], ""
-
-        def restore(browser_id, conversation_id, ui):
-            from .conversations import new_browser_id, valid_browser_id
-            browser_id = browser_id if valid_browser_id(browser_id) else new_browser_id()
-            messages, turns_value, conversation_id = app.conversation_view(browser_id, conversation_id, ui_of(ui))
-            return (browser_id, conversation_id, messages, turns_value,
-                    gr.update(choices=app.conversation_choices(browser_id), value=conversation_id or None))
-
-        def open_saved(browser_id, chosen, ui, request: gr.Request):
-            if not chosen:
-                return gr.skip(), gr.skip(), gr.skip(), gr.skip()
-            app.controls.get(request.session_hash).discard()
-            messages, turns_value, conversation_id = app.conversation_view(browser_id, chosen, ui_of(ui))
-            return messages, turns_value, conversation_id, gr.update(choices=app.conversation_choices(browser_id))
-
-        def rename_saved(browser_id, chosen, title):
-            if chosen and (title or "").strip():
-                app.store.rename(browser_id, chosen, title)
-            return gr.update(choices=app.conversation_choices(browser_id), value=chosen), ""
-
-        def delete_saved(browser_id, chosen, current, request: gr.Request):
-            if not chosen:
-                return gr.skip(), gr.skip(), gr.skip(), gr.skip()
-            app.store.delete(browser_id, chosen)
-            choices = gr.update(choices=app.conversation_choices(browser_id), value=None)
-            if chosen == current:
-                app.controls.get(request.session_hash).discard()
-                return choices, [], [], ""
-            return choices, gr.skip(), gr.skip(), gr.skip()
-
-        def export_saved(browser_id, chosen, current):
-            path = app.export_conversation(browser_id, chosen or current)
-            return gr.update(value=path, visible=True) if path else gr.update(value=None, visible=False)
-
-        def add_docs(files_value, urls_value, ui, progress=gr.Progress()):
-            rows, text = app.add_documents(files_value, urls_value, ui, progress)
-            return (rows,) + upload_outcome(text, files_value, urls_value)
-
-        def check_sizes(files_value, ui):
-            kept, too_big = within_size_limit(files_value, app.settings.max_file_mb)
-            if too_big:
-                s = STRINGS[ui_of(ui)]
-                gr.Warning(" ".join(s["too_big"].format(name=name, size=mb, limit=app.settings.max_file_mb)
-                                    for name, mb in too_big))
-                return kept or None
-            return gr.skip()
-
-        def status_text(ui):
-            if ui == "Auto":
-                return " · ".join(dict.fromkeys(app.model_status(lang) for lang in ("en", "zh")))
-            return app.model_status(ui_of(ui))
-
-        def model_status(ui):
-            return status_text(ui), gr.Timer(active=app.model_state[0] == "loading")
-
-        for fn in (take_question, respond, answer_done, stop_answer, new_chat, open_saved, delete_saved):
-            fn.__annotations__["request"] = gr.Request       # (string annotations here: name the class)
-        asking = dict(fn=respond, inputs=[pending, chatbot, turns, ui_choice, browser, conversation],
-                      outputs=[chatbot, turns, conversation, conv_list], concurrency_limit=8, concurrency_id="chat")
-        for trigger in (box.submit, send.click):
-            trigger(take_question, inputs=[box], outputs=[box, pending, send, stop], queue=False) \
-                .then(**asking).then(answer_done, outputs=[send, stop], queue=False)
-        stop.click(stop_answer, queue=False)
-        new.click(new_chat, outputs=[chatbot, turns, conversation], queue=False)
-        chatbot.clear(new_chat, outputs=[chatbot, turns, conversation], queue=False)
-        conversation.change(None, inputs=[conversation], js=REMEMBER_JS, queue=False)
-        demo.load(restore, inputs=[browser, conversation, ui_choice],
-                  outputs=[browser, conversation, chatbot, turns, conv_list], js=LOAD_JS)
-        demo.load(model_status, inputs=[ui_choice], outputs=[status, timer], queue=False)
-        timer.tick(model_status, inputs=[ui_choice], outputs=[status, timer], queue=False)
-        open_btn.click(open_saved, inputs=[browser, conv_list, ui_choice],
-                       outputs=[chatbot, turns, conversation, conv_list], queue=False)
-        rename_btn.click(rename_saved, inputs=[browser, conv_list, new_title], outputs=[conv_list, new_title],
-                         queue=False)
-        delete_btn.click(delete_saved, inputs=[browser, conv_list, conversation],
-                         outputs=[conv_list, chatbot, turns, conversation], queue=False)
-        export_btn.click(export_saved, inputs=[browser, conv_list, conversation], outputs=[export_file])
-        add.click(add_docs, inputs=[files, urls, ui_choice], outputs=[table, report, files, urls], concurrency_limit=1)
-        files.upload(check_sizes, inputs=[files, ui_choice], outputs=[files], queue=False)
-
-        def switch_language(choice):
-            if choice == "Auto":
-                head, strings = _bilingual_header(), STRINGS["en"]
-            else:
-                strings = STRINGS["en" if choice == "English" else "zh"]
-                head = f"### {strings['title']}\n{strings['subtitle']}"
-            return (gr.update(value=head), gr.update(placeholder=strings["placeholder"]),
-                    gr.update(value=strings["send"]), gr.update(value=strings["new"]),
-                    gr.update(value=strings["ingest"]), gr.update(value=strings["stop"]),
-                    gr.update(label=strings["chat"]), gr.update(label=strings["docs"]),
-                    gr.update(label=strings["examples"]), gr.update(label=strings["ui"]),
-                    gr.update(label=strings["conversations"]), gr.update(value=strings["saved_here"]),
-                    gr.update(label=strings["conv_list"]), gr.update(value=strings["open"]),
-                    gr.update(value=strings["delete"]), gr.update(label=strings["rename_to"]),
-                    gr.update(value=strings["rename"]), gr.update(value=strings["export"]),
-                    gr.update(label=strings["exported"]), gr.update(label=strings["doc_table"]),
-                    gr.update(label=strings["upload"]), gr.update(label=strings["url"]),
-                    status_text(choice))
-
-        ui_choice.change(switch_language, inputs=ui_choice,
-                         outputs=[header, box, send, new, add, stop, chat_tab, docs_tab, examples.dataset, ui_choice,
-                                  saved_panel, saved_note, conv_list, open_btn, delete_btn, new_title, rename_btn,
-                                  export_btn, export_file, table, files, urls, status], queue=False)
-    demo._rag_i18n = i18n
-    return demo
-
-
-def serve(settings: Settings, host: str | None = None, port: int | None = None, block: bool = True):
-    host = host or settings.host
-    port = port or settings.port
-    app = ChatApp(settings)
-    # The model and its saved prompt cache load now, beside the page, not on the first
-    # question; the page shows "Loading the model…" until they are ready.
-    threading.Thread(target=app.load_model, name="rag-load-model", daemon=True).start()
-    demo = build_app(app)
-    demo.queue(default_concurrency_limit=8, max_size=64)
-    from .api import api_router    # the OpenAI-compatible /v1 routes, on the same model and port
-    api_routes = api_router(app.assistant).routes
-    print(f"Chat running at http://{host}:{port}, OpenAI-compatible API at http://{host}:{port}/v1  "
-          f"(Ctrl+C to stop)", flush=True)
-    # Uploads over RAG_MAX_FILE_MB get one localised message from the Documents tab; Gradio's
-    # own (English) limit, ten times higher, only guards the disk.
-    demo.launch(server_name=host, server_port=port, share=False, inbrowser=block and host in ("127.0.0.1", "localhost")
-                and bool(os.environ.get("DISPLAY")), show_error=False, max_file_size=f"{int(settings.max_file_mb * 10)}mb",
-                allowed_paths=[], blocked_paths=[str(settings.root), str(Path.home())], enable_monitoring=False,
-                ssr_mode=False, pwa=False, mcp_server=False, quiet=True, prevent_thread_lock=not block,
-                css=CSS, head=HEAD + COPY_JS, i18n=demo._rag_i18n, footer_links=[], app_kwargs={"routes": api_routes})
-    return demo

@@ -29,9 +29,9 @@ def test_chunks_layout_answers_from_placed_kv_and_never_from_stale_kv(tmp_path, 
     question = "In which bay does the Kestrel Row warehouse keep its spare Gemma 4 servers?"
 
     first = user.ask(question)
-    assert first["context"]["layout"] == "chunks"
-    assert not first["refused"] and "47" in first["answer"]
-    assert any("bay 47" in c["text"] for c in first["citations"])
+    assert first.context.layout == "chunks"
+    assert not first.refused and "47" in first.answer
+    assert any("bay 47" in c.text for c in first.citations)
     kv = user.chunk_kv()
     context = user.build_context(question, "en", user.retriever.search(question).hits, [])
     old_keys = {kv.key(p) for p in context.pieces if "bay 47" in p}
@@ -39,12 +39,12 @@ def test_chunks_layout_answers_from_placed_kv_and_never_from_stale_kv(tmp_path, 
     # Everything before the question turn came from stored KV, not read for this question.
     placed = len(kv.head_tokens) + sum(len(assistant.llm.tokenize(p)) for p in context.pieces)
     again = user.ask(question)
-    assert again["context"]["cached_tokens"] >= placed and "47" in again["answer"]
+    assert again.context.cached_tokens >= placed and "47" in again.answer
 
     note.write_text(NOTE.format(bay="12"), encoding="utf-8")
     assert ingest(settings, [str(note)], embedder=assistant.embedder, progress=False).ok
     assert user.reload_if_changed()
     changed = user.ask(question)
-    assert not changed["refused"] and "12" in changed["answer"] and "47" not in changed["answer"]
+    assert not changed.refused and "12" in changed.answer and "47" not in changed.answer
     kv.prune(user.chunk_pieces(list(range(len(user.data.chunks)))))
     assert not any(kv.path(k).exists() for k in old_keys)          # the old note's KV is gone

@@ -131,11 +131,11 @@ ASK = [  # (document, question, language, what the answer must hold)
 def test_fact_from_each_document_is_answered_with_a_citation_to_it(formats, name, question, language, facts):
     user, ids = formats
     answer = user.ask(question)
-    assert not answer["refused"] and answer["language"] == language, answer["answer"]
-    assert any(f in answer["answer"] for f in facts), answer["answer"]
-    cited = [c for c in answer["citations"] if c["doc_id"] == ids[name]]
-    assert cited, (answer["answer"], [c["title"] for c in answer["citations"]])
+    assert not answer.refused and answer.language == language, answer.answer
+    assert any(f in answer.answer for f in facts), answer.answer
+    cited = [c for c in answer.citations if c.doc_id == ids[name]]
+    assert cited, (answer.answer, [c.title for c in answer.citations])
     if name == "pdf":
-        assert any(c.get("page") == 2 and "42" in c["text"] for c in cited), cited
+        assert any(c.page == 2 and "42" in c.text for c in cited), cited
     else:
         assert all("page" not in c for c in cited)

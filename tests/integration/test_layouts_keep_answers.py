@@ -28,10 +28,10 @@ def retrieval_assistant(assistant):
 @pytest.mark.parametrize("question,facts", QUESTIONS)
 def test_shipped_questions_keep_their_answers_in_the_retrieval_layout(retrieval_assistant, question, facts):
     a = retrieval_assistant.ask(question)
-    assert a["context"]["layout"] == "retrieval"
-    assert not a["refused"], a["answer"]
+    assert a.context.layout == "retrieval"
+    assert not a.refused, a.answer
     for fact in facts:
-        assert fact in a["answer"], (fact, a["answer"])
-    used = {int(n) for n in re.findall(r"\[(\d+)\]", a["answer"])}
-    assert used and used <= {c["n"] for c in a["citations"]}
-    assert any(facts[0] in c["text"] for c in a["citations"])
+        assert fact in a.answer, (fact, a.answer)
+    used = {int(n) for n in re.findall(r"\[(\d+)\]", a.answer)}
+    assert used and used <= {c.n for c in a.citations}
+    assert any(facts[0] in c.text for c in a.citations)

@@ -34,13 +34,13 @@ def test_remote_answer_streams_with_citations(remote_assistant):
     tokens = [e for e in events if e["type"] == "token"]
     answer = events[-1]["answer"]
     assert len(tokens) > 3                     # streamed, not one block
-    assert not answer["refused"] and "Apache 2.0" in answer["answer"]
-    assert answer["citations"] and any("Apache 2.0" in c["text"] for c in answer["citations"])
-    assert answer["context"]["layout"] == "retrieval"
+    assert not answer.refused and "Apache 2.0" in answer.answer
+    assert answer.citations and any("Apache 2.0" in c.text for c in answer.citations)
+    assert answer.context.layout == "retrieval"
 
 
 def test_remote_traditional_answer_and_refusal(remote_assistant):
     answer = remote_assistant.ask("Gemma 4 支援多長的上下文視窗？")
-    assert not answer["refused"] and "256K" in answer["answer"] and answer["language"] == "zh-Hant"
+    assert not answer.refused and "256K" in answer.answer and answer.language == "zh-Hant"
     refused = remote_assistant.ask("Llama 4 用什么许可证？")
-    assert refused["refused"] and refused["citations"] == []
+    assert refused.refused and refused.citations == []

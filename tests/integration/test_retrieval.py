@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, requires_real
-from rag.evaluate import rank_of_evidence
+from rag.devtools.evaluate import rank_of_evidence
 
 pytestmark = [pytest.mark.integration, requires_real]
 
@@ -39,4 +39,4 @@ def test_odd_questions_get_a_message_or_a_refusal(assistant, question):
     except QuestionError as e:
         assert "question" in str(e)
         return
-    assert a["refused"]
+    assert a.refused

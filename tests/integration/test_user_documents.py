@@ -45,12 +45,12 @@ def test_added_html_page_is_answered_with_a_citation_to_it(user_settings, assist
     user = Assistant(user_settings, llm=assistant.llm, embedder=assistant.embedder)
 
     a = user.ask("青柠实验室的助手部署用了几天？")
-    assert not a["refused"] and "3" in a["answer"]
-    assert any(c["doc_id"] == report.added[0] and "3 天" in c["text"] for c in a["citations"])
+    assert not a.refused and "3" in a.answer
+    assert any(c.doc_id == report.added[0] and "3 天" in c.text for c in a.citations)
 
     b = user.ask("Which city is Lumen Bakery in?")
-    assert not b["refused"] and "Porto" in b["answer"]
-    assert any(c["doc_id"] == report.added[1] for c in b["citations"])
+    assert not b.refused and "Porto" in b.answer
+    assert any(c.doc_id == report.added[1] for c in b.citations)
 
     again = ingest(user_settings, [str(zh), str(en)], embedder=assistant.embedder, progress=False)
     assert sorted(again.skipped) == sorted(report.added) and not again.added

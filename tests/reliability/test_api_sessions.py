@@ -25,7 +25,7 @@ class LongLLM(EchoLLM):
         super().__init__()
         self.pieces = 0
 
-    def stream(self, prompt, max_tokens, stats, prefix=""):
+    def generate(self, prompt, max_tokens, stats):
         passage = prompt.split("[1] ", 1)[1].split("\n")[0] if "[1] " in prompt else ""
         with self.lock:
             self.active += 1

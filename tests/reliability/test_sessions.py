@@ -1,35 +1,28 @@
 """8 browser sessions asking 5 questions each at once: everyone gets their own answers
 and history, through the real ChatApp/Assistant code, with a deterministic fake model
 behind the same generation interface (one lock, like the real one)."""
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from fakes import FakeChatModel
 from rag.chat import Assistant
 from rag.ingest import ingest
 from rag.ui import ChatApp
 
 
-class EchoLLM:
+class EchoLLM(FakeChatModel):
     """Answers 'ANSWER(<question>) <passage 1> [1].', slowly enough
     that requests overlap; refuses nothing. Tracks how many run at once."""
     name = "echo"
 
     def __init__(self):
-        self.lock = threading.Lock()
+        super().__init__()
         self.active = 0
         self.max_active = 0
-        self.n_ctx = 4096
 
-    def count_tokens(self, text):
-        return len(text) // 4
-
-    def split_prefix(self, messages):
-        return "", "\n".join(m["content"] for m in messages)
-
-    def stream(self, prompt, max_tokens, stats, prefix=""):
+    def generate(self, prompt, max_tokens, stats):
         question = prompt.rstrip().split("\n")[-2]         # the line above the instruction
         passage = prompt.split("[1] ", 1)[1].split("\n")[0] if "[1] " in prompt else ""
         with self.lock:
@@ -110,4 +103,4 @@ def test_documents_tab_adds_files_and_reports_bad_ones(app, tmp_path):
     assert len(rows) == before + 1 and any(r[0] == "青柠笔记" for r in rows)
     assert "added 1" in report and "empty.txt" in report and "⚠️" in report
     answer = chat_app.assistant.ask("青柠实验室的客服助手")          # the running app sees the new index
-    assert any("青柠" in c["text"] for c in answer["citations"])
+    assert any("青柠" in c.text for c in answer.citations)

@@ -1,4 +1,5 @@
-from rag.chat import GlossStrip, ScriptStream, standalone_question, Turn, validate_question
+from rag.chat import standalone_question, Turn, validate_question
+from rag.shaping import GlossStrip, ScriptStream
 from rag.config import Settings
 from rag.errors import QuestionError
 from rag.text import to_traditional
@@ -65,7 +66,7 @@ def test_marker_three_means_provided_chunk_three_not_source_three():
 
 
 def test_an_echoed_question_turn_is_dropped_from_the_answer():
-    from rag.chat import drop_echo
+    from rag.shaping import drop_echo
     question = "對企業來說,Apache 2.0 授權為什麼重要？"
     draft = question + "（參考[1]；用繁體中文完整回答）\n\nApache 2.0 讓 Gemma 4 更容易成為企業 POC 的候選模型。"
     assert drop_echo(draft, question) == "Apache 2.0 讓 Gemma 4 更容易成為企業 POC 的候選模型。"

@@ -3,35 +3,17 @@ auto picks, what the prompt holds, how stored pieces are keyed and pruned, and t
 bench corpus."""
 import pytest
 
-from rag.bench_grown import grown_sources
+from fakes import FakeLocalModel
+from rag.devtools.bench_grown import grown_sources
 from rag.chat import Assistant
+from rag.versions import VersionSwitch
 from rag.config import Settings
 from rag.errors import SetupError
 from rag.ingest import ingest
 from rag.kvcache import ChunkKV, piece_key
 
 
-class LocalLikeLLM:
-    """Token counts (1 per 2 characters) plus what marks an in-process model: a chat
-    template and a cached-prefix method, so the `chunks` layout is available."""
-    name = "local-fake"
-    lock = None
-
-    def count_tokens(self, text):
-        return len(text) // 2
-
-    def tokenize(self, text):
-        return list(text.encode())
-
-    def render(self, messages, generation_prompt=True):
-        out = "".join(f"<{m['role']}>{m['content']}</{m['role']}>" for m in messages)
-        return out + ("<assistant>" if generation_prompt else "")
-
-    def prefix_key(self, prefix):
-        return "ident-" + str(len(prefix))
-
-    def ensure_prefix(self, prefix, state_dir):
-        return "computed"
+LocalLikeLLM = FakeLocalModel
 
 
 @pytest.fixture
@@ -45,7 +27,7 @@ def test_auto_uses_stored_chunk_kv_beyond_the_full_context_budget(local_assistan
     s.full_context_max_tokens = 100_000
     assert local_assistant.layout() == "full"
     s.full_context_max_tokens = 100
-    local_assistant._full_tokens = None
+    local_assistant.context.full_tokens = None
     assert local_assistant.layout() == "chunks"
     s.beyond_full = "retrieval"
     assert local_assistant.layout() == "retrieval"
@@ -157,7 +139,7 @@ def test_a_cut_or_foreign_chunk_kv_file_is_computed_again(tmp_path):
 
 
 def test_grown_bench_rows_append_under_their_own_table(tmp_path):
-    from rag.bench_grown import _append_row
+    from rag.devtools.bench_grown import _append_row
     doc = tmp_path / "BENCHMARKS.md"
     doc.write_text("# Speed\n\nearlier text\n", encoding="utf-8")
     _append_row(doc, {"date": "d1", "grown_ttft_p50_s": 0.5, "grown_ttft_speedup": 9.1})
@@ -210,7 +192,7 @@ def test_a_new_version_beyond_the_budget_prepares_chunk_kv_aside_with_progress(t
         jobs.append(layout)
         step("prompt cache: chunk 1/2 (read once)")
         return "computed 2 chunks"
-    monkeypatch.setattr(Assistant, "_prepare_prefix_state", prepare)
+    monkeypatch.setattr(VersionSwitch, "prepare_aside", prepare)
     monkeypatch.setattr(Assistant, "warm", lambda self, progress=None: warmed.append(self.layout()) or "loaded")
     note = tmp_path / "n.md"
     note.write_text("# 笔记\n\n新的内容让语料变了。", encoding="utf-8")

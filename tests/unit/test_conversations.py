@@ -5,6 +5,7 @@ import pytest
 
 from rag.conversations import (ConversationError, ConversationStore, answer_markdown, conversation_markdown,
                                stored_answer, valid_browser_id)
+from rag.types import Answer
 
 ANSWER = {
     "question": "Gemma 4 采用什么许可证？", "answer": "Gemma 4 采用 Apache 2.0 许可[1]，可以商用[2]。", "language": "zh-Hans",
@@ -76,12 +77,12 @@ def test_a_damaged_file_is_one_clear_error(tmp_path):
 
 
 def test_copy_text_is_markdown_with_markers_and_sources_not_html():
-    text = answer_markdown(ANSWER, "Sources")
+    text = answer_markdown(Answer.from_json(ANSWER), "Sources")
     assert text.startswith("Gemma 4 采用 Apache 2.0 许可[1]，可以商用[2]。")
     assert "Sources:\n[1] Google 为什么开放 Gemma 4\n[2] Gemma 4 license · ai.google.dev · https://ai.google.dev/gemma" \
         in text
     assert "<" not in text
-    assert answer_markdown({"answer": "文档中没有答案。", "citations": []}) == "文档中没有答案。"
+    assert answer_markdown(Answer("问题", "文档中没有答案。", "zh-Hans")) == "文档中没有答案。"
 
 
 def test_export_turns_citations_into_footnotes_with_title_site_and_quote(store):

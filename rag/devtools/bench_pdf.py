@@ -2,7 +2,7 @@
 ingest (read + chunk + embed + atomic index write into a fresh temp index), beside the
 embedder alone on the same chunks in the same run.
 
-    python -m rag.bench_pdf [FILE.pdf ...]      # no file: print one from the shipped article
+    python -m rag.devtools.bench_pdf [FILE.pdf ...]      # no file: print one from the shipped article
 
 Without a file it prints a Chinese/English PDF of about 20 pages from the shipped article's
 text with headless Chromium (which must be installed). Prints one JSON object."""
@@ -17,11 +17,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from .config import Settings
+from ..config import Settings
 
 
 def _article_pdf(settings: Settings, out: Path, pages: int = 20) -> Path:
-    from .ingest import shipped_documents
+    from ..ingest import shipped_documents
     chromium = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)
     if chromium is None:
         sys.exit("headless Chromium is not installed; give a PDF file instead")
@@ -45,10 +45,10 @@ def _article_pdf(settings: Settings, out: Path, pages: int = 20) -> Path:
 
 
 def run(paths: list[Path], settings: Settings) -> dict:
-    from . import formats
-    from .chunk import chunk_document
-    from .embed import Embedder
-    from .ingest import ingest
+    from .. import formats
+    from ..chunk import chunk_document
+    from ..embed import Embedder
+    from ..ingest import ingest
     pages, started = 0, time.perf_counter()
     chunks = []
     for path in paths:

@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from .config import Settings
+from ..config import OFFLINE_HUB, Settings
 
 QUESTIONS = [
     "Gemma 4 采用什么许可证？",
@@ -51,7 +51,7 @@ def _raw_speeds(llm, prompt_tokens: list[int], gen_tokens: int = 48) -> tuple[fl
                 break
         decode_tps = (n - 1) / (time.perf_counter() - first) if n > 1 else 0.0
         inner.reset()
-    llm._prefix_tokens = []          # the KV cache no longer holds the prefix
+    llm.forget_prefix()          # the KV cache no longer holds the prefix
     return prompt_tps, decode_tps
 
 
@@ -61,7 +61,7 @@ def _raw_decode_on(llm, tokens: list[int], n_tokens: int) -> float:
     with llm.lock:
         count, first = 0, None
         for token in inner.generate(tokens, **llm.sampling(), reset=True):
-            if token in llm._stop_ids:
+            if token in llm.stop_ids:
                 break
             count += 1
             if first is None:
@@ -74,7 +74,7 @@ def _raw_decode_on(llm, tokens: list[int], n_tokens: int) -> float:
 def _floor(llm, assistant, question: str, language: str) -> float:
     """Raw prefill of the question turn alone: the time to read just those tokens
     after a minimal context (best of two reads, the first warms llama.cpp's buffers)."""
-    from . import prompt as P
+    from .. import prompt as P
     system_only = llm.render([{"role": "system", "content": ""}], generation_prompt=False)
     turn = llm.render([{"role": "system", "content": ""}, {"role": "user", "content": P.user_turn(question, language)}])
     head, tokens = llm.tokenize(system_only), llm.tokenize(turn[len(system_only):])
@@ -88,7 +88,7 @@ def _floor(llm, assistant, question: str, language: str) -> float:
             inner.eval(tokens)
             best = min(best, time.perf_counter() - started)
         inner.reset()
-    llm._prefix_tokens = []
+    llm.forget_prefix()
     return best
 
 
@@ -104,17 +104,17 @@ def _floor_in_context(llm, assistant, question: str, language: str) -> float:
     best = float("inf")
     with llm.lock:
         for _ in range(2):
-            inner.n_tokens = len(llm._prefix_tokens)
+            inner.n_tokens = len(llm.prefix_tokens)
             started = time.perf_counter()
             inner.eval(suffix)
             best = min(best, time.perf_counter() - started)
-        inner.n_tokens = len(llm._prefix_tokens)
+        inner.n_tokens = len(llm.prefix_tokens)
     return best
 
 
 def _naive_ttft(llm, assistant, question: str, language: str) -> float:
     """Top-k chunks stuffed into one prompt, no cache: time to the first token."""
-    from . import prompt as P
+    from .. import prompt as P
     hits = assistant.retriever.search(question, assistant.settings.k).hits
     numbered = [P.Numbered(i + 1, assistant.data.chunks[assistant.data.position(h.chunk_id)]) for i, h in enumerate(hits)]
     messages = [{"role": "system", "content": P.retrieval_system_prompt()},
@@ -129,14 +129,14 @@ def _naive_ttft(llm, assistant, question: str, language: str) -> float:
             break
         elapsed = time.perf_counter() - started
         inner.reset()
-    llm._prefix_tokens = []
+    llm.forget_prefix()
     return elapsed
 
 
 def _cold_start(settings: Settings) -> float:
     cmd = [sys.executable, "-m", "rag", "ask", QUESTIONS[0], "--json"]
     started = time.perf_counter()
-    p = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, HF_HUB_OFFLINE="1"),
+    p = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, **OFFLINE_HUB),
                        stdin=subprocess.DEVNULL, cwd=settings.root)
     elapsed = time.perf_counter() - started
     if p.returncode != 0:
@@ -145,8 +145,8 @@ def _cold_start(settings: Settings) -> float:
 
 
 def _ingest_throughput(settings: Settings, embedder) -> tuple[float, float, int]:
-    from .chunk import chunk_document
-    from .ingest import ingest, shipped_documents
+    from ..chunk import chunk_document
+    from ..ingest import ingest, shipped_documents
     with tempfile.TemporaryDirectory() as tmp:
         s = Settings.from_env(index_dir=Path(tmp) / "index")
         embedder.passages(["warm up"])
@@ -170,15 +170,15 @@ def machine_info() -> dict:
 
 
 def run_bench(settings: Settings, args) -> int:
-    from .chat import Assistant
-    from .text import detect_language
+    from ..chat import Assistant
+    from ..text import detect_language
     questions = QUESTIONS[::2] if args.quick else QUESTIONS
     log = (lambda m: None) if args.json else (lambda m: print(m, file=sys.stderr, flush=True))
     log("cold start (a fresh `rag ask` process)…")
     cold = _cold_start(settings)
     assistant = Assistant(settings)
     llm = assistant.llm
-    if not hasattr(llm, "llm"):
+    if not llm.caches_prefix:
         raise SystemExit("rag bench measures the in-process model; unset RAG_LLM_URL")
     log("raw llama.cpp speeds…")
     sample = assistant.full_prompt()[0][:1600]
@@ -194,18 +194,18 @@ def run_bench(settings: Settings, args) -> int:
     ttfts, tps, ratios, retrieve = [], [], [], []
     for q in questions:
         answer = assistant.ask(q)
-        t = answer["timings"]
-        ttfts.append(t["ttft_s"])
-        retrieve.append(t["retrieve_s"])
-        if t["completion_tokens"] > 4:
-            tps.append(t["tokens_per_s"])
-            context = assistant.build_context(q, answer["language"], [], [])
+        t = answer.timings
+        ttfts.append(t.ttft_s)
+        retrieve.append(t.retrieve_s)
+        if t.completion_tokens > 4:
+            tps.append(t.tokens_per_s)
+            context = assistant.build_context(q, answer.language, [], [])
             prefix, rest = llm.split_prefix(context.messages)
-            tokens = llm._prefix_tokens_for(prefix) + llm.tokenize(rest) if prefix else llm.tokenize(prefix + rest)
-            raw = _raw_decode_on(llm, tokens, t["completion_tokens"])
+            tokens = llm.prompt_prefix_tokens(prefix) + llm.tokenize(rest) if prefix else llm.tokenize(prefix + rest)
+            raw = _raw_decode_on(llm, tokens, t.completion_tokens)
             if raw:
-                ratios.append(t["tokens_per_s"] / raw)
-        log(f"  {q[:30]:<32} ttft {t['ttft_s']:.2f} s, {t['tokens_per_s']:.1f} tok/s")
+                ratios.append(t.tokens_per_s / raw)
+        log(f"  {q[:30]:<32} ttft {t.ttft_s:.2f} s, {t.tokens_per_s:.1f} tok/s")
     in_context = [_floor_in_context(llm, assistant, q, detect_language(q)) for q in questions]
     retrieval_ms = []
     for q in QUESTIONS * 3:

@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from .config import Settings
+from ..config import Settings
 from .evaluate import LANGS, _answer_summary, log_row, machine, score_answer
 
 KEYS = ("fact_accuracy", "citation_validity", "citation_support", "language_match",
@@ -18,7 +18,7 @@ KEYS = ("fact_accuracy", "citation_validity", "citation_support", "language_matc
 
 
 def conversation_rows(assistant, conversations: list[dict], log=None) -> list[dict]:
-    from .chat import Turn
+    from ..chat import Turn
     rows = []
     for conv in conversations:
         history: list[Turn] = []
@@ -27,12 +27,12 @@ def conversation_rows(assistant, conversations: list[dict], log=None) -> list[di
             answer = assistant.ask(turn["question"], history)
             row = score_answer(turn, answer, turn.get("language", language), f"{conv.get('id', '?')}/{n}")
             row["follow_up"] = n > 1
-            row["standalone"] = answer.get("standalone_question")
+            row["standalone"] = answer.standalone_question
             rows.append(row)
             if log:
                 log_row(log, row)
-            history.append(Turn(question=turn["question"], answer=answer["answer"],
-                                standalone=answer.get("standalone_question") or turn["question"]))
+            history.append(Turn(question=turn["question"], answer=answer.answer,
+                                standalone=answer.standalone_question or turn["question"]))
     return rows
 
 
@@ -51,7 +51,7 @@ def summarise(rows: list[dict]) -> dict:
 
 
 def run_conversations(settings: Settings, args, path: Path, conversations: list[dict]) -> int:
-    from .chat import Assistant
+    from ..chat import Assistant
     assistant = Assistant(settings)
     started = time.perf_counter()
     log = None if args.json else (lambda line: print(line, file=sys.stderr, flush=True))

