@@ -172,12 +172,58 @@ class LocalLLM:
         if path is not None and path.exists() and self._load_state(path, tokens):
             self._prefix_tokens = tokens
             return "loaded"
-        self.llm.reset()
-        self.llm.eval(tokens)
+        start = self._reusable_start(tokens, state_dir, path)
+        if start == 0:
+            self.llm.reset()
+        self.llm.n_tokens = start          # eval() drops any cells from here on
+        self.llm.eval(tokens[start:])
         self._prefix_tokens = tokens
         if path is not None:
             self._save_state(path, tokens)
+        if start:
+            return f"computed ({len(tokens) - start} of {len(tokens)} tokens read; the rest kept from the previous corpus)"
         return "computed"
+
+    def _reusable_start(self, tokens: list[int], state_dir: Path | None, path: Path | None) -> int:
+        """How many leading tokens of a new prefix already have their KV: those it shares with
+        the prefix in memory, or with a previous version's saved state that the store carried
+        into `state_dir` as a seed. Documents keep their order in the corpus prompt and new
+        ones come last, so after an ingest only the new document is read. Cells are reused only
+        for tokens that match one by one, and causal attention makes them exactly what reading
+        the new prefix from the start would give; the rest is dropped and read."""
+        if self._prefix_tokens and self.llm.n_tokens >= len(self._prefix_tokens):
+            shared = _shared_length(self._prefix_tokens, tokens)
+            if shared:
+                return shared
+        seeds = sorted(Path(state_dir).glob("prefix-*.state"), key=lambda p: p.stat().st_mtime, reverse=True) \
+            if state_dir else []
+        for seed in seeds[:2]:
+            if seed != path:
+                shared = self._load_seed(seed, tokens)
+                if shared:
+                    return shared
+        return 0
+
+    def _load_seed(self, path: Path, tokens: list[int]) -> int:
+        """Load a saved state and return how many of its leading tokens `tokens` shares (0: none,
+        and the context is reset)."""
+        import llama_cpp
+        out = (llama_cpp.llama_token * self.n_ctx)()
+        count = ctypes.c_size_t(0)
+        try:
+            ok = llama_cpp.llama_state_load_file(self.llm.ctx, str(path).encode(), out, self.n_ctx, ctypes.byref(count))
+        except OSError:
+            ok = False
+        if not ok:
+            self.llm.reset()
+            return 0
+        saved = list(out[:count.value])
+        self.llm.input_ids[:count.value] = saved
+        self.llm.n_tokens = count.value
+        shared = _shared_length(saved, tokens)
+        if not shared:
+            self.llm.reset()
+        return shared
 
     def _save_state(self, path: Path, tokens: list[int]) -> None:
         import llama_cpp
@@ -342,3 +388,14 @@ class RemoteLLM:
                              "check RAG_LLM_URL or unset it to use the local model") from None
         finally:
             stats.generate_s = time.perf_counter() - started
+
+
+def _shared_length(a: list[int], b: list[int]) -> int:
+    """Leading tokens two sequences share, kept one short of `b`'s end (the last token of a
+    prefix is always read again, so its logits exist)."""
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return min(n, len(b) - 1) if b else 0

@@ -134,6 +134,7 @@ def write_index(index_dir: Path, data: IndexData) -> Path:
             json.dump(manifest, f, ensure_ascii=False, indent=1)
             f.flush()
             os.fsync(f.fileno())
+        _carry_prompt_cache(index_dir, tmp)
         _fsync_dir(tmp)
         final = index_dir / version
         os.rename(tmp, final)
@@ -155,6 +156,23 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _carry_prompt_cache(index_dir: Path, tmp: Path) -> None:
+    """Hard-link the current version's saved prompt cache (`prefix-*.state`, written beside the
+    index by generate.LocalLLM) into the new version as a seed: the new corpus prompt usually
+    starts with the old one, so only what differs is read (checked token by token there; the
+    seed serves as it stands only when its key, which hashes the prompt text, is the new one's).
+    Not listed in the manifest, like the cache itself; where hard links fail, nothing is carried
+    and the cache is read whole."""
+    current = current_path(index_dir)
+    if current is None or not current.is_dir():
+        return
+    for state in current.glob("prefix-*.state"):
+        try:
+            os.link(state, tmp / state.name)
+        except OSError:
+            return
 
 
 def _drop_old_versions(index_dir: Path, keep: str) -> None:

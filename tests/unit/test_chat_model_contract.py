@@ -84,4 +84,4 @@ def test_closing_a_stream_frees_the_model(model):
 
 def test_prefix_warm_up_says_how(model, tmp_path):
     how = model.warm_prefix(MESSAGES[0]["content"], tmp_path)
-    assert how in (("loaded", "computed", "warm") if model.caches_prefix else ("not needed",))
+    assert how.startswith(("loaded", "computed", "warm") if model.caches_prefix else ("not needed",)), how

@@ -92,3 +92,17 @@ def test_rebuild_keeps_user_documents(tmp_settings, fake_embedder, tmp_path):
     ingest(tmp_settings, rebuild=True, embedder=fake_embedder, progress=False)
     data = store.load_index(tmp_settings.index_dir)
     assert added[0] in data.documents and "article" in data.documents
+
+
+def test_a_new_version_carries_the_prompt_cache_as_a_seed_outside_its_manifest(tmp_settings, fake_embedder, tmp_path):
+    ingest(tmp_settings, embedder=fake_embedder, progress=False)
+    old = store.current_path(tmp_settings.index_dir)
+    (old / "prefix-aaaa.state").write_bytes(b"saved prompt cache")
+    note = tmp_path / "note.md"
+    note.write_text("# 笔记\n\n我的笔记说青石实验室有 37 台机柜。", encoding="utf-8")
+    ingest(tmp_settings, [str(note)], embedder=fake_embedder, progress=False)
+    new = store.current_path(tmp_settings.index_dir)
+    assert new != old and not old.exists()                      # the old version is dropped
+    assert (new / "prefix-aaaa.state").read_bytes() == b"saved prompt cache"
+    assert "prefix-aaaa.state" not in json.loads((new / "manifest.json").read_text())["files"]
+    store.load_index(tmp_settings.index_dir, expect=index_expectations(tmp_settings))   # still verifies
