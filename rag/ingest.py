@@ -59,7 +59,9 @@ class IngestReport:
 def shipped_documents(settings: Settings) -> list[Document]:
     corpus = Path(settings.corpus_dir)
     manifest = load_corpus_manifest(corpus)
-    article = next(d for d in manifest["documents"] if d["kind"] == "article")
+    article = next((d for d in manifest["documents"] if d["kind"] == "article"), None)
+    if article is None:                 # a corpus of plain texts only (no scraped article and its sources)
+        return load_shipped_texts(corpus, manifest)
     path = corpus / article["file"]
     try:
         raw = path.read_text(encoding="utf-8")

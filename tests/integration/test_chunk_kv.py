@@ -2,8 +2,6 @@
 stored, position-shifted chunk KV (the question turn is all the model reads), and a changed
 document's new text is answered, never the stale KV of the old one. Runs on a copy of the
 real index, with the real embedder and model."""
-import shutil
-
 import pytest
 
 from conftest import requires_real
@@ -16,14 +14,23 @@ pytestmark = [pytest.mark.integration, requires_real]
 NOTE = ("# Kestrel Row warehouse notes\n\n"
         "The Kestrel Row warehouse keeps its spare Gemma 4 servers in bay {bay}.\n\n"
         "The warehouse manager, Ines Okafor, counts the servers every Friday.\n")
+OTHER = ("# Harbour office notes\n\n"
+         "The harbour office opens at seven and keeps two Gemma 4 laptops for the pilots.\n\n"
+         "Its ferry timetable changes every April and every October.\n")
 
 
 def test_chunks_layout_answers_from_placed_kv_and_never_from_stale_kv(tmp_path, assistant):
-    index = tmp_path / "index"
-    shutil.copytree(assistant.settings.index_dir, index, symlinks=True, ignore=shutil.ignore_patterns("chunk-kv"))
-    settings = Settings.from_env(index_dir=index, context_mode="chunks", max_tokens=60)
+    # A small corpus of its own (no shipped documents), so a version switch prepares a few
+    # pieces, not the whole shipped corpus's: the layout does not depend on the corpus size.
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "manifest.json").write_text('{"format": 1, "documents": []}', encoding="utf-8")
+    settings = Settings.from_env(index_dir=tmp_path / "index", corpus_dir=corpus, context_mode="chunks", max_tokens=60)
+    other = tmp_path / "harbour.md"             # indexed first, so the note's piece is placed after it, shifted
+    other.write_text(OTHER, encoding="utf-8")
     note = tmp_path / "kestrel.md"
     note.write_text(NOTE.format(bay="47"), encoding="utf-8")
+    assert ingest(settings, [str(other)], embedder=assistant.embedder, progress=False).ok
     assert ingest(settings, [str(note)], embedder=assistant.embedder, progress=False).ok
     user = Assistant(settings, llm=assistant.llm, embedder=assistant.embedder)
     question = "In which bay does the Kestrel Row warehouse keep its spare Gemma 4 servers?"

@@ -52,7 +52,9 @@ def hostile(tmp_path_factory, assistant):
     root = tmp_path_factory.mktemp("injection")
     index = root / "index"
     shutil.copytree(assistant.settings.index_dir, index, symlinks=True, ignore=shutil.ignore_patterns("*.state"))
-    settings = Settings.from_env(index_dir=index, context_mode="retrieval")
+    # Three passages a question (the note's own and two others) and short answers keep the
+    # eleven naive-layout reads cheap; the payload still sits next to the question.
+    settings = Settings.from_env(index_dir=index, context_mode="retrieval", k=3, max_tokens=96)
     paths = []
     for name, text, *_ in NOTES:
         (root / name).write_text(text, encoding="utf-8")
