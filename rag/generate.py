@@ -187,13 +187,14 @@ class LocalLLM:
     def _reusable_start(self, tokens: list[int], state_dir: Path | None, path: Path | None) -> int:
         """How many leading tokens of a new prefix already have their KV: those it shares with
         the prefix in memory, or with a previous version's saved state that the store carried
-        into `state_dir` as a seed. Documents keep their order in the corpus prompt and new
+        into `state_dir` as a seed (kept one short of the end, so the last token is read).
+        Documents keep their order in the corpus prompt and new
         ones come last, so after an ingest only the new document is read. Cells are reused only
         for tokens that match one by one, and causal attention makes them exactly what reading
         the new prefix from the start would give; the rest is dropped and read."""
         if self._prefix_tokens and self.llm.n_tokens >= len(self._prefix_tokens):
-            shared = _shared_length(self._prefix_tokens, tokens)
-            if shared:
+            shared = min(_leading_match(self._prefix_tokens, tokens), len(tokens) - 1)
+            if shared > 0:
                 return shared
         seeds = sorted(Path(state_dir).glob("prefix-*.state"), key=lambda p: p.stat().st_mtime, reverse=True) \
             if state_dir else []
@@ -207,22 +208,11 @@ class LocalLLM:
     def _load_seed(self, path: Path, tokens: list[int]) -> int:
         """Load a saved state and return how many of its leading tokens `tokens` shares (0: none,
         and the context is reset)."""
-        import llama_cpp
-        out = (llama_cpp.llama_token * self.n_ctx)()
-        count = ctypes.c_size_t(0)
-        try:
-            ok = llama_cpp.llama_state_load_file(self.llm.ctx, str(path).encode(), out, self.n_ctx, ctypes.byref(count))
-        except OSError:
-            ok = False
-        if not ok:
+        saved = self._read_state(path)
+        shared = min(_leading_match(saved, tokens), len(tokens) - 1) if saved else 0
+        if shared <= 0:
             self.llm.reset()
             return 0
-        saved = list(out[:count.value])
-        self.llm.input_ids[:count.value] = saved
-        self.llm.n_tokens = count.value
-        shared = _shared_length(saved, tokens)
-        if not shared:
-            self.llm.reset()
         return shared
 
     def _save_state(self, path: Path, tokens: list[int]) -> None:
@@ -239,17 +229,28 @@ class LocalLLM:
             tmp.unlink(missing_ok=True)
 
     def _load_state(self, path: Path, tokens: list[int]) -> bool:
+        if self._read_state(path) == tokens:
+            return True
+        self.llm.reset()
+        return False
+
+    def _read_state(self, path: Path) -> list[int] | None:
+        """Load a saved state into the context; its tokens, or None (context reset) when it
+        does not load."""
         import llama_cpp
-        capacity = self.n_ctx
-        out = (llama_cpp.llama_token * capacity)()
+        out = (llama_cpp.llama_token * self.n_ctx)()
         count = ctypes.c_size_t(0)
-        ok = llama_cpp.llama_state_load_file(self.llm.ctx, str(path).encode(), out, capacity, ctypes.byref(count))
-        if not ok or list(out[:count.value]) != tokens:
+        try:
+            ok = llama_cpp.llama_state_load_file(self.llm.ctx, str(path).encode(), out, self.n_ctx, ctypes.byref(count))
+        except OSError:
+            ok = False
+        if not ok:
             self.llm.reset()
-            return False
-        self.llm.input_ids[:count.value] = tokens
+            return None
+        saved = list(out[:count.value])
+        self.llm.input_ids[:count.value] = saved
         self.llm.n_tokens = count.value
-        return True
+        return saved
 
     # --- streaming -------------------------------------------------------------------
 
@@ -325,12 +326,7 @@ class LocalLLM:
         return self._prefix_tokens if self._prefix_tokens else self.tokenize(prefix)
 
     def _common_prefix(self, tokens: list[int]) -> int:
-        n = 0
-        for a, b in zip(self.llm.input_ids[: self.llm.n_tokens], tokens):
-            if a != b:
-                break
-            n += 1
-        return n
+        return _leading_match(self.llm.input_ids[: self.llm.n_tokens], tokens)
 
 
 class RemoteLLM:
@@ -390,12 +386,11 @@ class RemoteLLM:
             stats.generate_s = time.perf_counter() - started
 
 
-def _shared_length(a: list[int], b: list[int]) -> int:
-    """Leading tokens two sequences share, kept one short of `b`'s end (the last token of a
-    prefix is always read again, so its logits exist)."""
+def _leading_match(a, b) -> int:
+    """How many leading tokens two sequences share."""
     n = 0
     for x, y in zip(a, b):
         if x != y:
             break
         n += 1
-    return min(n, len(b) - 1) if b else 0
+    return n
