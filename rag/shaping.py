@@ -33,6 +33,51 @@ class GlossStrip:
         return self.GLOSS.sub("", text)
 
 
+# The refusal marker inside a reply, as a small model may spell it: NOT_FOUND, Not_FOUND,
+# not_found, NOT FOUND, NOTFOUND, NOT-FOUND, with any citation markers after it. Plain prose
+# ("was not found in") is not the marker: it needs the underscore or hyphen, or capitals.
+CONTROL_WORD = re.compile(r"(?<![A-Za-z])(?:(?i:not\s*[_\-]\s*found)|NOT\s*FOUND|(?i:notfound))(?:\s*\[\d+\])*(?![A-Za-z])")
+# What may be the start of the marker at the end of a streamed text: held until it is clear.
+_CONTROL_PARTIAL = re.compile(r"(?<![A-Za-z])(?i:n(?:o(?:t(?:\s*[_\-]?\s*(?:f(?:o(?:u(?:n(?:d)?)?)?)?)?)?)?)?)"
+                              r"(?:\s*\[\d*)?$")
+
+
+def _squash(text: str) -> str:
+    return re.sub(r"[\s_\-]+", "", text).lower()
+
+
+def opens_with_control_word(text: str) -> bool | None:
+    """True when a reply opens with the refusal marker (any case or spacing: "Not_FOUND[1]",
+    "not found."), False when it cannot, None while its start could still be one."""
+    start = _squash(text)
+    if start.startswith("notfound"):
+        return True
+    return None if "notfound".startswith(start) else False
+
+
+def strip_control_word(text: str) -> str:
+    return re.sub(r"[ \t]*" + CONTROL_WORD.pattern, "", text)
+
+
+class ControlStrip:
+    """The refusal marker never reaches the user inside an answer: a whole one is removed
+    with the spaces before it; a possible start of one at the end of the text waits."""
+
+    def __init__(self):
+        self.pending = ""
+
+    def feed(self, text: str) -> str:
+        text = self.pending + text
+        m = _CONTROL_PARTIAL.search(text)
+        cut = m.start() if m else len(text)
+        self.pending = text[cut:]
+        return strip_control_word(text[:cut])
+
+    def flush(self) -> str:
+        text, self.pending = self.pending, ""
+        return strip_control_word(text)
+
+
 class ScriptStream:
     """Simplified -> Traditional on streamed text, converting at phrase boundaries so
     that multi-character conversions (软件 -> 軟體) see whole words. Text with no Han
@@ -72,6 +117,7 @@ class Shaper:
         self.citations = CitationStream(valid_numbers)
         self.script = ScriptStream(to_traditional) if language == "zh-Hant" else None
         self.gloss = GlossStrip() if language in ("zh-Hans", "zh-Hant") else None
+        self.control = ControlStrip()
         self.raw = ""          # what the model wrote
         self.shown = ""        # what the user was shown
         self.held = ""         # the start of the reply while it could still be the refusal marker
@@ -79,18 +125,19 @@ class Shaper:
 
     def feed(self, piece: str) -> str:
         self.raw += piece
-        start = self.raw.strip()
-        if not self.shown and len(start) < len(P.REFUSAL_MARK) and P.REFUSAL_MARK.startswith(start):
+        opening = opens_with_control_word(self.raw) if not self.shown else False
+        if opening is None:
             self.held = self.raw
             return ""
-        if P.REFUSAL_MARK in self.raw[:40]:
+        if opening or CONTROL_WORD.search(self.raw[:40]):
             self.refused = True
             return ""
         out, self.held = (self.held + piece if self.held else piece), ""
         return self._show(out)
 
     def flush(self) -> str:
-        tail = (self.gloss.feed(self.held) + self.gloss.flush()) if self.gloss else self.held
+        tail = self.control.feed(self.held) + self.control.flush()
+        tail = (self.gloss.feed(tail) + self.gloss.flush()) if self.gloss else tail
         tail = self.citations.feed(tail) + self.citations.flush()
         if self.script:
             tail = self.script.feed(tail) + self.script.flush()
@@ -100,9 +147,11 @@ class Shaper:
     @property
     def found_nothing(self) -> bool:
         """The model refused, or wrote nothing else."""
-        return self.refused or not self.raw.strip() or self.raw.strip() == P.REFUSAL_MARK
+        return self.refused or not strip_control_word(self.raw).strip(" \t\n.。")
+
 
     def _show(self, text: str) -> str:
+        text = self.control.feed(text)
         if self.gloss:
             text = self.gloss.feed(text)
         text = self.citations.feed(text)

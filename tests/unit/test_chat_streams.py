@@ -74,3 +74,36 @@ def test_an_echoed_question_turn_is_dropped_from_the_answer():
         "Gemma 4 uses Apache 2.0."
     kept = "Gemma 4 采用 Apache 2.0 许可。"
     assert drop_echo(kept, "Gemma 4 采用什么许可证？") == kept
+
+
+def _shape(language, pieces):
+    from rag.shaping import Shaper
+    shaper = Shaper(language, {1, 2, 3})
+    out = ""
+    for piece in pieces:
+        out += shaper.feed(piece)
+        if shaper.refused:
+            return out, True
+    return out + shaper.flush(), shaper.found_nothing
+
+
+@pytest.mark.parametrize("pieces", [["Not", "_FOUND", "[1]"], ["NOT", "_", "FOUND"], ["not found."],
+                                    [" N", "OT FOUND"], ["not-found"], ["NOTFOUND[2]"]])
+def test_a_reply_opening_with_the_refusal_marker_in_any_spelling_is_a_refusal(pieces):
+    shown, refused = _shape("en", pieces)
+    assert refused and shown == ""
+
+
+def test_the_refusal_marker_never_reaches_the_user_inside_an_answer():
+    long = "Gemma 4 was released on March 31, 2026 [1]. It was not found to be slow by anyone [2]. "
+    shown, refused = _shape("en", [long, "NOT", "_FOU", "ND[2]", " More."])
+    assert not refused and "FOU" not in shown and "NOT" not in shown
+    assert "was not found to be slow" in shown                 # ordinary prose stays
+    shown, refused = _shape("zh-Hans", ["Gemma 4 于 2026 年 3 月 31 日发布[1]。这是一段超过四十个字符的回答文本，用来测试。",
+                                        "Not_found"])
+    assert not refused and shown.endswith("用来测试。")
+
+
+def test_text_that_only_starts_like_the_marker_is_shown():
+    assert _shape("en", ["No", "thing else", " is needed [1]."]) == ("Nothing else is needed [1].", False)
+    assert _shape("en", ["It is n", "ice [1]."]) == ("It is nice [1].", False)
