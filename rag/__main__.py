@@ -102,6 +102,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--translate", action="store_true",
                    help="also measure retrieval with a model translation of English questions (slower)")
     s.add_argument("--limit", type=int, default=None, help="answer at most this many questions")
+    s.add_argument("--baseline", action="store_true",
+                   help="also answer each question with the whole article pasted into one chat turn (same model, "
+                        "no retrieval or citations): the plain baseline")
     s.add_argument("--split", choices=["tune", "heldout"], default=None,
                    help="score only the items of this split (the set's \"split\" field)")
     s.add_argument("--write", action="store_true", help="append the results to docs/EVAL.md")

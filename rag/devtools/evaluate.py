@@ -150,6 +150,25 @@ def answer_metrics(assistant, items: list[dict], limit: int | None = None, log=N
     return _answer_summary(rows)
 
 
+def baseline_summary(assistant, items: list[dict], limit: int | None = None, log=None) -> dict:
+    """The plain baseline on the same questions (rag/devtools/baseline.py): the article pasted
+    into a chat with the same model."""
+    from .baseline import article_text, ask_baseline
+    article = article_text(assistant.data)
+    rows = []
+    for item in (items if limit is None else _balanced(items, limit)):
+        answer = ask_baseline(assistant.llm, article, item["question"], item["language"], assistant.settings.max_tokens)
+        rows.append(score_answer(item, answer, item["language"], item.get("id")))
+        if log:
+            log_row(log, rows[-1])
+    s = _answer_summary(rows)
+    return {"answered_n": s["answered_n"], "fact_accuracy": s["fact_accuracy"], "language_match": s["language_match"],
+            "refusal_recall_answers": s["answer_refusal_recall"],
+            "false_refusal_rate_answers": s["answer_false_refusal_rate"], "answer_ttft_p50_s": s["ttft_p50_s"],
+            "by_language": {l: b["fact_accuracy"] for l, b in s["answers_by_language"].items()},
+            "answers": [{k: r[k] for k in ("id", "refused", "facts", "language_ok", "answer")} for r in rows]}
+
+
 def score_answer(item: dict, answer, language: str, ident) -> dict:
     """One answered question (an `Answer`) against its item: facts, citation validity and
     support, language."""
@@ -283,6 +302,9 @@ def run_eval(settings: Settings, args) -> int:
             result["by_language"].setdefault(lang, {}).update(b)
         result["answers"] = [{k: r[k] for k in ("id", "refused", "facts", "valid", "supported", "language_ok", "answer")}
                              for r in answers["rows"]]
+    if getattr(args, "baseline", False):
+        log = None if args.json else (lambda line: print("baseline " + line, file=sys.stderr, flush=True))
+        result["baseline"] = baseline_summary(assistant, items, args.limit, log)
     result.update({"seconds": round(time.perf_counter() - started, 1), "machine": machine(),
                    "date": time.strftime("%Y-%m-%d"), "model": assistant.model_name,
                    "layout": assistant.layout() if not settings.llm_url else "remote"})
@@ -307,6 +329,11 @@ def _print_table(r: dict) -> None:
         print(f"answers ({r['answered_n']}): facts {r['fact_accuracy']}, citation validity {r['citation_validity']}, "
               f"support {r['citation_support']}, language {r['language_match']}, refusal recall "
               f"{r['refusal_recall_answers']}, false refusals {r['false_refusal_rate_answers']}")
+    if "baseline" in r:
+        b = r["baseline"]
+        print(f"baseline, the article pasted into the chat ({b['answered_n']}): facts {b['fact_accuracy']} "
+              f"({'/'.join(str(b['by_language'].get(l)) for l in LANGS)}), language {b['language_match']}, "
+              f"refusal recall {b['refusal_recall_answers']}, false refusals {b['false_refusal_rate_answers']}")
 
 
 def _append_markdown(path: Path, r: dict) -> None:
@@ -329,6 +356,10 @@ def _append_markdown(path: Path, r: dict) -> None:
             b = r["by_language"].get(lang, {})
             if "fact_accuracy" in b:
                 lines.append(f"| {lang} | {b['n']} | {b['fact_accuracy']} | | {b['citation_support']} | {b['language_match']} | | |")
+    if "baseline" in r:
+        b = r["baseline"]
+        lines.append(f"| baseline: the article pasted into the chat | {b['answered_n']} | {b['fact_accuracy']} | | | "
+                     f"{b['language_match']} | {b['refusal_recall_answers']} | {b['false_refusal_rate_answers']} |")
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a", encoding="utf-8") as f:
         f.write("\n".join(lines) + "\n")
