@@ -78,24 +78,29 @@ class ContextLayout:
     def chunk_pieces(self, positions: list[int]) -> list[str]:
         return [P.passage_piece(p + 1, self.data.chunks[p], self.data.documents) for p in positions]
 
-    def build(self, question: str, language: str, hits: list[Hit], history: list) -> Context:
+    def build(self, question: str, language: str, hits: list[Hit], history: list,
+              evidence: tuple[int, str] | None = None) -> Context:
+        """`evidence` (chunk position, sentence): quote that sentence in the question turn."""
         positions = [self.data.position(h.chunk_id) for h in hits]
+        if evidence and evidence[0] not in positions:
+            positions = [evidence[0], *positions]
         layout = self.layout()
         if layout == "full":
             system, numbering = self.full_prompt()
             hint = [p + 1 for p in positions[:self._hinted(language)]]
+            quoted = (evidence[0] + 1, evidence[1]) if evidence else None
             messages = [{"role": "system", "content": system}, *self._history_messages(history),
-                        {"role": "user", "content": P.user_turn(question, language, hint=hint)}]
+                        {"role": "user", "content": P.user_turn(question, language, hint=hint, evidence=quoted)}]
             if self._fits(messages):
                 return Context("full", messages, numbering, list(range(len(self.data.chunks))))
         if layout == "chunks":
-            return self._chunks_context(question, language, positions, history)
-        return self._retrieval_context(question, language, positions, history)
+            return self._chunks_context(question, language, positions, history, evidence)
+        return self._retrieval_context(question, language, positions, history, evidence)
 
     def _hinted(self, language: str) -> int:
         return self.settings.hint_passages if language != "en" or self.settings.hint_english else 0
 
-    def _chunks_context(self, question, language, positions, history) -> Context:
+    def _chunks_context(self, question, language, positions, history, evidence=None) -> Context:
         """Top-k chunks as stored-KV pieces in the system prompt, in index order (numbered by
         index position, so a piece's text, and its KV, never depends on the question); the
         lowest-ranked go first when over budget."""
@@ -106,8 +111,9 @@ class ContextLayout:
             pieces = self.chunk_pieces(given)
             messages = [{"role": "system", "content": P.chunks_head() + "".join(pieces)},
                         *self._history_messages(history),
-                        {"role": "user", "content": P.user_turn(question, language,
-                                                                hint=[p + 1 for p in keep[:self._hinted(language)]])}]
+                        {"role": "user", "content": P.user_turn(
+                            question, language, hint=[p + 1 for p in keep[:self._hinted(language)]],
+                            evidence=(evidence[0] + 1, evidence[1]) if evidence and evidence[0] in keep else None)}]
             if self._fits(messages) or not keep:
                 return Context("chunks", messages, {p + 1: p for p in given}, keep, trimmed, pieces)
             if history:
@@ -116,7 +122,7 @@ class ContextLayout:
             keep = keep[:-1]
             trimmed += 1
 
-    def _retrieval_context(self, question, language, positions, history) -> Context:
+    def _retrieval_context(self, question, language, positions, history, evidence=None) -> Context:
         """Top-k chunks in the user turn; the lowest-ranked go first when over budget."""
         keep = list(positions)
         trimmed = 0
@@ -125,7 +131,10 @@ class ContextLayout:
             numbered = [P.Numbered(n, self.data.chunks[p]) for n, p in numbering.items()]
             passages = P.passages_block(numbered, self.data.documents)
             messages = [{"role": "system", "content": P.retrieval_system_prompt()}, *self._history_messages(history),
-                        {"role": "user", "content": P.user_turn(question, language, passages=passages)}]
+                        {"role": "user", "content": P.user_turn(
+                            question, language, passages=passages,
+                            evidence=(keep.index(evidence[0]) + 1, evidence[1]) if evidence and evidence[0] in keep
+                            else None)}]
             if self._fits(messages) or not keep:
                 return Context("retrieval", messages, numbering, keep, trimmed)
             if history:

@@ -180,10 +180,17 @@ def retrieval_system_prompt() -> str:
 
 
 def user_turn(question: str, language: str, hint: list[int] | None = None,
-              passages: str | None = None) -> str:
+              passages: str | None = None, evidence: tuple[int, str] | None = None) -> str:
+    """The question turn: the question, then (in brackets) the passages to see and the answer
+    language. `evidence` (n, sentence) quotes the sentence that states the answer instead of
+    naming passages."""
     chinese = language in ("zh-Hans", "zh-Hant")
     head = ("Passages:\n" + passages + "\n" + PASSAGES_END + "\n\n") if passages else ""
     see = ("参考" if chinese else "see ") + "".join(f"[{n}]" for n in hint) + ("；" if chinese else "; ") if hint else ""
+    if evidence:
+        n, sentence = evidence
+        quoted = english_units(neutralise(FOOTNOTE_RUN.sub("", sentence)).strip())
+        see = f"参考[{n}]：「{quoted}」；" if chinese else f'see [{n}]: "{quoted}"; '
     instruction = ANSWER_IN.get(language, "answer in the language of the question")
     return f"{head}{question.strip()}\n（{see}{instruction}）" if chinese else f"{head}{question.strip()}\n({see}{instruction})"
 

@@ -1,0 +1,197 @@
+"""Sentence-level evidence and answer-type checks, for any corpus.
+
+`question_kind` says whether a question asks for a date or an amount. `best_sentence` picks,
+among the sentences of the best retrieved chunks, the one that best states the answer for the
+question's subject (and holds a value of the asked kind). `mismatch` compares the answer's
+values with that sentence's: a date from another sentence ("2026 年 4 月初" for "3 月 31 日") or
+an amount off by a 万/亿 scale ("4 billion" for "4 亿") is a mismatch. `fix_amounts` rewrites
+such an amount in code (4 亿 = 400 million). The assistant uses these to repair an answer
+(rag/chat.py): see docs/EVAL.md for what each step changed."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .cite import MARKER, amounts, rank_support
+from .text import normalize, sentence_spans, to_simplified, to_traditional
+
+_DATE_QUESTION = re.compile(
+    r"\bwhen\b|\bwhat (?:date|day|year|month)\b|\bwhich (?:date|day|year|month)\b|\bsince when\b|\bhow long ago\b"
+    r"|什么时候|何时|哪一天|哪天|几号|哪一年|哪年|几月|哪个月|什么日期|哪个日期|什么时间|发布日期|日期是")
+_AMOUNT_QUESTION = re.compile(
+    r"\bhow (?:many|much)\b|\bwhat (?:is the )?(?:number|count|amount|total)\b|\bhow (?:large|big|long) (?:is|a)\b"
+    r"|多少|几个|几款|几种|几家|几次|数量|多大|多长")
+
+_MONTHS = {m: i for i, m in enumerate(("january", "february", "march", "april", "may", "june", "july", "august",
+                                       "september", "october", "november", "december"), 1)}
+_MONTH_WORD = r"(jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?" \
+              r"|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?"
+_ZH_DATE = re.compile(r"(?:(\d{4})\s*年\s*)?(\d{1,2})\s*月\s*(?:(\d{1,2})\s*[日号]|(初|底|中|上旬|中旬|下旬))?")
+_EN_MD = re.compile(rf"\b{_MONTH_WORD}\s+(\d{{1,2}})(?:st|nd|rd|th)?\b(?:,?\s*(\d{{4}}))?", re.IGNORECASE)
+_EN_DM = re.compile(rf"\b(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH_WORD}\b(?:,?\s*(\d{{4}}))?", re.IGNORECASE)
+_EN_PART = re.compile(rf"\b(early|mid|late|end of|beginning of|the end of)[\s-]+{_MONTH_WORD}\b(?:,?\s*(\d{{4}}))?",
+                      re.IGNORECASE)
+_EN_MY = re.compile(rf"\b{_MONTH_WORD}\s+(\d{{4}})\b", re.IGNORECASE)
+_ISO = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
+_PART = {"初": "early", "上旬": "early", "beginning of": "early", "early": "early", "中": "mid", "中旬": "mid",
+         "mid": "mid", "底": "late", "下旬": "late", "end of": "late", "the end of": "late", "late": "late"}
+
+
+@dataclass(frozen=True)
+class Date:
+    year: int | None
+    month: int
+    day: int | None = None
+    part: str | None = None           # early / mid / late, when no day is given
+
+    def agrees(self, other: "Date") -> bool:
+        """The same date as far as both say: the year when both give one, the month, and the
+        day or part of the month ("April 2" is not "early April")."""
+        if self.month != other.month or (self.year and other.year and self.year != other.year):
+            return False
+        if self.day or other.day:
+            return self.day == other.day
+        return self.part == other.part
+
+
+def _month(word: str) -> int:
+    word = word.lower().rstrip(".")
+    return next(n for name, n in _MONTHS.items() if name.startswith(word[:3]))
+
+
+def dates(text: str) -> set[Date]:
+    out: set[Date] = set()
+    plain = normalize(MARKER.sub(" ", text))
+    for y, m, d, part in _ZH_DATE.findall(plain):
+        if 1 <= int(m) <= 12:
+            out.add(Date(int(y) if y else None, int(m), int(d) if d else None, _PART.get(part) if part else None))
+    for y, m, d in _ISO.findall(plain):
+        out.add(Date(int(y), int(m), int(d)))
+    taken = []
+    for rx, order in ((_EN_MD, "md"), (_EN_DM, "dm")):
+        for match in rx.finditer(plain):
+            a, b, y = match.groups()
+            month, day = (a, b) if order == "md" else (b, a)
+            if 1 <= int(day) <= 31:
+                out.add(Date(int(y) if y else None, _month(month), int(day)))
+                taken.append(match.span())
+    for match in _EN_PART.finditer(plain):
+        part, month, y = match.groups()
+        out.add(Date(int(y) if y else None, _month(month), None, _PART.get(part.lower())))
+        taken.append(match.span())
+    for match in _EN_MY.finditer(plain):
+        if not any(a <= match.start() < b for a, b in taken):
+            month, y = match.groups()
+            out.add(Date(int(y), _month(month), None))
+    return out
+
+
+def question_kind(question: str) -> str | None:
+    """"date" or "amount" when the question asks for one, else None."""
+    text = to_simplified(question).lower()
+    if _DATE_QUESTION.search(text):
+        return "date"
+    if _AMOUNT_QUESTION.search(text):
+        return "amount"
+    return None
+
+
+def values(text: str, kind: str) -> set:
+    return dates(text) if kind == "date" else amounts(normalize(MARKER.sub(" ", text)))
+
+
+@dataclass
+class Evidence:
+    key: int                 # the chunk's key (its position in the index)
+    sentence: str
+    score: float
+
+
+def best_sentence(question: str, chunks: list[tuple[int, str]], kind: str | None = None,
+                  glossary: dict | None = None, holding=None) -> Evidence | None:
+    """The sentence of `chunks` (best-ranked first) that best states what the question asks:
+    the share of the question's key terms it holds (across languages through `glossary`),
+    ties to the better-ranked chunk. With `kind`, only sentences that hold a value of that kind;
+    with `holding` (a value of that kind), only sentences that hold that value."""
+    best: tuple | None = None
+    bare = _without_numbers(question)
+    for rank, (key, text) in enumerate(chunks):
+        for a, b in sentence_spans(text, document=True):
+            sentence = text[a:b].strip()
+            found = values(sentence, kind) if kind else None
+            if len(sentence) < 6 or (kind and not found) or (holding is not None and not _holds(found, holding)):
+                continue
+            score = rank_support(question, sentence, glossary) or 0.5 * rank_support(bare, sentence, glossary)
+            row = (round(score, 2), -rank, sentence, key)
+            if best is None or row[:2] > best[:2]:
+                best = row
+    if best is None or best[0] <= 0:
+        return None
+    return Evidence(best[3], best[2], best[0])
+
+
+def _holds(found: set, value) -> bool:
+    return any(f.agrees(value) for f in found) if isinstance(value, Date) else value in found
+
+
+def _without_numbers(question: str) -> str:
+    # rank_support demands each of the question's numbers in the sentence ("MedGemma 1.5"
+    # should); a sentence that leaves out the "4" of "Gemma 4" still counts, at half.
+    return re.sub(r"\d+(?:\.\d+)?", " ", question)
+
+
+def mismatch(answer: str, evidence: Evidence, kind: str) -> bool:
+    """The answer gives no value of `kind` the evidence sentence gives, or gives only others."""
+    wanted = values(evidence.sentence, kind)
+    if not wanted:
+        return False
+    given = values(answer, kind)
+    if kind == "date":
+        return not any(g.agrees(w) for g in given for w in wanted)
+    return not (given & wanted)
+
+
+# A written amount in an answer: "4 billion", "10,000+", "10 万", "400M". Short plain numbers
+# ("Gemma 4", "2026") are not amounts.
+# ("Gemma 4", "2026") are not amounts, nor are model sizes ("1B", "31B").
+_ANSWER_AMOUNT = re.compile(r"(?<![\w.])(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)(?:\s*(thousand|million|billion|万|亿|萬|億))?"
+                            r"(?![\w.]\d)", re.IGNORECASE)
+_SCALES = {"thousand": 1e3, "million": 1e6, "billion": 1e9, "万": 1e4, "萬": 1e4, "亿": 1e8, "億": 1e8}
+
+
+def _digits(value: float) -> str:
+    return f"{value:.0f}".rstrip("0") if value >= 1 else ""
+
+
+def fix_amounts(answer: str, evidence: Evidence) -> str:
+    """An amount off by a Chinese scale ("4 billion" or "4,000,000,000" where the evidence says
+    4 亿, "10,000" where it says 10 万, 100,000): the same leading digits at another scale are
+    written again from the evidence's value, converted in code (English) or as the evidence
+    writes it (Chinese)."""
+    wanted = amounts(normalize(evidence.sentence))
+    written = {round(v): m.group(0) for m in re.finditer(r"(\d+(?:\.\d+)?)\s*[万亿]", normalize(evidence.sentence))
+               for v in amounts(m.group(0))}
+
+    def rewrite(m: re.Match) -> str:
+        number, unit = m.group(1), (m.group(2) or "").lower()
+        if not unit and len(number.replace(",", "")) < 5:
+            return m.group(0)                    # "Gemma 4", "2026", "256": not an amount
+        value = float(number.replace(",", "")) * _SCALES.get(unit, 1)
+        if round(value) in wanted:
+            return m.group(0)
+        for v in wanted:
+            if _digits(v) and _digits(v) == _digits(value):
+                if not re.search(r"[\u4e00-\u9fff]", answer):
+                    return english_amount(v)
+                chinese = written.get(round(v), english_amount(v))
+                return to_traditional(chinese) if re.search("[萬億]", answer) else chinese
+        return m.group(0)
+    return _ANSWER_AMOUNT.sub(rewrite, answer)
+
+
+def english_amount(value: float) -> str:
+    if value >= 1e9:
+        return f"{value / 1e9:g} billion"
+    if value >= 1e6:
+        return f"{value / 1e6:g} million"
+    return f"{value:,.0f}"

@@ -1,0 +1,87 @@
+"""Issue 16's answer-type check with repair, through the real Assistant with a fake model: a
+date from the wrong sentence is answered again with the right sentence quoted, an amount off
+by a 万/亿 scale is rewritten in code, a bare yes/no gets its sentence, and nothing else changes."""
+import pytest
+
+from tests.fakes import FakeChatModel
+
+
+class ScriptedLLM(FakeChatModel):
+    """Answers `first`; answers `second` once the question turn quotes an evidence sentence."""
+    name = "scripted"
+
+    def __init__(self, first, second=None):
+        super().__init__(first)
+        self.second = second if second is not None else first
+        self.prompts = []
+
+    def generate(self, prompt, max_tokens, stats):
+        self.prompts.append(prompt)
+        reply = self.second if ("「" in prompt.rsplit("\n", 2)[-1] or 'see [' in prompt.rsplit("\n", 1)[-1]) else self.reply
+        for piece in reply.split(" "):
+            stats.completion_tokens += 1
+            yield piece + " "
+
+
+NOTE = ("# Quokka kettle\n\nThe quokka kettle went on sale in early May 2026 in Perth. "
+        "The first quokka kettle was released on March 3, 2026 by Quokka Labs. "
+        "Quokka Labs has sold over 4 亿 kettles since the first model.\n")
+
+
+@pytest.fixture
+def make_assistant(tmp_settings, fake_embedder, tmp_path):
+    from rag.chat import Assistant
+    from rag.ingest import ingest
+    note = tmp_path / "kettle.md"
+    note.write_text(NOTE, encoding="utf-8")
+    ingest(tmp_settings, embedder=fake_embedder, progress=False)
+    ingest(tmp_settings, [str(note)], embedder=fake_embedder, progress=False)
+    tmp_settings.context_mode = "retrieval"
+    tmp_settings.min_relevance = 0.0
+
+    def make(first, second=None, **settings):
+        for name, value in settings.items():
+            setattr(tmp_settings, name, value)
+        return Assistant(tmp_settings, llm=ScriptedLLM(first, second), embedder=fake_embedder)
+    return make
+
+
+def test_a_date_from_another_sentence_is_answered_again_with_the_right_sentence(make_assistant):
+    assistant = make_assistant("The first quokka kettle was released in early May 2026 [1].",
+                               "The first quokka kettle was released on March 3, 2026 [1].")
+    answer = assistant.ask("When was the first quokka kettle released?")
+    assert not answer.refused and "March 3, 2026" in answer.answer
+    assert len(assistant.llm.prompts) == 2 and "March 3, 2026" in assistant.llm.prompts[1].rsplit("\n", 1)[-1]
+
+
+def test_a_right_date_is_not_asked_again(make_assistant):
+    assistant = make_assistant("The first quokka kettle was released on March 3, 2026 [1].")
+    answer = assistant.ask("When was the first quokka kettle released?")
+    assert "March 3, 2026" in answer.answer and len(assistant.llm.prompts) == 1
+
+
+def test_repair_off_keeps_the_first_answer(make_assistant):
+    assistant = make_assistant("The first quokka kettle was released in early May 2026 [1].",
+                               "The first quokka kettle was released on March 3, 2026 [1].", repair=False)
+    answer = assistant.ask("When was the first quokka kettle released?")
+    assert "early May" in answer.answer and len(assistant.llm.prompts) == 1
+
+
+def test_an_amount_off_by_a_chinese_scale_is_rewritten_in_code(make_assistant):
+    assistant = make_assistant("Quokka Labs has sold over 4 billion kettles [1].")
+    answer = assistant.ask("How many kettles has Quokka Labs sold?")
+    assert not answer.refused and "400 million" in answer.answer and "billion" not in answer.answer
+    assert len(assistant.llm.prompts) == 1                 # no second generation needed
+
+
+def test_a_refused_guess_stays_refused(make_assistant):
+    assistant = make_assistant("Quokka Labs employs 300 engineers in Perth [1].")
+    answer = assistant.ask("How many engineers does Quokka Labs employ?")
+    assert answer.refused and len(assistant.llm.prompts) == 1
+
+
+def test_a_bare_no_gets_the_sentence_that_says_so(make_assistant):
+    assistant = make_assistant("No.")
+    answer = assistant.ask("Was the first quokka kettle released by Quokka Labs in 2025?")
+    assert not answer.refused and answer.answer.startswith("No.") and "March 3, 2026" in answer.answer
+    assert answer.citations and "March 3, 2026" in answer.citations[0].text

@@ -1,0 +1,66 @@
+"""Sentence-level evidence and the answer-type checks (rag/evidence.py)."""
+import pytest
+
+from rag.evidence import Date, Evidence, best_sentence, dates, fix_amounts, mismatch, question_kind
+
+CHUNKS = [
+    (0, "Google 在 2026 年 4 月初把 Gemma 4 推向 Google Cloud。自第一代 Gemma 推出以来,开发者下载 Gemma 已超过 4 亿次,"
+        "并创建了 10 万多个变体;"),
+    (1, "Google AI for Developers 的发布记录显示,Gemma 4 于 2026 年 3 月 31 日发布。"),
+    (2, "January 13, 2026 - Release of MedGemma 1.5 in 4B parameter size.\nMay 20, 2025 - Release of MedGemma."),
+]
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("于 2026 年 3 月 31 日发布", Date(2026, 3, 31)),
+    ("2026 年 4 月初", Date(2026, 4, None, "early")),
+    ("Apr 02, 2026", Date(2026, 4, 2)),
+    ("02 April 2026", Date(2026, 4, 2)),
+    ("in early April 2026", Date(2026, 4, None, "early")),
+    ("2026-03-31", Date(2026, 3, 31)),
+])
+def test_dates_in_both_languages_read_as_one_value(text, expected):
+    assert dates(text) == {expected}
+
+
+def test_a_day_is_not_a_part_of_the_month_and_years_must_agree_when_both_are_given():
+    assert not Date(2026, 4, 2).agrees(Date(2026, 4, None, "early"))
+    assert Date(None, 3, 31).agrees(Date(2026, 3, 31))
+    assert not Date(2025, 3, 31).agrees(Date(2026, 3, 31))
+
+
+@pytest.mark.parametrize("question, kind", [
+    ("MedGemma 1.5 是哪天发布的？", "date"), ("When was Gemma 4 released?", "date"), ("Gemma 4 何時發布？", "date"),
+    ("How many times has Gemma been downloaded?", "amount"), ("社区创建了多少个变体？", "amount"),
+    ("Gemma 4 有哪些尺寸？", None), ("Is Gemma 4 a replacement for Gemini?", None),
+])
+def test_question_kind(question, kind):
+    assert question_kind(question) == kind
+
+
+def test_the_best_sentence_is_the_one_about_the_subject_with_a_value_of_the_kind():
+    ev = best_sentence("MedGemma 1.5 是哪天发布的？", CHUNKS, "date")
+    assert ev.key == 2 and "MedGemma 1.5" in ev.sentence and "May 20" not in ev.sentence
+    ev = best_sentence("开发者下载 Gemma 多少次？", CHUNKS, "amount")
+    assert ev.key == 0 and "4 亿" in ev.sentence
+
+
+def test_a_date_from_another_sentence_is_a_mismatch_and_the_right_one_is_not():
+    ev = Evidence(1, "Gemma 4 于 2026 年 3 月 31 日发布。", 0.8)
+    assert mismatch("Gemma 4 于 2026 年 4 月初发布[1]。", ev, "date")
+    assert not mismatch("Gemma 4 was released on March 31, 2026 [1].", ev, "date")
+    assert mismatch("It was released recently.", ev, "date")        # no date at all
+
+
+def test_amounts_off_by_a_chinese_scale_are_written_again_from_the_evidence():
+    ev = Evidence(0, "开发者下载 Gemma 已超过 4 亿次,并创建了 10 万多个变体;", 0.8)
+    assert mismatch("Gemma was downloaded over 4 billion times.", ev, "amount")
+    assert fix_amounts("Gemma 4 was downloaded over 4 billion times in 2026.", ev) == \
+        "Gemma 4 was downloaded over 400 million times in 2026."
+    assert fix_amounts("the community created 10,000+ variants", ev) == "the community created 100,000+ variants"
+    assert fix_amounts("downloads: 4,000,000,000 times", ev) == "downloads: 400 million times"
+    assert fix_amounts("下载超过 40 亿次", ev) == "下载超过 4 亿次"
+    assert fix_amounts("下載超過 40 億次", ev) == "下載超過 4 億次"
+    # Model sizes, versions and years are not amounts; right amounts stay as written.
+    for text in ("the 1B and 31B models", "Gemma 4 in 2026", "over 400 million downloads", "100,000 variants"):
+        assert fix_amounts(text, ev) == text
