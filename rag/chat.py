@@ -292,17 +292,18 @@ class Assistant:
         return None if candidate.refused else candidate
 
     def _wrong_value(self, text: str, evidence: Evidence, kind: str, q: Question) -> bool:
-        """The answer's value is not the evidence sentence's, and no sentence of the retrieved
-        chunks that states the answer's value fits the question about as well (two sentences
+        """The answer's value is not the evidence sentence's, and no sentence of the chunks the
+        model was given that states the answer's value fits the question about as well (two sentences
         that both answer it, like two dates of one release, are left to the model)."""
         if not mismatch(text, evidence, kind):
             return False
         given = values(text, kind)
         if not given:
             return True
-        top = [(p, self.data.chunks[p].text) for p in (self.data.position(h.chunk_id) for h in q.hits)]
+        # Any chunk the model was given may hold the answer's value (in the full layout, all).
+        given_chunks = [(p, self.data.chunks[p].text) for p in (q.context.given if q.context else [])]
         for value in given:
-            holder = best_sentence(q.standalone or q.text, top, kind, self.retriever.glossary,
+            holder = best_sentence(q.standalone or q.text, given_chunks, kind, self.retriever.glossary,
                                    holding=value)
             if holder is not None and holder.score >= evidence.score - 0.05:
                 return False
