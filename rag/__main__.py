@@ -105,8 +105,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--baseline", action="store_true",
                    help="also answer each question with the whole article pasted into one chat turn (same model, "
                         "no retrieval or citations): the plain baseline")
-    s.add_argument("--split", choices=["tune", "heldout"], default=None,
-                   help="score only the items of this split (the set's \"split\" field)")
+    s.add_argument("--split", choices=["tune", "heldout", "all"], default=None,
+                   help="score only the items of this split (the set's \"split\" field); default tune when the "
+                        "set has splits, so the held-out part is scored only when asked for")
     s.add_argument("--write", action="store_true", help="append the results to docs/EVAL.md")
 
     s = sub.add_parser("bench", help="speed and memory figures, compared with raw llama.cpp in the same run")

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 
 from .cite import MARKER, amounts, rank_support
-from .text import normalize, sentence_spans, to_simplified, to_traditional
+from .text import english_amount, normalize, sentence_spans, to_simplified, to_traditional
 
 _DATE_QUESTION = re.compile(
     r"\bwhen\b|\bwhat (?:date|day|year|month)\b|\bwhich (?:date|day|year|month)\b|\bsince when\b|\bhow long ago\b"
@@ -187,11 +187,3 @@ def fix_amounts(answer: str, evidence: Evidence) -> str:
                 return to_traditional(chinese) if re.search("[萬億]", answer) else chinese
         return m.group(0)
     return _ANSWER_AMOUNT.sub(rewrite, answer)
-
-
-def english_amount(value: float) -> str:
-    if value >= 1e9:
-        return f"{value / 1e9:g} billion"
-    if value >= 1e6:
-        return f"{value / 1e6:g} million"
-    return f"{value:,.0f}"

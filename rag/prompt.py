@@ -14,7 +14,7 @@ import functools
 import re
 from dataclasses import dataclass
 
-from .text import FOOTNOTE_RUN
+from .text import FOOTNOTE_RUN, english_amount
 from .types import Chunk, Document
 
 _UNIT = re.compile(r"(\d+(?:\.\d+)?)\s*(万|亿)")
@@ -111,13 +111,7 @@ def english_units(text: str) -> str:
     """4 亿 -> 4 亿(400 million): the small model gets 万/亿 wrong in English answers."""
     def gloss(m: re.Match) -> str:
         value = float(m.group(1)) * (10_000 if m.group(2) == "万" else 100_000_000)
-        if value >= 1e9:
-            words = f"{value / 1e9:g} billion"
-        elif value >= 1e6:
-            words = f"{value / 1e6:g} million"
-        else:
-            words = f"{value:,.0f}"
-        return f"{m.group(0)}({words})"
+        return f"{m.group(0)}({english_amount(value)})"
     return _UNIT.sub(gloss, text)
 
 

@@ -166,3 +166,12 @@ def tokenize(text: str) -> list[str]:
                 tokens.append(word)
             previous_latin = word
     return tokens
+
+
+def english_amount(value: float) -> str:
+    """400000000 -> "400 million", 100000 -> "100,000": an amount as an English answer writes it."""
+    if value >= 1e9:
+        return f"{value / 1e9:g} billion"
+    if value >= 1e6:
+        return f"{value / 1e6:g} million"
+    return f"{value:,.0f}"

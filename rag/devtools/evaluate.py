@@ -43,8 +43,13 @@ def load_set(path: Path) -> list[dict]:
 
 
 def only_split(items: list[dict], split: str | None) -> list[dict]:
-    """The items of one split ("tune" or "heldout"); all of them when `split` is None."""
-    if not split:
+    """The items of one split ("tune" or "heldout"), or all of them ("all"). With no split
+    named, a set that has splits is scored on its `tune` part: the held-out part is scored
+    only when asked for, at the end of a change."""
+    if split is None and any("split" in i for i in items):
+        split = "tune"
+        print("scoring the tune split; --split heldout or --split all for the rest", file=sys.stderr)
+    if not split or split == "all":
         return items
     chosen = [i for i in items if i.get("split") == split]
     if not chosen:

@@ -47,6 +47,8 @@ def test_conversation_sets_are_checked_when_loaded(tmp_path):
     good.write_text(json.dumps(CONV | {"split": "tune"}) + "\n" + json.dumps(CONV | {"id": "c2", "split": "heldout"}))
     items = load_set(good)
     assert [i["id"] for i in only_split(items, "heldout")] == ["c2"]
+    assert [i["id"] for i in only_split(items, None)] == [CONV["id"]]      # the held-out part only when asked
+    assert len(only_split(items, "all")) == 2
     with pytest.raises(RagError, match="no items"):
         only_split([{"question": "q", "in_scope": True}], "heldout")
     bad = tmp_path / "bad.jsonl"
