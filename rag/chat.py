@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from . import prompt as P
 from . import store
 from .assemble import Assembler, Question
 from .config import Settings
@@ -319,6 +320,10 @@ class Assistant:
             placement = Placement(kv.head + "".join(pieces), lambda: kv.place(pieces, held=True))
         elif cached_corpus:
             self.warm()
+            if self.settings.contrast > 0 and hasattr(self.llm, "stream_contrast"):
+                # Context-aware decoding: contrast with the same turn read without the documents.
+                plain = [{"role": "system", "content": P.SYSTEM_RULES}, *messages[1:]]
+                return self.llm.stream_contrast(messages, plain, self.settings.contrast, max_tokens, stats)
         return self.llm.stream_messages(messages, max_tokens, stats, placement=placement)
 
     def _assembler(self) -> Assembler:

@@ -69,6 +69,8 @@ class Settings:
     max_tokens: int = 320
     temperature: float = 0.0
     repeat_penalty: float = 1.0     # 1.05 cost fact accuracy on the dev set (docs/EVAL.md)
+    contrast: float = 0.0           # context-aware decoding strength (0 = off; in-process model, full layout;
+                                    # rag/generate.py ContrastDecoder, measured in docs/EVAL.md)
     context_mode: str = "auto"      # auto | full | chunks | retrieval
     full_context_max_tokens: int = 6200   # the shipped corpus still fits the cached prefix (docs/DESIGN.md)
     beyond_full: str = "chunks"     # auto's layout once the corpus outgrows full_context_max_tokens: chunks

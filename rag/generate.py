@@ -266,6 +266,19 @@ class LocalLLM:
         prefix, rest = self.split_prefix(messages)
         return self.stream(prefix + rest, max_tokens, stats, prefix=prefix)
 
+    def stream_contrast(self, messages: list[dict], plain_messages: list[dict], alpha: float, max_tokens: int,
+                        stats: GenStats) -> Iterator[str]:
+        """`stream_messages` with context-aware decoding against `plain_messages` (the same turn
+        without the documents), ContrastDecoder; plain decoding when sampling is not greedy or
+        both readings do not fit the context."""
+        prefix, rest = self.split_prefix(messages)
+        tokens = self.prompt_prefix_tokens(prefix) + self.tokenize(rest)
+        plain = self.tokenize(self.render(plain_messages))
+        self._check_fits(tokens, max_tokens)
+        if self.settings.temperature > 0 or len(tokens) + len(plain) + 2 * max_tokens + 2 > self.n_ctx:
+            return self.stream(prefix + rest, max_tokens, stats, prefix=prefix)
+        return ContrastDecoder(self, alpha).stream(tokens, plain, max_tokens, stats)
+
     def stream(self, prompt: str, max_tokens: int, stats: GenStats, prefix: str = "",
                placed: Callable[[], list[int]] | None = None) -> Iterator[str]:
         """Yield text pieces of the completion of `prompt` (already chat-rendered).
@@ -394,3 +407,84 @@ def _leading_match(a, b) -> int:
             break
         n += 1
     return n
+
+
+class ContrastDecoder:
+    """Context-aware decoding (Shi et al. 2023) in one llama.cpp batch: sequence 0 reads the
+    prompt with the documents, sequence 1 the same turn without them, and each greedy step takes
+    argmax (1 + a) * l_docs - a * l_plain over the tokens the documents' reading finds plausible
+    (p >= beta * p_max), so the answer leans on what the documents say over what the model
+    would say anyway. The first token comes from sequence 0 alone (the time to first token
+    is unchanged); sequence 1's turn is read in the same batch as the second step. Greedy only."""
+
+    def __init__(self, llm: "LocalLLM", alpha: float, beta: float = 0.1):
+        import llama_cpp
+        import numpy as np
+        self.C, self.np, self.llm = llama_cpp, np, llm
+        self.alpha, self.log_beta = alpha, float(np.log(beta))
+
+    def stream(self, tokens: list[int], plain: list[int], max_tokens: int, stats: GenStats) -> Iterator[str]:
+        C, np, outer = self.C, self.np, self.llm
+        inner = outer.llm
+        ctx = inner.ctx
+        mem = C.llama_get_memory(ctx)
+        n_vocab = inner.n_vocab()
+        batch = C.llama_batch_init(max(len(plain) + 2, 8), 0, 2)
+
+        def logits(i: int):
+            return np.ctypeslib.as_array(C.llama_get_logits_ith(ctx, i), shape=(n_vocab,))
+
+        def decode(entries: list[tuple[int, int, int, bool]]) -> None:
+            for j, (token, pos, seq, want) in enumerate(entries):
+                batch.token[j], batch.pos[j], batch.n_seq_id[j] = token, pos, 1
+                batch.seq_id[j][0], batch.logits[j] = seq, want
+            batch.n_tokens = len(entries)
+            if C.llama_decode(ctx, batch) != 0:
+                raise ModelError("llama.cpp could not decode a contrastive step")
+
+        with outer.lock:
+            stats.prompt_tokens = len(tokens)
+            common = min(outer._common_prefix(tokens), len(tokens) - 1)
+            stats.cached_tokens = common
+            started = time.perf_counter()
+            decoder = codecs.getincrementaldecoder("utf-8")(errors="ignore")
+            try:
+                C.llama_memory_seq_rm(mem, 1, -1, -1)
+                inner.n_tokens = common
+                inner.eval(tokens[common:])
+                token = int(np.argmax(logits(-1)))
+                pos0, pos1, first = len(tokens), 0, True
+                while True:
+                    if token in outer.stop_ids or pos0 >= outer.n_ctx - 1:
+                        break
+                    stats.completion_tokens += 1
+                    stats.last_token_s = time.perf_counter() - started
+                    if stats.ttft_s is None:
+                        stats.ttft_s = stats.last_token_s
+                    piece = decoder.decode(inner.detokenize([token]))
+                    if piece:
+                        yield piece
+                    if stats.completion_tokens >= max_tokens:
+                        break
+                    # the token joins both readings; sequence 1 reads its own turn first
+                    entries = [(token, pos0, 0, True)]
+                    if first:
+                        entries += [(t, i, 1, False) for i, t in enumerate(plain)]
+                        pos1, first = len(plain), False
+                    entries.append((token, pos1, 1, True))
+                    decode(entries)
+                    inner.input_ids[pos0] = token
+                    pos0 += 1
+                    inner.n_tokens = pos0
+                    pos1 += 1
+                    with_docs, without = logits(0), logits(len(entries) - 1)
+                    plausible = with_docs >= with_docs.max() + self.log_beta
+                    scores = np.where(plausible, (1 + self.alpha) * with_docs - self.alpha * without, -np.inf)
+                    token = int(np.argmax(scores))
+            finally:
+                C.llama_memory_seq_rm(mem, 1, -1, -1)
+                C.llama_batch_free(batch)
+                stats.generate_s = time.perf_counter() - started
+            tail = decoder.decode(b"", final=True)
+            if tail:
+                yield tail
