@@ -96,8 +96,16 @@ def question_kind(question: str) -> str | None:
     return None
 
 
+# A plain written amount: five digits or more, or grouped by commas ("100,000"); not a year.
+_PLAIN_AMOUNT = re.compile(r"(?<![\w.,])(\d{1,3}(?:,\d{3})+|\d{5,})(?![\w]|[.,]\d)")
+
+
 def values(text: str, kind: str) -> set:
-    return dates(text) if kind == "date" else amounts(normalize(MARKER.sub(" ", text)))
+    """The dates, or the amounts ("4 亿", "400 million", "100,000" as numbers), in a text."""
+    if kind == "date":
+        return dates(text)
+    plain = normalize(MARKER.sub(" ", text))
+    return amounts(plain) | {int(n.replace(",", "")) for n in _PLAIN_AMOUNT.findall(plain)}
 
 
 @dataclass

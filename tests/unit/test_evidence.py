@@ -64,3 +64,10 @@ def test_amounts_off_by_a_chinese_scale_are_written_again_from_the_evidence():
     # Model sizes, versions and years are not amounts; right amounts stay as written.
     for text in ("the 1B and 31B models", "Gemma 4 in 2026", "over 400 million downloads", "100,000 variants"):
         assert fix_amounts(text, ev) == text
+
+
+def test_a_plain_written_amount_is_compared_too():
+    ev = Evidence(0, "开发者下载 Gemma 已超过 4 亿次,并创建了 10 万多个变体;", 0.8)
+    assert not mismatch("The community has created over 100,000 variants.", ev, "amount")
+    assert mismatch("The community has created over 10,000 variants.", ev, "amount")
+    assert not mismatch("Gemma was downloaded 400,000,000 times.", ev, "amount")
