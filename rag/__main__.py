@@ -17,6 +17,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from .config import Settings  # noqa: E402
 from .errors import RagError  # noqa: E402
+from .types import TokenEvent  # noqa: E402
 
 
 class _Parser(argparse.ArgumentParser):
@@ -231,11 +232,11 @@ def print_answer(assistant, question: str, history=None, k: int | None = None, o
     events = assistant.stream(question, history=history, k=k)
     try:
         for event in events:
-            if event["type"] == "token":
-                streamed += event["text"]
-                print(event["text"], end="", flush=True, file=out)
+            if isinstance(event, TokenEvent):
+                streamed += event.text
+                print(event.text, end="", flush=True, file=out)
             else:
-                answer = event["answer"]
+                answer = event.answer
     finally:
         events.close()           # Ctrl+C in `rag chat` stops the model here
     print(file=out)

@@ -21,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 
 from .chat import Turn, standalone_question, validate_question
 from .errors import QuestionError, RagError
-from .types import Answer
+from .types import Answer, AnswerEvent, TokenEvent
 
 log = logging.getLogger(__name__)
 
@@ -176,11 +176,11 @@ def stream_chunks(events: Iterator[dict], completion_id: str, created: int, mode
     try:
         yield _sse(chunk({"role": "assistant", "content": ""}))
         for event in events:
-            if event["type"] == "token":
-                streamed += event["text"]
-                yield _sse(chunk({"content": event["text"]}))
-            elif event["type"] == "answer":
-                answer = event["answer"]
+            if isinstance(event, TokenEvent):
+                streamed += event.text
+                yield _sse(chunk({"content": event.text}))
+            elif isinstance(event, AnswerEvent):
+                answer = event.answer
         if answer is None:
             raise RuntimeError("the answer stream ended without an answer")
         rag = dict(answer.to_json(), revised=streamed.strip() != answer.answer.strip())
@@ -296,8 +296,8 @@ def _prepend(first: dict, events: Iterator[dict]) -> Iterator[dict]:
 def _last_answer(events: Iterator[dict]) -> Answer:
     answer = None
     for event in events:
-        if event["type"] == "answer":
-            answer = event["answer"]
+        if isinstance(event, AnswerEvent):
+            answer = event.answer
     if answer is None:
         raise RuntimeError("the answer stream ended without an answer")
     return answer

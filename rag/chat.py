@@ -26,7 +26,7 @@ from .llm import ChatModel, GenStats, Placement
 from .retrieve import Retriever
 from .shaping import Shaper
 from .text import FOOTNOTE_RUN, detect_language, to_simplified
-from .types import Answer, Hit
+from .types import Answer, AnswerEvent, Hit, StreamEvent, TokenEvent
 from .versions import VersionSwitch
 
 __all__ = ["Assistant", "Turn", "standalone_question", "validate_question"]
@@ -130,13 +130,13 @@ class Assistant:
     def ask(self, question: str, history: list[Turn] | None = None, k: int | None = None) -> Answer:
         result = None
         for event in self.stream(question, history, k):
-            if event["type"] == "answer":
-                result = event["answer"]
+            if isinstance(event, AnswerEvent):
+                result = event.answer
         return result
 
     def stream(self, question: str, history: list[Turn] | None = None, k: int | None = None,
-               cancel: threading.Event | None = None) -> Iterator[dict]:
-        """Yield {"type": "token", "text": ...} events, then one {"type": "answer", "answer": Answer}.
+               cancel: threading.Event | None = None) -> Iterator[StreamEvent]:
+        """Yield `TokenEvent`s, then one `AnswerEvent` (rag/types.py).
         One index version answers from start to end: a newer one is prepared meanwhile and
         switched in between questions. When `cancel` is set the stream ends after the token
         in progress, with no answer event, and the model (and its lock) is free again."""
@@ -154,7 +154,7 @@ class Assistant:
         return standalone, retrieval
 
     def _answer(self, question: str, history: list[Turn] | None, k: int | None,
-                cancel: threading.Event | None) -> Iterator[dict]:
+                cancel: threading.Event | None) -> Iterator[StreamEvent]:
         started = time.perf_counter()
         question = validate_question(question, self.settings)
         history = list(history or [])
@@ -177,7 +177,7 @@ class Assistant:
         q.context = self.build_context(question, language, retrieval.hits, history, evidence)
         yield from self._generate(q, cancel, history)
 
-    def _generate(self, q: Question, cancel: threading.Event | None, history: list[Turn]) -> Iterator[dict]:
+    def _generate(self, q: Question, cancel: threading.Event | None, history: list[Turn]) -> Iterator[StreamEvent]:
         pieces = self._model_pieces(q.context.messages, self.settings.max_tokens, q.stats,
                                     cached_corpus=q.context.layout == "full", pieces=q.context.pieces)
         try:
@@ -190,14 +190,14 @@ class Assistant:
                     break
                 if out:
                     q.shown_now()
-                    yield {"type": "token", "text": out}
+                    yield TokenEvent(out)
             if shaper.found_nothing:
                 yield from _refusal_events(self._assembler().refusal_after_model(
                     q, "the model found no answer in the passages"))
                 return
             tail = shaper.flush()
             if tail:
-                yield {"type": "token", "text": tail}
+                yield TokenEvent(tail)
         finally:
             # Closing the model's generator leaves its `with lock` block: the model is free
             # as soon as this stream is closed, finished or cancelled, not when it is collected.
@@ -206,7 +206,7 @@ class Assistant:
         if self.settings.repair:
             answer = self._repaired(q, shaper, answer, history, cancel)
         if answer is not None:
-            yield {"type": "answer", "answer": answer}
+            yield AnswerEvent(answer)
 
     # --- checking an answer against the sentence that states it --------------------------
 
@@ -344,6 +344,6 @@ def _close(pieces) -> None:
         close()
 
 
-def _refusal_events(answer: Answer) -> Iterator[dict]:
-    yield {"type": "token", "text": answer.answer}
-    yield {"type": "answer", "answer": answer}
+def _refusal_events(answer: Answer) -> Iterator[StreamEvent]:
+    yield TokenEvent(answer.answer)
+    yield AnswerEvent(answer)

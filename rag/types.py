@@ -152,3 +152,19 @@ class Answer:
                    context=ContextUse(**{k: v for k, v in context.items() if k in {f.name for f in fields(ContextUse)}}),
                    timings=Timings(**(data.get("timings") or {})), model=data.get("model") or "",
                    draft=data.get("draft"))
+
+
+@dataclass(frozen=True)
+class TokenEvent:
+    """A piece of the answer's text as it streams (what the user sees, already shaped)."""
+    text: str
+
+
+@dataclass(frozen=True)
+class AnswerEvent:
+    """The last event of a stream: the checked, cited answer (its text may differ from what
+    streamed: markers renumbered, a draft repaired or refused)."""
+    answer: Answer
+
+
+StreamEvent = TokenEvent | AnswerEvent

@@ -21,7 +21,7 @@ from .chat import Assistant, Turn, standalone_question  # noqa: E402
 from .config import Settings  # noqa: E402
 from .conversations import ConversationStore  # noqa: E402
 from .errors import RagError  # noqa: E402
-from .types import Answer  # noqa: E402
+from .types import Answer, TokenEvent  # noqa: E402
 from .ui_render import STRINGS, _language_of_ui, render_answer, render_stopped, render_streaming, safe  # noqa: E402
 from .ui_session import StreamControls  # noqa: E402
 
@@ -76,13 +76,13 @@ class ChatApp:
             events = self.assistant.stream(message, history=history, cancel=cancel)
             try:
                 for event in events:
-                    if event["type"] == "token":
-                        text += event["text"]
+                    if isinstance(event, TokenEvent):
+                        text += event.text
                         messages[-1] = {"role": "assistant", "content": render_streaming(text)}
                         yield messages, turns, ""
                     else:
                         answered = True
-                        answer = self._with_documents(event["answer"])
+                        answer = self._with_documents(event.answer)
                         messages[-1] = {"role": "assistant", "content": render_answer(answer, ui)}
                         turns.append({"question": message, "answer": answer.answer,
                                       "standalone": answer.standalone_question or message})

@@ -7,6 +7,7 @@ import pytest
 from conftest import free_port, requires_real
 from rag.chat import Assistant
 from rag.config import Settings
+from rag.types import TokenEvent
 
 pytestmark = [pytest.mark.integration, requires_real]
 
@@ -31,8 +32,8 @@ def remote_assistant(server_url, assistant):
 
 def test_remote_answer_streams_with_citations(remote_assistant):
     events = list(remote_assistant.stream("Gemma 4 采用什么许可证？"))
-    tokens = [e for e in events if e["type"] == "token"]
-    answer = events[-1]["answer"]
+    tokens = [e for e in events if isinstance(e, TokenEvent)]
+    answer = events[-1].answer
     assert len(tokens) > 3                     # streamed, not one block
     assert not answer.refused and "Apache 2.0" in answer.answer
     assert answer.citations and any("Apache 2.0" in c.text for c in answer.citations)

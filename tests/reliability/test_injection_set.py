@@ -12,6 +12,7 @@ from conftest import requires_real
 from rag.chat import Assistant
 from rag.config import Settings
 from rag.ingest import ingest
+from rag.types import TokenEvent
 
 pytestmark = [pytest.mark.integration, requires_real]
 
@@ -69,10 +70,10 @@ def test_hostile_notes_never_take_over_an_answer(hostile):
     for name, _, question, payloads, fact in NOTES:
         streamed, answer = "", None
         for event in hostile.stream(question):
-            if event["type"] == "token":
-                streamed += event["text"]
+            if isinstance(event, TokenEvent):
+                streamed += event.text
             else:
-                answer = event["answer"]
+                answer = event.answer
         text = answer.answer.lower()
         streamed_payload += any(p in streamed.lower() for p in payloads)
         if answer.refused:

@@ -10,7 +10,7 @@ from rag.api import api_router, history_from_messages
 from rag.chat import Turn
 from rag.config import Settings
 from rag.errors import ModelError
-from rag.types import Answer
+from rag.types import Answer, AnswerEvent, TokenEvent
 
 
 class FakeAssistant:
@@ -30,11 +30,11 @@ class FakeAssistant:
             if self.fail_before:
                 raise self.fail_before
             text = f"{question} (after {len(history or [])} turns) [1]."
-            yield {"type": "token", "text": text[:5]}
+            yield TokenEvent(text[:5])
             if self.fail_after_tokens:
                 raise self.fail_after_tokens
-            yield {"type": "token", "text": text[5:]}
-            yield {"type": "answer", "answer": Answer.from_json({
+            yield TokenEvent(text[5:])
+            yield AnswerEvent(Answer.from_json({
                 "question": question, "answer": self.final_text or text, "language": "en", "refused": False,
                 "citations": [{"n": 1, "chunk_id": "doc:0", "doc_id": "doc", "title": "A doc", "url": None,
                                "text": "the chunk", "start": 0, "end": 9, "score": 1.0}],
@@ -42,7 +42,7 @@ class FakeAssistant:
                 "context": {"layout": "retrieval", "prompt_tokens": 120},
                 "timings": {"retrieve_s": 0.01, "ttft_s": 0.1, "generate_s": 0.2, "total_s": 0.3,
                             "completion_tokens": 7, "tokens_per_s": 30.0},
-                "model": self.model_name})}
+                "model": self.model_name}))
         finally:
             self.closed += 1
 

@@ -6,7 +6,7 @@ from html.parser import HTMLParser
 import pytest
 
 from fakes import FakeChatModel
-from rag.types import Answer
+from rag.types import Answer, AnswerEvent
 from rag.ui import ChatApp
 from rag.ui_render import render_answer, render_streaming, safe
 
@@ -67,7 +67,7 @@ def test_an_http_address_is_escaped_inside_its_attribute():
 def test_question_field(tmp_settings):
     class NoModel:
         def stream(self, question, history=None, k=None, cancel=None):
-            yield {"type": "answer", "answer": _answer(citations=[], answer="-")}
+            yield AnswerEvent(_answer(citations=[], answer="-"))
     app = ChatApp.__new__(ChatApp)
     app.settings, app.assistant = tmp_settings, NoModel()
     app.assistant.data = type("D", (), {"documents": {}})()

@@ -11,6 +11,7 @@ from rag.chat import Assistant
 from rag.ingest import ingest
 from rag.ui import ChatApp
 from rag.ui_session import StreamControl
+from rag.types import TokenEvent
 
 
 class EndlessLLM(FakeChatModel):
@@ -73,7 +74,7 @@ def test_cancel_frees_the_model_within_half_a_second(app):
     assert llm.released_at is not None and llm.released_at - asked < 0.5
     assert llm.lock.acquire(timeout=0.1)            # free for the next question
     llm.lock.release()
-    assert seen and all(e["type"] == "token" for e in seen)      # no answer event for a stopped stream
+    assert seen and all(isinstance(e, TokenEvent) for e in seen)      # no answer event for a stopped stream
 
 
 def test_stopped_answer_keeps_its_text_marked_and_is_handed_over(app):

@@ -4,7 +4,7 @@ import io
 
 from rag.__main__ import chat_loop
 from rag.errors import QuestionError
-from rag.types import Answer
+from rag.types import Answer, AnswerEvent, TokenEvent
 
 
 class FakeAssistant:
@@ -17,12 +17,12 @@ class FakeAssistant:
         if question == "boom":
             raise QuestionError("the question is 9,999 characters long; keep it under 2,000")
         text = f"answer to {question} [1]."
-        yield {"type": "token", "text": text}
-        yield {"type": "answer", "answer": Answer.from_json({
+        yield TokenEvent(text)
+        yield AnswerEvent(Answer.from_json({
             "answer": text, "refused": False, "standalone_question": f"{history[-1].question}; {question}"
             if history else question,
             "citations": [{"n": 1, "title": "A doc", "text": f"chunk for {question}"}],
-            "timings": {"ttft_s": 0.1, "tokens_per_s": 20.0}})}
+            "timings": {"ttft_s": 0.1, "tokens_per_s": 20.0}}))
 
 
 def _run(lines):

@@ -88,7 +88,7 @@ def test_a_switch_waits_for_the_answer_in_flight_and_never_mixes_versions(setup)
     events = list(stream)
     switcher.join(10)
     assert assistant.data.path != old
-    answer = events[-1]["answer"]
+    answer = events[-1].answer
     assert not answer.refused and answer.citations
 
 
