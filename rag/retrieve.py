@@ -144,15 +144,17 @@ class Retriever:
     # --- fused -----------------------------------------------------------------------
 
     def search(self, question: str, k: int | None = None, mode: str = "hybrid",
-               also: str | None = None) -> Retrieval:
+               also: str | None = None, glossary: dict | None = None) -> Retrieval:
         """`also`: a second rendering of the question (e.g. a model translation) whose
-        result lists are fused in as well."""
+        result lists are fused in as well. `glossary`: the cross-language word lists to use
+        instead of the retriever's own (`{}`: none; `rag eval` compares the variants)."""
+        lexicon = self.glossary if glossary is None else glossary
         started = time.perf_counter()
         k = k or self.settings.k
         n = max(30, k * 4)
         lists = []
         for query in [question] + ([also] if also else []):
-            keyword_query = expand_query(query, self.glossary)
+            keyword_query = expand_query(query, lexicon)
             # The corpus is Simplified: a Traditional question embeds closer once converted.
             dense_query = to_simplified(query) if detect_language(query) == "zh-Hant" else query
             dense = self.dense(dense_query, n) if mode in ("hybrid", "dense") else []
@@ -161,7 +163,7 @@ class Retriever:
             # A Chinese question's English renderings (the bridge's word-by-word translation)
             # are embedded as a query of their own: English text the multilingual embedder
             # ranks low for the Chinese wording ranks higher for its English words.
-            crossing = self.glossary.english_for(query) if hasattr(self.glossary, "english_for") \
+            crossing = lexicon.english_for(query) if hasattr(lexicon, "english_for") \
                 and HAN.search(query) and mode in ("hybrid", "dense") and self.settings.cross_dense_weight > 0 else []
             if crossing:
                 lists.append((self.settings.cross_dense_weight, self.dense(" ".join(crossing), n)))

@@ -81,36 +81,31 @@ def _p50(values: list[float]) -> float:
 def retrieval_metrics(assistant, items: list[dict], mode: str, glossary: bool = True,
                       translate: bool = False) -> dict:
     retriever = assistant.retriever
-    saved = retriever.glossary
-    if not glossary:
-        retriever.glossary = {}
-    try:
-        per_lang: dict[str, dict] = {}
-        latencies = []
-        per_lang_latency: dict[str, list[float]] = {}
-        for item in items:
-            if not item["in_scope"]:
-                continue
-            extra = 0.0
-            also = None
-            if translate and detect_language(item["question"]) == "en":
-                started = time.perf_counter()
-                from .translate import translate as translate_question
-                also = translate_question(assistant, item["question"])
-                extra = time.perf_counter() - started
-            result = retriever.search(item["question"], 5, mode=mode, also=also)
-            latencies.append(result.seconds + extra)
-            per_lang_latency.setdefault(item["language"], []).append(result.seconds + extra)
-            rank = rank_of_evidence(result.hits, item["evidence"])
-            bucket = per_lang.setdefault(item["language"], {"n": 0, "at1": 0, "at5": 0, "rr": 0.0, "misses": []})
-            bucket["n"] += 1
-            bucket["at1"] += rank == 1
-            bucket["at5"] += rank is not None
-            bucket["rr"] += 1.0 / rank if rank else 0.0
-            if rank is None:
-                bucket["misses"].append(item.get("id", item["question"]))
-    finally:
-        retriever.glossary = saved
+    lexicon = None if glossary else {}         # {}: the variant without cross-language words
+    per_lang: dict[str, dict] = {}
+    latencies = []
+    per_lang_latency: dict[str, list[float]] = {}
+    for item in items:
+        if not item["in_scope"]:
+            continue
+        extra = 0.0
+        also = None
+        if translate and detect_language(item["question"]) == "en":
+            started = time.perf_counter()
+            from .translate import translate as translate_question
+            also = translate_question(assistant, item["question"])
+            extra = time.perf_counter() - started
+        result = retriever.search(item["question"], 5, mode=mode, also=also, glossary=lexicon)
+        latencies.append(result.seconds + extra)
+        per_lang_latency.setdefault(item["language"], []).append(result.seconds + extra)
+        rank = rank_of_evidence(result.hits, item["evidence"])
+        bucket = per_lang.setdefault(item["language"], {"n": 0, "at1": 0, "at5": 0, "rr": 0.0, "misses": []})
+        bucket["n"] += 1
+        bucket["at1"] += rank == 1
+        bucket["at5"] += rank is not None
+        bucket["rr"] += 1.0 / rank if rank else 0.0
+        if rank is None:
+            bucket["misses"].append(item.get("id", item["question"]))
     summary = _summarise(per_lang, latencies)
     for lang, values in per_lang_latency.items():
         summary["by_language"][lang]["p50_ms"] = round(_p50(values) * 1000, 2)
