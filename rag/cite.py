@@ -96,7 +96,7 @@ _META = re.compile(r"^\W*(?:(?:this|that|it|which|the (?:information|answer))\b.
                    r"(?:stated|mentioned|found|shown|seen|given)\b|according to (?:the )?passages?\W*$|"
                    r"(?:这|此|以上)\S{0,12}(?:见|来自|出自|在)\S{0,6}(?:段落|资料|文段))", re.IGNORECASE)
 _AMOUNT = re.compile(r"(\d+(?:[.,]\d+)*)\s*(万|亿|thousand|million|billion)", re.IGNORECASE)
-_SCALE = {"万": 1e4, "亿": 1e8, "thousand": 1e3, "million": 1e6, "billion": 1e9}
+SCALE = {"万": 1e4, "亿": 1e8, "thousand": 1e3, "million": 1e6, "billion": 1e9}
 
 
 def amounts(text: str) -> set[float]:
@@ -104,13 +104,13 @@ def amounts(text: str) -> set[float]:
     out = set()
     for number, unit in _AMOUNT.findall(text):
         try:
-            out.add(round(float(number.replace(",", "")) * _SCALE[unit.lower()]))
+            out.add(round(float(number.replace(",", "")) * SCALE[unit.lower()]))
         except ValueError:
             continue
     return out
 
 
-_MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
+MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
            "november", "december")
 
 
@@ -142,7 +142,7 @@ def _has_number(number: str, values: set[str], text: str) -> bool:
     named in English ("1" is in "January 15, 2026")."""
     if _value(number) in values:
         return True
-    return number.isdigit() and 1 <= int(number) <= 12 and _MONTHS[int(number) - 1] in text
+    return number.isdigit() and 1 <= int(number) <= 12 and MONTHS[int(number) - 1] in text
 
 
 def support(sentence: str, chunk_text: str, glossary: dict[str, list[str]] | None = None) -> float:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .cite import MARKER, amounts, rank_support
+from .cite import MARKER, MONTHS, SCALE, amounts, rank_support
 from .text import english_amount, normalize, sentence_spans, to_simplified, to_traditional
 
 _DATE_QUESTION = re.compile(
@@ -22,8 +22,7 @@ _AMOUNT_QUESTION = re.compile(
     r"\bhow (?:many|much)\b|\bwhat (?:is the )?(?:number|count|amount|total)\b|\bhow (?:large|big|long) (?:is|a)\b"
     r"|多少|几个|几款|几种|几家|几次|数量|多大|多长")
 
-_MONTHS = {m: i for i, m in enumerate(("january", "february", "march", "april", "may", "june", "july", "august",
-                                       "september", "october", "november", "december"), 1)}
+_MONTHS = {m: i for i, m in enumerate(MONTHS, 1)}
 _MONTH_WORD = r"(jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?" \
               r"|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?"
 _ZH_DATE = re.compile(r"(?:(\d{4})\s*年\s*)?(\d{1,2})\s*月\s*(?:(\d{1,2})\s*[日号]|(初|底|中|上旬|中旬|下旬))?")
@@ -164,7 +163,6 @@ def mismatch(answer: str, evidence: Evidence, kind: str) -> bool:
 # ("Gemma 4", "2026") are not amounts, nor are model sizes ("1B", "31B").
 _ANSWER_AMOUNT = re.compile(r"(?<![\w.])(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)(?:\s*(thousand|million|billion|万|亿|萬|億))?"
                             r"(?![\w.]\d)", re.IGNORECASE)
-_SCALES = {"thousand": 1e3, "million": 1e6, "billion": 1e9, "万": 1e4, "萬": 1e4, "亿": 1e8, "億": 1e8}
 
 
 def _digits(value: float) -> str:
@@ -184,7 +182,7 @@ def fix_amounts(answer: str, evidence: Evidence) -> str:
         number, unit = m.group(1), (m.group(2) or "").lower()
         if not unit and len(number.replace(",", "")) < 5:
             return m.group(0)                    # "Gemma 4", "2026", "256": not an amount
-        value = float(number.replace(",", "")) * _SCALES.get(unit, 1)
+        value = float(number.replace(",", "")) * SCALE.get(to_simplified(unit), 1)
         if round(value) in wanted:
             return m.group(0)
         for v in wanted:

@@ -12,11 +12,11 @@ from .cite import MARKER, CitationStream
 from .text import HAN, normalize, to_traditional
 
 
-class GlossStrip:
-    """Chinese answers drop the English glosses the prompt adds to 万/亿 amounts
-    ("4 亿(400 million)" -> "4 亿"), holding back a gloss until it is complete."""
-    GLOSS = re.compile(r"(?<=[万亿萬億])\s*[(（][\d.,]+(?:\s*(?:million|billion|thousand|万|亿|萬|億|千))?[)）]")
-    PARTIAL = re.compile(r"[万亿萬億]\s*(?:[(（][\d.,]*(?:\s*[a-z万亿萬億千]*)?)?$")
+class HeldStrip:
+    """Removes every match of `WHOLE` from streamed text; a possible start of one at the end
+    of the text so far (`PARTIAL`) is held back until the next piece says what it is."""
+    WHOLE: re.Pattern
+    PARTIAL: re.Pattern
 
     def __init__(self):
         self.pending = ""
@@ -26,20 +26,25 @@ class GlossStrip:
         m = self.PARTIAL.search(text)
         cut = m.start() if m else len(text)
         self.pending = text[cut:]
-        return self.GLOSS.sub("", text[:cut])
+        return self.WHOLE.sub("", text[:cut])
 
     def flush(self) -> str:
         text, self.pending = self.pending, ""
-        return self.GLOSS.sub("", text)
+        return self.WHOLE.sub("", text)
+
+
+class GlossStrip(HeldStrip):
+    """Chinese answers drop the English glosses the prompt adds to 万/亿 amounts
+    ("4 亿(400 million)" -> "4 亿"), holding back a gloss until it is complete."""
+    WHOLE = re.compile(r"(?<=[万亿萬億])\s*[(（][\d.,]+(?:\s*(?:million|billion|thousand|万|亿|萬|億|千))?[)）]")
+    PARTIAL = re.compile(r"[万亿萬億]\s*(?:[(（][\d.,]*(?:\s*[a-z万亿萬億千]*)?)?$")
 
 
 # The refusal marker inside a reply, as a small model may spell it: NOT_FOUND, Not_FOUND,
 # not_found, NOT FOUND, NOTFOUND, NOT-FOUND, with any citation markers after it. Plain prose
 # ("was not found in") is not the marker: it needs the underscore or hyphen, or capitals.
 CONTROL_WORD = re.compile(r"(?<![A-Za-z])(?:(?i:not\s*[_\-]\s*found)|NOT\s*FOUND|(?i:notfound))(?:\s*\[\d+\])*(?![A-Za-z])")
-# What may be the start of the marker at the end of a streamed text: held until it is clear.
-_CONTROL_PARTIAL = re.compile(r"(?<![A-Za-z])(?i:n(?:o(?:t(?:\s*[_\-]?\s*(?:f(?:o(?:u(?:n(?:d)?)?)?)?)?)?)?)?)"
-                              r"(?:\s*\[\d*)?$")
+_CONTROL_WITH_SPACE = re.compile(r"[ \t]*" + CONTROL_WORD.pattern)
 
 
 def _squash(text: str) -> str:
@@ -56,26 +61,15 @@ def opens_with_control_word(text: str) -> bool | None:
 
 
 def strip_control_word(text: str) -> str:
-    return re.sub(r"[ \t]*" + CONTROL_WORD.pattern, "", text)
+    return _CONTROL_WITH_SPACE.sub("", text)
 
 
-class ControlStrip:
+class ControlStrip(HeldStrip):
     """The refusal marker never reaches the user inside an answer: a whole one is removed
     with the spaces before it; a possible start of one at the end of the text waits."""
-
-    def __init__(self):
-        self.pending = ""
-
-    def feed(self, text: str) -> str:
-        text = self.pending + text
-        m = _CONTROL_PARTIAL.search(text)
-        cut = m.start() if m else len(text)
-        self.pending = text[cut:]
-        return strip_control_word(text[:cut])
-
-    def flush(self) -> str:
-        text, self.pending = self.pending, ""
-        return strip_control_word(text)
+    WHOLE = _CONTROL_WITH_SPACE
+    PARTIAL = re.compile(r"(?<![A-Za-z])(?i:n(?:o(?:t(?:\s*[_\-]?\s*(?:f(?:o(?:u(?:n(?:d)?)?)?)?)?)?)?)?)"
+                         r"(?:\s*\[\d*)?$")
 
 
 class ScriptStream:
