@@ -296,26 +296,34 @@ class LocalLLM:
                 self._check_fits(tokens, max_tokens)
             stats.prompt_tokens = len(tokens)
             stats.cached_tokens = self._common_prefix(tokens)
-            started = time.perf_counter()
-            decoder = codecs.getincrementaldecoder("utf-8")(errors="ignore")
-            try:
-                for token in self.llm.generate(tokens, **self.sampling(), reset=True):
-                    if token in self.stop_ids or self.llm.n_tokens >= self.n_ctx - 1:
-                        break
-                    stats.completion_tokens += 1
-                    stats.last_token_s = time.perf_counter() - started
-                    if stats.ttft_s is None:
-                        stats.ttft_s = stats.last_token_s
-                    piece = decoder.decode(self.llm.detokenize([token]))
-                    if piece:
-                        yield piece
-                    if stats.completion_tokens >= max_tokens:
-                        break
-            finally:
-                stats.generate_s = time.perf_counter() - started
-            tail = decoder.decode(b"", final=True)
-            if tail:
-                yield tail
+            yield from self._pieces(self.llm.generate(tokens, **self.sampling(), reset=True), max_tokens, stats)
+
+    def _pieces(self, generated: Iterator[int], max_tokens: int, stats: GenStats) -> Iterator[str]:
+        """Text pieces of `generated` tokens (read lazily, so the prompt is read on the first),
+        with the stop rules and timings every decoder here shares. The caller holds the lock."""
+        started = time.perf_counter()
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="ignore")
+        try:
+            for token in generated:
+                if token in self.stop_ids or self.llm.n_tokens >= self.n_ctx - 1:
+                    break
+                stats.completion_tokens += 1
+                stats.last_token_s = time.perf_counter() - started
+                if stats.ttft_s is None:
+                    stats.ttft_s = stats.last_token_s
+                piece = decoder.decode(self.llm.detokenize([token]))
+                if piece:
+                    yield piece
+                if stats.completion_tokens >= max_tokens:
+                    break
+        finally:
+            close = getattr(generated, "close", None)
+            if close is not None:
+                close()
+            stats.generate_s = time.perf_counter() - started
+        tail = decoder.decode(b"", final=True)
+        if tail:
+            yield tail
 
     def _check_fits(self, tokens: list[int], max_tokens: int) -> None:
         if len(tokens) + max_tokens > self.n_ctx:
@@ -424,6 +432,16 @@ class ContrastDecoder:
         self.alpha, self.log_beta = alpha, float(np.log(beta))
 
     def stream(self, tokens: list[int], plain: list[int], max_tokens: int, stats: GenStats) -> Iterator[str]:
+        outer = self.llm
+        with outer.lock:
+            stats.prompt_tokens = len(tokens)
+            common = min(outer._common_prefix(tokens), len(tokens) - 1)
+            stats.cached_tokens = common
+            yield from outer._pieces(self._tokens(tokens, plain, common), max_tokens, stats)
+
+    def _tokens(self, tokens: list[int], plain: list[int], common: int) -> Iterator[int]:
+        """The chosen tokens, one step at a time; closing this ends the contrast and empties
+        sequence 1."""
         C, np, outer = self.C, self.np, self.llm
         inner = outer.llm
         ctx = inner.ctx
@@ -442,49 +460,29 @@ class ContrastDecoder:
             if C.llama_decode(ctx, batch) != 0:
                 raise ModelError("llama.cpp could not decode a contrastive step")
 
-        with outer.lock:
-            stats.prompt_tokens = len(tokens)
-            common = min(outer._common_prefix(tokens), len(tokens) - 1)
-            stats.cached_tokens = common
-            started = time.perf_counter()
-            decoder = codecs.getincrementaldecoder("utf-8")(errors="ignore")
-            try:
-                C.llama_memory_seq_rm(mem, 1, -1, -1)
-                inner.n_tokens = common
-                inner.eval(tokens[common:])
-                token = int(np.argmax(logits(-1)))
-                pos0, pos1, first = len(tokens), 0, True
-                while True:
-                    if token in outer.stop_ids or pos0 >= outer.n_ctx - 1:
-                        break
-                    stats.completion_tokens += 1
-                    stats.last_token_s = time.perf_counter() - started
-                    if stats.ttft_s is None:
-                        stats.ttft_s = stats.last_token_s
-                    piece = decoder.decode(inner.detokenize([token]))
-                    if piece:
-                        yield piece
-                    if stats.completion_tokens >= max_tokens:
-                        break
-                    # the token joins both readings; sequence 1 reads its own turn first
-                    entries = [(token, pos0, 0, True)]
-                    if first:
-                        entries += [(t, i, 1, False) for i, t in enumerate(plain)]
-                        pos1, first = len(plain), False
-                    entries.append((token, pos1, 1, True))
-                    decode(entries)
-                    inner.input_ids[pos0] = token
-                    pos0 += 1
-                    inner.n_tokens = pos0
-                    pos1 += 1
-                    with_docs, without = logits(0), logits(len(entries) - 1)
-                    plausible = with_docs >= with_docs.max() + self.log_beta
-                    scores = np.where(plausible, (1 + self.alpha) * with_docs - self.alpha * without, -np.inf)
-                    token = int(np.argmax(scores))
-            finally:
-                C.llama_memory_seq_rm(mem, 1, -1, -1)
-                C.llama_batch_free(batch)
-                stats.generate_s = time.perf_counter() - started
-            tail = decoder.decode(b"", final=True)
-            if tail:
-                yield tail
+        try:
+            C.llama_memory_seq_rm(mem, 1, -1, -1)
+            inner.n_tokens = common
+            inner.eval(tokens[common:])
+            token = int(np.argmax(logits(-1)))
+            pos0, pos1, first = len(tokens), 0, True
+            while True:
+                yield token
+                # the token joins both readings; sequence 1 reads its own turn first
+                entries = [(token, pos0, 0, True)]
+                if first:
+                    entries += [(t, i, 1, False) for i, t in enumerate(plain)]
+                    pos1, first = len(plain), False
+                entries.append((token, pos1, 1, True))
+                decode(entries)
+                inner.input_ids[pos0] = token
+                pos0 += 1
+                inner.n_tokens = pos0
+                pos1 += 1
+                with_docs, without = logits(0), logits(len(entries) - 1)
+                plausible = with_docs >= with_docs.max() + self.log_beta
+                scores = np.where(plausible, (1 + self.alpha) * with_docs - self.alpha * without, -np.inf)
+                token = int(np.argmax(scores))
+        finally:
+            C.llama_memory_seq_rm(mem, 1, -1, -1)
+            C.llama_batch_free(batch)
