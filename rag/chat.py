@@ -12,7 +12,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Generator, Iterator
 
 from . import prompt as P
 from . import store
@@ -178,35 +178,43 @@ class Assistant:
         yield from self._generate(q, cancel, history)
 
     def _generate(self, q: Question, cancel: threading.Event | None, history: list[Turn]) -> Iterator[StreamEvent]:
+        shaper = Shaper(q.language, set(q.context.numbering))
+        if (yield from self._shaped(q, shaper, cancel)):
+            return                        # stopped by the user: no answer, and the model is free
+        if shaper.found_nothing:
+            yield from _refusal_events(self._assembler().refusal_after_model(
+                q, "the model found no answer in the passages"))
+            return
+        tail = shaper.flush()
+        if tail:
+            yield TokenEvent(tail)
+        answer = self._assembler().answer(q, shaper)
+        if self.settings.repair:
+            answer = self._repaired(q, shaper, answer, history, cancel)
+        if answer is not None:
+            yield AnswerEvent(answer)
+
+    def _shaped(self, q: Question, shaper: Shaper,
+                cancel: threading.Event | None) -> Generator[TokenEvent, None, bool]:
+        """The model's reply to `q.context` fed through `shaper`, yielding what may be shown as
+        `TokenEvent`s; it stops at the refusal marker. Returns True when `cancel` stopped it."""
         pieces = self._model_pieces(q.context.messages, self.settings.max_tokens, q.stats,
                                     cached_corpus=q.context.layout == "full", pieces=q.context.pieces)
         try:
-            shaper = Shaper(q.language, set(q.context.numbering))
             for piece in pieces:
                 if cancel is not None and cancel.is_set():
-                    return                # stopped by the user: no answer, the finally frees the model
+                    return True
                 out = shaper.feed(piece)
                 if shaper.refused:
                     break
                 if out:
                     q.shown_now()
                     yield TokenEvent(out)
-            if shaper.found_nothing:
-                yield from _refusal_events(self._assembler().refusal_after_model(
-                    q, "the model found no answer in the passages"))
-                return
-            tail = shaper.flush()
-            if tail:
-                yield TokenEvent(tail)
         finally:
             # Closing the model's generator leaves its `with lock` block: the model is free
             # as soon as this stream is closed, finished or cancelled, not when it is collected.
             _close(pieces)
-        answer = self._assembler().answer(q, shaper)
-        if self.settings.repair:
-            answer = self._repaired(q, shaper, answer, history, cancel)
-        if answer is not None:
-            yield AnswerEvent(answer)
+        return False
 
     # --- checking an answer against the sentence that states it --------------------------
 
@@ -254,17 +262,10 @@ class Assistant:
         again = dataclasses.replace(q, stats=GenStats(), context=self.build_context(
             q.text, q.language, q.hits, history, evidence=(evidence.key, evidence.sentence)))
         shaper = Shaper(q.language, set(again.context.numbering))
-        pieces = self._model_pieces(again.context.messages, self.settings.max_tokens, again.stats,
-                                    cached_corpus=again.context.layout == "full", pieces=again.context.pieces)
-        try:
-            for piece in pieces:
-                if cancel is not None and cancel.is_set():
-                    return None
-                shaper.feed(piece)
-                if shaper.refused:
-                    break
-        finally:
-            _close(pieces)
+        for _ in self._shaped(again, shaper, cancel):
+            pass                          # the second reply is checked before anything of it is shown
+        if cancel is not None and cancel.is_set():
+            return None
         if not shaper.found_nothing:
             shaper.flush()
             if kind == "amount":
