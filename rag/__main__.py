@@ -32,7 +32,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
-    from .sources import EXTRACT_BUDGET_S
+    from .webpage import EXTRACT_BUDGET_S
     p = _Parser(prog="rag", description="Offline, cited Q&A over a corpus of documents (the shipped "
                                 "one or your own), in Simplified Chinese, Traditional Chinese and English.")
     p.add_argument("--debug", action="store_true", help="show tracebacks")

@@ -20,10 +20,11 @@ from .chunk import chunk_document
 from .config import Settings
 from .store import index_expectations
 from .embed import EMBEDDER_DIM
+from .article import clean_article, load_corpus_manifest, load_shipped_texts
 from .errors import IngestError, RagError, StaleIndexError
 from .profile import load as load_profile
-from .sources import (LeftOut, clean_article, expand_sources, load_corpus_manifest, load_shipped_texts, load_source,
-                      refuse_wordless)
+from .readtext import refuse_wordless
+from .sources import LeftOut, expand_sources, load_source
 from .types import Chunk, Document
 
 

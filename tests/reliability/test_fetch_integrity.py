@@ -26,7 +26,7 @@ from typing import Callable
 import pytest
 
 from conftest import FakeEmbedder, loopback_http
-from rag import sources, store
+from rag import store, webpage
 from rag.ingest import ingest
 from test_ingest_bad_input import (GOOD_TEXT, PAGE, ROOT, _assert_index_as_before, _check_line, baseline,  # noqa: F401
                                    loopback_only, work)
@@ -264,36 +264,36 @@ def test_html_extraction_over_its_budget_is_stopped_and_the_next_page_still_work
     """The 3,000-link menu repeated to 2.6 MB takes trafilatura well over a second; with a
     one-second budget the extraction child is killed, the caller gets one line at once,
     and the next page is extracted by a fresh child."""
-    monkeypatch.setattr(sources, "EXTRACT_BUDGET_S", 1.0)
+    monkeypatch.setattr(webpage, "EXTRACT_BUDGET_S", 1.0)
     slow = MENU.replace("</ul>", "".join(f"<li><a href='/n{i}'>Another link {i} in a long menu</a></li>"
                                          for i in range(60_000)) + "</ul>")
     started = time.perf_counter()
-    with pytest.raises(sources.IngestError, match=r"took over 1 s, so it was stopped; save the article's text"):
-        sources.html_to_document(slow, "slow.html", None)
+    with pytest.raises(webpage.IngestError, match=r"took over 1 s, so it was stopped; save the article's text"):
+        webpage.html_to_document(slow, "slow.html", None)
     stopped = time.perf_counter() - started
     print(f"extraction stopped after {stopped:.2f} s")
     assert stopped < 3.0, f"stopping the extraction took {stopped:.1f} s"
-    monkeypatch.setattr(sources, "EXTRACT_BUDGET_S", 30.0)
-    doc = sources.html_to_document(PAGE, "good.html", None)
+    monkeypatch.setattr(webpage, "EXTRACT_BUDGET_S", 30.0)
+    doc = webpage.html_to_document(PAGE, "good.html", None)
     assert "camping stove" in doc.text
 
 
 def test_an_extraction_child_that_dies_mid_page_is_reported_and_replaced():
     """Killed from outside while it works (out of memory, say): one line, and a fresh child
     serves the next page."""
-    sources.html_to_document(PAGE, "warm.html", None)            # the child is running now
-    child = sources._EXTRACTOR.proc
+    webpage.html_to_document(PAGE, "warm.html", None)            # the child is running now
+    child = webpage._EXTRACTOR.proc
     killer = threading.Timer(0.5, child.kill)
     killer.start()
     slow = MENU.replace("</ul>", "".join(f"<li><a href='/n{i}'>Another link {i}</a></li>" for i in range(60_000))
                         + "</ul>")
     try:
-        with pytest.raises(sources.IngestError, match=r"slow\.html: the HTML extractor stopped without an answer"):
-            sources.html_to_document(slow, "slow.html", None)
+        with pytest.raises(webpage.IngestError, match=r"slow\.html: the HTML extractor stopped without an answer"):
+            webpage.html_to_document(slow, "slow.html", None)
     finally:
         killer.cancel()
-    assert "camping stove" in sources.html_to_document(PAGE, "again.html", None).text
-    assert sources._EXTRACTOR.proc is not child
+    assert "camping stove" in webpage.html_to_document(PAGE, "again.html", None).text
+    assert webpage._EXTRACTOR.proc is not child
 
 
 # ----------------------------------------------------------------- the command line

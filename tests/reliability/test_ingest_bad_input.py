@@ -32,7 +32,7 @@ from rag import store
 from rag.config import Settings
 from rag.ingest import ingest
 from rag.retrieve import Retriever
-from rag.sources import load_corpus_manifest
+from rag.article import load_corpus_manifest
 
 ROOT = Path(__file__).resolve().parents[2]
 QUESTIONS = ["Gemma 4 用的是什么许可证？", "What sizes does Gemma 4 come in?", "Gemma 4 可以在手機上跑嗎？",

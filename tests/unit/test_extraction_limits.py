@@ -9,7 +9,8 @@ import pytest
 
 from rag import ingest as ingest_module
 from rag.errors import IngestError
-from rag.sources import _link_letters, html_to_document, refuse_wordless
+from rag.readtext import refuse_wordless
+from rag.webpage import _link_letters, html_to_document
 
 ARTICLE_ZH = ["谷歌在三月底发布了新一代开放模型，开发者可以下载权重并在自己的电脑上运行。",
               "这次的许可证改为更宽松的条款，企业可以把模型用在商业产品里，不必另外申请授权。",

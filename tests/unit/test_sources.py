@@ -6,7 +6,8 @@ from conftest import cesu8
 from rag.config import Settings
 from rag.errors import IngestError
 from rag.ingest import shipped_documents
-from rag.sources import decode_bytes, expand_sources
+from rag.readtext import decode_bytes
+from rag.sources import expand_sources
 from rag.text import footnotes
 
 CHROME = ["studioglobal", "热门发现", "答案已发布", "3.4K0", "AI 提示", "Create a landscape", "人们还问",
@@ -136,7 +137,7 @@ def test_declared_charset_argument_wins_over_guessing():
 
 
 def test_reflow_joins_wrapped_lines_and_keeps_short_ones():
-    from rag.sources import reflow
+    from rag.article import reflow
     raw = ("        Title Line\n     Version 1\n\n   1. Terms. This sentence is wrapped at a fixed width so it\n"
            "      goes on here.\n")
     assert reflow(raw) == ("Title Line\nVersion 1\n\n1. Terms. This sentence is wrapped at a fixed width so it "
