@@ -1,0 +1,126 @@
+"""Holding a date or amount answer to the sentence that states it (issue 16). After the
+assistant has assembled an answer, `Repair.repaired` checks it: a draft no passage supports
+(now a refusal), or a date or amount whose value is not the one the best evidence sentence
+gives for the question's subject (rag/evidence.py), is repaired. An amount off by a 万/亿
+scale is written again in code; otherwise the model answers once more with that sentence
+quoted in the question turn, and the new answer replaces the old one only when it passes the
+checks; failing that, the sentence itself is the answer when it is in the asker's language."""
+from __future__ import annotations
+
+import dataclasses
+import re
+import threading
+from typing import Callable
+
+from .assemble import Assembler, Question
+from .evidence import Evidence, best_sentence, fix_amounts, mismatch, question_kind, values
+from .llm import GenStats
+from .shaping import Shaper
+from .text import FOOTNOTE_RUN, detect_language, to_simplified
+from .types import Answer
+
+
+class Repair:
+    """What a repair needs from the assistant, named: the index (chunk texts), the cross-language
+    word lists, the context builder, the model's shaped stream (`Assistant._shaped`) and the
+    assembler."""
+
+    def __init__(self, data, glossary: dict, build_context: Callable, shaped: Callable, assembler: Assembler):
+        self.data, self.glossary = data, glossary
+        self.build_context, self.shaped, self.assembler = build_context, shaped, assembler
+
+    def evidence_for(self, q: Question, kind: str | None = None) -> Evidence | None:
+        """The sentence of the best retrieved chunks that best states the answer (rag/evidence.py)."""
+        top = [(p, self.data.chunks[p].text) for p in (self.data.position(h.chunk_id) for h in q.hits)]
+        return best_sentence(q.standalone or q.text, top, kind, self.glossary)
+
+    def repaired(self, q: Question, shaper: Shaper, answer: Answer, history: list,
+                 cancel: threading.Event | None) -> Answer | None:
+        """`answer`, or its repair (the module docstring says how). `history` is the
+        conversation's earlier turns, for the context of a second reply. A refused draft is
+        answered again only when it was a bare yes or no ("不是。") or an amount off by a scale.
+        None when the user cancelled meanwhile."""
+        unsupported_draft = answer.refused
+        kind = question_kind(q.text) or (question_kind(q.standalone) if q.standalone != q.text else None)
+        if not unsupported_draft and kind is None:
+            return answer
+        evidence = self.evidence_for(q, kind) if kind else None
+        evidence = evidence or (self.evidence_for(q) if unsupported_draft else None)
+        if evidence is None:
+            return answer
+        if not unsupported_draft and not self._wrong_value(answer.answer, evidence, kind, q):
+            return answer
+        scale_error = False
+        if kind == "amount":
+            fixed = fix_amounts(shaper.shown, evidence)
+            scale_error = fixed != shaper.shown
+            if scale_error:
+                shaper.shown = fixed
+                candidate = self.assembler.answer(q, shaper)
+                if not candidate.refused and not mismatch(candidate.answer, evidence, kind):
+                    return candidate
+        if unsupported_draft and not scale_error and not _BARE_YES_NO.match(to_simplified(answer.draft or "").strip()):
+            return answer         # a refused draft is answered again only when it was a bare yes or no
+            # (a draft with claims no passage backs may be a guess at a question the documents
+            # do not answer; one with no claim at all, "Sure!", may be a hijacked reply)
+        if cancel is not None and cancel.is_set():
+            return None
+        again = dataclasses.replace(q, stats=GenStats(), context=self.build_context(
+            q.text, q.language, q.hits, history, evidence=(evidence.key, evidence.sentence)))
+        shaper = Shaper(q.language, set(again.context.numbering))
+        for _ in self.shaped(again, shaper, cancel):
+            pass                          # the second reply is checked before anything of it is shown
+        if cancel is not None and cancel.is_set():
+            return None
+        if not shaper.found_nothing:
+            shaper.flush()
+            if kind == "amount":
+                shaper.shown = fix_amounts(shaper.shown, evidence)
+            candidate = self.assembler.answer(again, shaper)
+            if not candidate.refused and not (kind and mismatch(candidate.answer, evidence, kind)):
+                return candidate
+        return self._stated(again, evidence, answer) or answer
+
+    def _stated(self, q: Question, evidence: Evidence, answer: Answer) -> Answer | None:
+        """The evidence sentence itself as the answer, cited, when it is in the asker's language
+        (after a bare "不是。" the model would not expand, or a value it kept getting wrong)."""
+        chinese = q.language in ("zh-Hans", "zh-Hant")
+        if chinese != detect_language(evidence.sentence).startswith("zh"):
+            return None
+        n = next((m for m, p in q.context.numbering.items() if p == evidence.key), None)
+        if n is None:
+            return None
+        bare = (answer.draft or "").strip() if answer.refused else ""
+        bare = bare if _BARE_YES_NO.match(to_simplified(bare)) else ""
+        sentence = _LEADING_LINK.sub("", FOOTNOTE_RUN.sub("", evidence.sentence).strip())
+        shaper = Shaper(q.language, set(q.context.numbering))
+        shaper.feed(f"{bare}{sentence.rstrip('。.')}[{n}]{'。' if chinese else '.'}")
+        shaper.flush()
+        candidate = self.assembler.answer(q, shaper)
+        return None if candidate.refused else candidate
+
+    def _wrong_value(self, text: str, evidence: Evidence, kind: str, q: Question) -> bool:
+        """The answer's value is not the evidence sentence's, and no sentence of the chunks the
+        model was given that states the answer's value fits the question about as well (two sentences
+        that both answer it, like two dates of one release, are left to the model)."""
+        if not mismatch(text, evidence, kind):
+            return False
+        given = values(text, kind)
+        if not given:
+            return True
+        # Any chunk the model was given may hold the answer's value (in the full layout, all).
+        given_chunks = [(p, self.data.chunks[p].text) for p in (q.context.given if q.context else [])]
+        for value in given:
+            holder = best_sentence(q.standalone or q.text, given_chunks, kind, self.glossary,
+                                   holding=value)
+            if holder is not None and holder.score >= evidence.score - 0.05:
+                return False
+        return True
+
+
+# A draft that is only a yes or a no: right or wrong, it states nothing the checker can back.
+_BARE_YES_NO = re.compile(r"^(?:是的?|不是|对|不对|否|没有|有|会|不会|可以|不可以|能|不能|并不是|并非|yes|no|not really)"
+                          r"[。.!！]?$", re.IGNORECASE)
+# A sentence quoted on its own loses the word that tied it to the one before ("但", "However,").
+_LEADING_LINK = re.compile(r"^(?:但是|但|不过|然而|而且|而|因此|所以|(?:however|but|and|so|thus|therefore)\b,?)\s*",
+                           re.IGNORECASE)
