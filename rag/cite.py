@@ -1,20 +1,17 @@
 """Citations you can trust. Parses every marker form the model writes ([1], [1][2], [1, 2],
 【1】, (1)), drops markers outside the provided set, renumbers the rest in order of first
 use (1, 2, 3 ...) while streaming, checks each cited sentence against its chunks, gives
-uncited factual sentences their best-supporting chunk or flags them, and attaches the
-sources an article chunk itself cites (the provenance chain)."""
+uncited factual sentences their best-supporting chunk or flags them (support.py scores how
+well a chunk backs a sentence); assemble.py attaches the sources an article chunk itself
+cites (the provenance chain)."""
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
 
-from .text import HAN, normalize, sentence_spans, tokenize
+from .support import support, support_scores
+from .text import MARKER, sentence_spans
 
-# One marker group: [1], [1, 2], 【1】, (1), （1）. Numbers separated by , ， 、 or spaces.
-# In parentheses only small numbers count, and a comma must be followed by a space, so
-# "(100,000)" or "(2026)" in prose is never taken for a citation.
-MARKER = re.compile(r"\[\s*(\d{1,3}(?:\s*[,，、]\s*\d{1,3})*)\s*\]|【\s*(\d{1,3}(?:\s*[,，、]\s*\d{1,3})*)\s*】"
-                    r"|[(（]\s*(\d{1,2}(?:(?:,\s+|\s*[，、]\s*)\d{1,2})*)\s*[)）]")
 # Text that may still grow into a marker: hold it back while streaming.
 _PARTIAL = re.compile(r"(?:\[|【|\(|（)[\d\s,，、]*$")
 
@@ -79,141 +76,10 @@ def split_sentences(text: str) -> list[str]:
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
 
 
-def key_terms(text: str) -> set[str]:
-    """Words and numbers that carry the claim: tokens minus markers, plus Chinese
-    bigrams so that paraphrases with shared characters still match."""
-    plain = MARKER.sub(" ", text)
-    terms = {t for t in tokenize(plain) if (len(t) > 1 or t.isdigit()) and "_" not in t}
-    han = re.sub(r"[^\u4e00-\u9fff]", "", normalize(plain))
-    terms |= {han[i:i + 2] for i in range(len(han) - 1)}
-    return terms
-
-
-# 256k, 31b, 4gb, e2b, a4b: a number with a unit, or a size name; not "9to5google"
-_MEASURE = re.compile(r"\d+(?:\.\d+)?(?:[kmbgt]b?|x|ms|s)|[a-z]\d+[a-z]?")
 # A sentence that only talks about the passages ("This is stated in passage [2].").
 _META = re.compile(r"^\W*(?:(?:this|that|it|which|the (?:information|answer))\b.{0,40}\b(?:is|was|are|can be)\s+"
                    r"(?:stated|mentioned|found|shown|seen|given)\b|according to (?:the )?passages?\W*$|"
                    r"(?:这|此|以上)\S{0,12}(?:见|来自|出自|在)\S{0,6}(?:段落|资料|文段))", re.IGNORECASE)
-_AMOUNT = re.compile(r"(\d+(?:[.,]\d+)*)\s*(万|亿|thousand|million|billion)", re.IGNORECASE)
-SCALE = {"万": 1e4, "亿": 1e8, "thousand": 1e3, "million": 1e6, "billion": 1e9}
-
-
-def amounts(text: str) -> set[float]:
-    """Quantities written with a unit word: "4 亿" and "400 million" are both 4e8."""
-    out = set()
-    for number, unit in _AMOUNT.findall(text):
-        try:
-            out.add(round(float(number.replace(",", "")) * SCALE[unit.lower()]))
-        except ValueError:
-            continue
-    return out
-
-
-MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
-           "november", "december")
-
-
-# A number standing alone ("Gemma 4", "2026 年", "4 亿"): numbers inside names such as
-# E2B or 256K are checked whole, as measures.
-_ALONE = r"(?<![A-Za-z0-9.,])({})(?![A-Za-z0-9]|[.,]\d)"
-
-
-def _standalone_numbers(text: str) -> set[str]:
-    return set(re.findall(_ALONE.format(r"\d+(?:[.,]\d+)?"), text))
-
-
-def _value(number: str) -> str:
-    """"02" and "2", "100,000" and "100000" are the same number."""
-    plain = number.replace(",", "")
-    try:
-        return f"{float(plain):g}"
-    except ValueError:
-        return plain
-
-
-def _number_values(text: str) -> set[str]:
-    return {_value(n) for n in _standalone_numbers(text)}
-
-
-def _has_number(number: str, values: set[str], text: str) -> bool:
-    """`number` stands alone somewhere in `text`, whose standalone numbers are `values`
-    ("2" is in "4 月 2 日" and "02 April", not in "2026", "2.5" or "E2B"), or is a month
-    named in English ("1" is in "January 15, 2026")."""
-    if _value(number) in values:
-        return True
-    return number.isdigit() and 1 <= int(number) <= 12 and MONTHS[int(number) - 1] in text
-
-
-def support(sentence: str, chunk_text: str, glossary: dict[str, list[str]] | None = None) -> float:
-    """How well the chunk backs the sentence, 0..1: the share of the sentence's key terms
-    found in the chunk, where every number must match. Across languages a word counts
-    through the glossary (English word -> the article's Chinese terms, and back); a word
-    with no rendering cannot be checked against a chunk in the other language and is left
-    out rather than held against it."""
-    return _support(sentence, chunk_text, glossary)[0]
-
-
-def rank_support(sentence: str, chunk_text: str, glossary: dict[str, list[str]] | None = None) -> float:
-    """`support` for choosing among chunks: a word that cannot be checked counts half
-    against the chunk, so that a chunk in the other language that shares only "Gemma 4"
-    with a sentence does not outrank the chunk that states the claim."""
-    return _support(sentence, chunk_text, glossary)[1]
-
-
-def _support(sentence: str, chunk_text: str, glossary: dict[str, list[str]] | None) -> tuple[float, float]:
-    chunk_norm = normalize(chunk_text)
-    plain = MARKER.sub(" ", sentence)
-    values = _number_values(chunk_norm)
-    if not all(_has_number(num, values, chunk_norm) for num in _standalone_numbers(plain)):
-        return 0.0, 0.0
-    if not amounts(plain) <= amounts(chunk_norm):
-        return 0.0, 0.0                    # "4 billion" where the chunk says 4 亿 (400 million)
-    if any(t not in chunk_norm for t in tokenize(plain) if "_" not in t and _MEASURE.fullmatch(t)):
-        return 0.0, 0.0                    # "256MB" where the chunk says 256K
-    glossary = glossary if glossary is not None else _NO_GLOSSARY    # an empty Bridge still has a reverse side
-    reverse = _reverse(glossary)
-    chunk_han = len(HAN.findall(chunk_norm)) >= 0.2 * len(re.findall(r"[a-z\u4e00-\u9fff]", chunk_norm) or [1])
-    counted = found = unchecked = 0
-    for term in key_terms(sentence):
-        if term in chunk_norm:
-            counted += 1
-            found += 1
-            continue
-        han = bool(HAN.search(term))
-        renderings = reverse.get(term, ()) if han else glossary.get(term, ())
-        if renderings:
-            counted += 1
-            found += any(r.lower() in chunk_norm for r in renderings)
-        elif han != chunk_han and not any(ch.isdigit() for ch in term):
-            unchecked += 1                 # other language, no rendering
-        else:
-            counted += 1
-    if counted == 0:
-        return 0.35, 0.35 / (1 + 0.5 * unchecked)     # nothing checkable beyond matching numbers
-    return found / counted, found / (counted + 0.5 * unchecked)
-
-
-# id(glossary) -> (glossary, reverse). Holding the glossary itself keeps its id from being
-# reused by another dict while the entry exists.
-_REVERSE_CACHE: dict[int, tuple[dict, dict[str, list[str]]]] = {}
-_NO_GLOSSARY: dict[str, list[str]] = {}
-
-
-def _reverse(glossary: dict[str, list[str]]) -> dict[str, list[str]]:
-    """Chinese term -> the English words the glossary renders with it (a `Bridge` carries
-    its own, wider reverse side)."""
-    if hasattr(glossary, "reverse"):
-        return glossary.reverse
-    cached = _REVERSE_CACHE.get(id(glossary))
-    if cached is None or cached[0] is not glossary:
-        reverse: dict[str, list[str]] = {}
-        for en, zhs in glossary.items():
-            if en.isascii():
-                for zh in zhs:
-                    reverse.setdefault(normalize(zh), []).append(en)
-        cached = _REVERSE_CACHE[id(glossary)] = (glossary, reverse)
-    return cached[1]
 
 
 def is_factual(sentence: str) -> bool:
@@ -256,7 +122,7 @@ def check_answer(text: str, chunk_for: dict[int, str], threshold: float = 0.34,
         # retrieval ranking decides, so a passing mention loses to the real statement.
         best = None                          # (ranking score, -rank, support, key)
         for rank, (key, t) in enumerate(all_chunks.items()):
-            plain, ranked = _support(sentence, t, glossary)
+            plain, ranked = support_scores(sentence, t, glossary)
             row = (round(ranked, 2), -rank, plain, key)
             if best is None or row[:2] > best[:2]:
                 best = row

@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Callable
 
 from . import prompt as P
-from .cite import MARKER
 from .config import Settings
 from .llm import ChatModel
 from .store import IndexData
+from .text import MARKER
 from .types import Hit
 
 HISTORY_TURNS = 2

@@ -12,8 +12,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .cite import MARKER, MONTHS, SCALE, amounts, rank_support
-from .text import english_amount, normalize, sentence_spans, to_simplified, to_traditional
+from .support import MONTHS, SCALE, amounts, rank_support
+from .text import MARKER, english_amount, normalize, sentence_spans, to_simplified, to_traditional
 
 _DATE_QUESTION = re.compile(
     r"\bwhen\b|\bwhat (?:date|day|year|month)\b|\bwhich (?:date|day|year|month)\b|\bsince when\b|\bhow long ago\b"

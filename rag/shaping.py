@@ -8,8 +8,8 @@ from __future__ import annotations
 import re
 
 from . import prompt as P
-from .cite import MARKER, CitationStream
-from .text import HAN, normalize, to_traditional
+from .cite import CitationStream
+from .text import HAN, MARKER, normalize, to_traditional
 
 
 class HeldStrip:

@@ -11,7 +11,12 @@ import unicodedata
 
 HAN_CHARS = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"    # CJK ideographs, extension A, compatibility
 HAN = re.compile(f"[{HAN_CHARS}]")
-# The article's own footnote markers ("...家族。[4][5][6]"); an answer's [n] markers are cite.MARKER.
+# One marker group: [1], [1, 2], 【1】, (1), （1）. Numbers separated by , ， 、 or spaces.
+# In parentheses only small numbers count, and a comma must be followed by a space, so
+# "(100,000)" or "(2026)" in prose is never taken for a citation.
+MARKER = re.compile(r"\[\s*(\d{1,3}(?:\s*[,，、]\s*\d{1,3})*)\s*\]|【\s*(\d{1,3}(?:\s*[,，、]\s*\d{1,3})*)\s*】"
+                    r"|[(（]\s*(\d{1,2}(?:(?:,\s+|\s*[，、]\s*)\d{1,2})*)\s*[)）]")
+# The article's own footnote markers ("...家族。[4][5][6]"); an answer's [n] markers are MARKER above.
 FOOTNOTE_MARK = r"\[\d{1,2}\]"
 FOOTNOTE = re.compile(r"\[(\d{1,2})\]")
 FOOTNOTE_RUN = re.compile(f"(?:{FOOTNOTE_MARK})+")

@@ -2,7 +2,7 @@
 import pytest
 
 from rag import bridge
-from rag.cite import support
+from rag.support import support
 from rag.retrieve import expand_query
 
 DICT = """# CC-CEDICT test excerpt

@@ -97,7 +97,7 @@ def test_a_measure_the_chunk_lacks_makes_the_claim_unsupported():
 
 
 def test_numbers_match_whole_not_as_digits_of_another_number():
-    from rag.cite import support
+    from rag.support import support
     early_april = "Google 在 2026 年 4 月初把 Gemma 4 推向 Google Cloud"
     assert support("Gemma 4 became available on Google Cloud on April 2, 2026.", early_april) == 0.0
     assert support("Gemma 4 became available on Google Cloud on April 2, 2026.",
