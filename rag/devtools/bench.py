@@ -164,7 +164,7 @@ def _ingest_throughput(settings: Settings, embedder) -> tuple[float, float, int]
 
 
 def machine_info() -> dict:
-    from .evaluate import machine
+    from .eval_report import machine
     import llama_cpp
     return {"machine": machine(), "python": platform.python_version(), "llama_cpp_python": llama_cpp.__version__}
 

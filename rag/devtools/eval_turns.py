@@ -11,7 +11,8 @@ import time
 from pathlib import Path
 
 from ..config import Settings
-from .evaluate import LANGS, _answer_summary, log_row, machine, score_answer
+from .eval_report import LANGS, machine
+from .evaluate import _answer_summary, log_row, score_answer
 
 KEYS = ("fact_accuracy", "citation_validity", "citation_support", "language_match",
         "answer_refusal_recall", "answer_false_refusal_rate", "ttft_p50_s")
