@@ -32,26 +32,19 @@ def decode_bytes(data: bytes, name: str, declared: str | None = None, sniff_html
     if b"\x00" in data[:4096]:
         sample = data[:4096]                       # ASCII in UTF-16LE puts the NULs at odd offsets
         order = ["utf-16-le", "utf-16-be"][::1 if sample[1::2].count(0) >= sample[0::2].count(0) else -1]
-        for codec in order:
-            try:
-                text = _check_text(data.decode(codec), binary)
-            except (UnicodeDecodeError, IngestError):
-                continue
-            if _plausible(text):
-                return text
-        raise IngestError(binary)
+        text = _first_plausible(data, order, binary, (UnicodeDecodeError, IngestError))
+        if text is None:
+            raise IngestError(binary)
+        return text
     if declared is None and sniff_html:
         declared = _declared_charset(data)
     codec = _codec(declared)
     if codec and codec != "utf-8" and (data.isascii() or not _is_utf8(data)):
         # A page saved again as UTF-8 often keeps its old declaration: plain UTF-8 wins.
-        for candidate in [codec] + (["big5hkscs"] if codec == "cp950" else []):
-            try:
-                text = _check_text(data.decode(candidate), binary)
-            except (UnicodeDecodeError, LookupError):
-                continue
-            if _plausible(text):
-                return text
+        text = _first_plausible(data, [codec] + (["big5hkscs"] if codec == "cp950" else []), binary,
+                                (UnicodeDecodeError, LookupError))
+        if text is not None:
+            return text
     try:
         return _check_text(data.decode("utf-8"), binary)
     except UnicodeDecodeError:
@@ -81,6 +74,19 @@ def decode_bytes(data: bytes, name: str, declared: str | None = None, sniff_html
         raise IngestError(f"{name}: the text is neither UTF-8, GBK nor Big5 (read as any of them it comes out as "
                           "mostly rare or unassigned characters); save it as UTF-8 and try again")
     raise IngestError(f"{name}: the text is neither UTF-8, GBK nor Big5; save it as UTF-8 and try again")
+
+
+def _first_plausible(data: bytes, codecs: list[str], binary: str, skip: tuple) -> str | None:
+    """The first of `codecs` that decodes `data` into plausible text (`skip`: the errors that
+    only rule a codec out)."""
+    for codec in codecs:
+        try:
+            text = _check_text(data.decode(codec), binary)
+        except skip:
+            continue
+        if _plausible(text):
+            return text
+    return None
 
 
 _META_CHARSET = re.compile(rb"""<meta[^>]*?charset\s*=\s*["']?\s*([A-Za-z0-9._:-]+)""", re.I)
