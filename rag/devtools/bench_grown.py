@@ -66,7 +66,7 @@ def _turn_after(llm, kv, filler: str, n_tokens: int, turn: list[int]) -> float:
     copies = max(1, n_tokens // max(1, len(llm.tokenize(filler))))
     inner = llm.llm
     with llm.lock:
-        base = len(kv.place([filler] * copies))
+        base = len(kv.place([filler] * copies, held=True))
         best = float("inf")
         for _ in range(2):                 # the first read also applies the placement's shift
             inner.n_tokens = base          # eval() drops the cells past n_tokens first

@@ -55,3 +55,31 @@ def test_chunks_layout_answers_from_placed_kv_and_never_from_stale_kv(tmp_path, 
     assert not changed.refused and "12" in changed.answer and "47" not in changed.answer
     kv.prune(user.chunk_pieces(list(range(len(user.data.chunks)))))
     assert not any(kv.path(k).exists() for k in old_keys)          # the old note's KV is gone
+
+
+def test_the_grown_bench_probe_reads_a_turn_after_placed_pieces(tmp_path, assistant):
+    """`rag bench --corpus grown` times a question turn read after N placed tokens while it
+    holds the model lock (it once took the plain lock a second time inside and hung for good)."""
+    import threading
+
+    from rag.devtools.bench_grown import _turn_after
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "manifest.json").write_text('{"format": 1, "documents": []}', encoding="utf-8")
+    settings = Settings.from_env(index_dir=tmp_path / "index", corpus_dir=corpus, context_mode="chunks")
+    note = tmp_path / "harbour.md"
+    note.write_text(OTHER, encoding="utf-8")
+    assert ingest(settings, [str(note)], embedder=assistant.embedder, progress=False).ok
+    user = Assistant(settings, llm=assistant.llm, embedder=assistant.embedder)
+    kv = user.chunk_kv()
+    filler = user.chunk_pieces([0])[0]
+    kv.prepare([filler])
+    turn = assistant.llm.tokenize("When does the harbour office open?")
+    result = {}
+    worker = threading.Thread(target=lambda: result.update(seconds=_turn_after(assistant.llm, kv, filler, 200, turn)),
+                              daemon=True)
+    worker.start()
+    worker.join(120)
+    assert not worker.is_alive(), "the probe hung: the model lock was taken twice"
+    assert 0 < result["seconds"] < 60
+    assert not assistant.llm.lock.locked()
