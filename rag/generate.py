@@ -91,6 +91,7 @@ class LocalLLM:
         self.lock = threading.Lock()
         self.n_ctx = settings.n_ctx
         self._prefix_tokens: list[int] = []
+        self._prefix_text = ""            # the text of _prefix_tokens
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
         template = self.llm.metadata.get("tokenizer.chat_template")
         if not template:
@@ -111,7 +112,7 @@ class LocalLLM:
 
     def forget_prefix(self) -> None:
         """Say the KV cache no longer holds the saved prefix (something else was read into it)."""
-        self._prefix_tokens = []
+        self._prefix_tokens, self._prefix_text = [], ""
 
     def _token_text(self, token: int) -> str:
         return self.llm.detokenize([token], special=True).decode("utf-8", "ignore")
@@ -170,14 +171,14 @@ class LocalLLM:
             return "warm"
         path = self.state_file(prefix, state_dir) if state_dir else None
         if path is not None and path.exists() and self._load_state(path, tokens):
-            self._prefix_tokens = tokens
+            self._prefix_tokens, self._prefix_text = tokens, prefix
             return "loaded"
         start = self._reusable_start(tokens, state_dir, path)
         if start == 0:
             self.llm.reset()
         self.llm.n_tokens = start          # eval() drops any cells from here on
         self.llm.eval(tokens[start:])
-        self._prefix_tokens = tokens
+        self._prefix_tokens, self._prefix_text = tokens, prefix
         if path is not None:
             self._save_state(path, tokens)
         if start:
@@ -340,11 +341,13 @@ class LocalLLM:
 
     def prompt_prefix_tokens(self, prefix: str) -> list[int]:
         """The tokens a prompt starting with `prefix` begins with: the cached prefix's tokens
-        whenever the cache holds one, else `prefix` tokenized. (Unchanged behaviour, kept on
-        purpose in a restructure: the cached tokens are used even when `prefix` is another
-        system turn, so a retrieval-layout prompt on a model that warmed the full corpus is
-        read after the corpus, not after its own system turn.)"""
-        return self._prefix_tokens if self._prefix_tokens else self.tokenize(prefix)
+        when `prefix` is that prefix (the corpus is not tokenized again), else `prefix`
+        tokenized. (Until 2026-12-06 the cached tokens were used for any prefix, so a prompt
+        with another system turn, such as the retrieval layout's, was read after the cached
+        corpus instead of after its own system turn.)"""
+        if self._prefix_tokens and prefix == self._prefix_text:
+            return self._prefix_tokens
+        return self.tokenize(prefix)
 
     def _common_prefix(self, tokens: list[int]) -> int:
         return _leading_match(self.llm.input_ids[: self.llm.n_tokens], tokens)

@@ -35,3 +35,17 @@ def test_shipped_questions_keep_their_answers_in_the_retrieval_layout(retrieval_
     used = {int(n) for n in re.findall(r"\[(\d+)\]", a.answer)}
     assert used and used <= {c.n for c in a.citations}
     assert any(facts[0] in c.text for c in a.citations)
+
+
+def test_a_retrieval_prompt_is_read_after_its_own_system_turn(assistant, retrieval_assistant):
+    """With the whole corpus cached, a prompt whose system turn is another one (the retrieval
+    layout's) is read from its own text, not after the cached corpus."""
+    assistant.warm()
+    llm = assistant.llm
+    corpus_prefix = llm.system_prefix(assistant.full_prompt()[0])
+    assert llm.prompt_prefix_tokens(corpus_prefix) is llm.prefix_tokens      # cached: not tokenized again
+    question = QUESTIONS[0][0]
+    hits = retrieval_assistant.retriever.search(question).hits
+    prefix, _ = llm.split_prefix(retrieval_assistant.build_context(question, "zh-Hans", hits, []).messages)
+    assert prefix and prefix != corpus_prefix
+    assert llm.prompt_prefix_tokens(prefix) == llm.tokenize(prefix) != llm.prefix_tokens
