@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, field
 
 from .support import support, support_scores
-from .text import MARKER, sentence_spans
+from .text import HAN_CHARS, MARKER, sentence_spans
 
 # Text that may still grow into a marker: hold it back while streaming.
 _PARTIAL = re.compile(r"(?:\[|【|\(|（)[\d\s,，、]*$")
@@ -86,7 +86,7 @@ def is_factual(sentence: str) -> bool:
     plain = MARKER.sub("", sentence).strip()
     if len(plain) < 4:
         return False
-    return bool(_NUMBER.search(plain) or re.search(r"[A-Z][a-z]+|[\u4e00-\u9fff]{6,}", plain))
+    return bool(_NUMBER.search(plain) or re.search(f"[A-Z][a-z]+|[{HAN_CHARS}]{{6,}}", plain))
 
 
 @dataclass

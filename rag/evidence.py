@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 
 from .support import MONTHS, SCALE, amounts, rank_support
-from .text import MARKER, english_amount, normalize, sentence_spans, to_simplified, to_traditional
+from .text import HAN, MARKER, english_amount, normalize, sentence_spans, to_simplified, to_traditional
 
 _DATE_QUESTION = re.compile(
     r"\bwhen\b|\bwhat (?:date|day|year|month)\b|\bwhich (?:date|day|year|month)\b|\bsince when\b|\bhow long ago\b"
@@ -187,7 +187,7 @@ def fix_amounts(answer: str, evidence: Evidence) -> str:
             return m.group(0)
         for v in wanted:
             if _digits(v) and _digits(v) == _digits(value):
-                if not re.search(r"[\u4e00-\u9fff]", answer):
+                if not HAN.search(answer):
                     return english_amount(v)
                 chinese = written.get(round(v), english_amount(v))
                 return to_traditional(chinese) if re.search("[萬億]", answer) else chinese

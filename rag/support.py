@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from .text import HAN, MARKER, normalize, tokenize
+from .text import HAN, HAN_CHARS, MARKER, normalize, tokenize
 
 
 def key_terms(text: str) -> set[str]:
@@ -15,7 +15,7 @@ def key_terms(text: str) -> set[str]:
     bigrams so that paraphrases with shared characters still match."""
     plain = MARKER.sub(" ", text)
     terms = {t for t in tokenize(plain) if (len(t) > 1 or t.isdigit()) and "_" not in t}
-    han = re.sub(r"[^\u4e00-\u9fff]", "", normalize(plain))
+    han = "".join(HAN.findall(normalize(plain)))
     terms |= {han[i:i + 2] for i in range(len(han) - 1)}
     return terms
 
@@ -101,7 +101,7 @@ def support_scores(sentence: str, chunk_text: str, glossary: dict[str, list[str]
         return 0.0, 0.0                    # "256MB" where the chunk says 256K
     glossary = glossary if glossary is not None else _NO_GLOSSARY    # an empty Bridge still has a reverse side
     reverse = _reverse(glossary)
-    chunk_han = len(HAN.findall(chunk_norm)) >= 0.2 * len(re.findall(r"[a-z\u4e00-\u9fff]", chunk_norm) or [1])
+    chunk_han = len(HAN.findall(chunk_norm)) >= 0.2 * len(re.findall(f"[a-z{HAN_CHARS}]", chunk_norm) or [1])
     counted = found = unchecked = 0
     for term in key_terms(sentence):
         if term in chunk_norm:

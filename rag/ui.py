@@ -21,6 +21,7 @@ from .chat import Assistant, Turn, standalone_question  # noqa: E402
 from .config import Settings  # noqa: E402
 from .conversations import ConversationStore  # noqa: E402
 from .errors import RagError  # noqa: E402
+from .text import HAN_CHARS  # noqa: E402
 from .types import Answer, TokenEvent  # noqa: E402
 from .ui_render import STRINGS, _language_of_ui, render_answer, render_stopped, render_streaming, safe  # noqa: E402
 from .ui_session import StreamControls  # noqa: E402
@@ -142,7 +143,7 @@ class ChatApp:
         if text is None:
             return None
         title = self.store.get(browser, conversation)["title"]
-        name = re.sub(r"[^\w\u4e00-\u9fff-]+", "-", title).strip("-")[:40] or "conversation"
+        name = re.sub(f"[^\\w{HAN_CHARS}-]+", "-", title).strip("-")[:40] or "conversation"
         folder = Path(tempfile.mkdtemp(prefix="rag-export-"))
         path = folder / f"{name}.md"
         path.write_text(text, encoding="utf-8")
