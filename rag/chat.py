@@ -2,8 +2,8 @@
 question -> language -> what to look up (followup) -> hybrid retrieval, refusing early when
 nothing fits -> the context (context.py: cached full corpus, stored chunk KV or top-k chunks)
 -> the model's stream, shaped as it is shown (shaping.py) -> the checked, cited `Answer`
-(assemble.py), a date or amount held to its evidence sentence (repair.py). Newer index versions are prepared and switched in between questions
-(versions.py)."""
+(assemble.py), a date or amount held to its evidence sentence (repair.py). Newer index
+versions are prepared and switched in between questions (versions.py)."""
 from __future__ import annotations
 
 import threading
