@@ -16,7 +16,7 @@ from . import prompt as P
 from . import store
 from .assemble import Assembler, Question
 from .config import Settings
-from .context import Context, ContextLayout, chunk_kv_dir, chunks_head
+from .context import Context, ContextLayout, chunk_kv_dir, chunks_head, prepare_chunks
 from .errors import QuestionError
 from .followup import resolve, standalone_question
 from .llm import ChatModel, GenStats, Placement
@@ -110,15 +110,12 @@ class Assistant:
 
     def warm(self, progress=None) -> str:
         """Load (or compute once and save) the KV state of the full-corpus prefix; in the
-        `chunks` layout, compute the KV of every chunk not stored yet (`progress(done, total)`)
-        and drop stored chunks the index no longer has."""
+        `chunks` layout, compute the KV of every chunk after the base not stored yet
+        (`progress(done, total)`), drop stored chunks the index no longer needs, and load
+        (or compute) the base's state."""
         layout = self.layout()
         if layout == "chunks":
-            kv = self.chunk_kv()
-            pieces = self.chunk_pieces(list(range(len(self.data.chunks))))
-            computed = kv.prepare(pieces, progress)
-            kv.prune(pieces)
-            return f"computed {computed} chunks" if computed else "loaded"
+            return prepare_chunks(self.context, self.chunk_kv(), progress, prune=True)
         if layout != "full" or not self.llm.caches_prefix:
             return "not needed"
         return self.llm.warm_prefix(self.full_prompt()[0], self.data.path)
@@ -197,7 +194,7 @@ class Assistant:
         """The model's reply to `q.context` fed through `shaper`, yielding what may be shown as
         `TokenEvent`s; it stops at the refusal marker. Returns True when `cancel` stopped it."""
         pieces = self._model_pieces(q.context.messages, self.settings.max_tokens, q.stats,
-                                    cached_corpus=q.context.layout == "full", pieces=q.context.pieces)
+                                    layout=q.context.layout, pieces=q.context.pieces)
         try:
             for piece in pieces:
                 if cancel is not None and cancel.is_set():
@@ -214,15 +211,19 @@ class Assistant:
             _close(pieces)
         return False
 
-    def _model_pieces(self, messages: list[dict], max_tokens: int, stats: GenStats, cached_corpus: bool,
+    def _model_pieces(self, messages: list[dict], max_tokens: int, stats: GenStats, layout: str,
                       pieces: list[str] | None = None) -> Iterator[str]:
-        """Text pieces from the model, the corpus prefix's saved KV state loaded first (or,
-        given `pieces`, the stored KV of those chunks placed after the fixed head)."""
+        """Text pieces from the model: in the full layout the corpus prefix's saved KV state
+        loaded first; in the `chunks` layout the base's (or the fixed head's) and then the
+        stored KV of `pieces` placed after it."""
+        pieces = pieces or []
         placement = None
-        if pieces:
+        if layout == "chunks":
             kv = self.chunk_kv()
-            placement = Placement(kv.head + "".join(pieces), lambda: kv.place(pieces, held=True))
-        elif cached_corpus:
+            start = self.context.base_start(self.llm)
+            placement = Placement((start[0] if start else kv.head) + "".join(pieces),
+                                  lambda: kv.place(pieces, held=True, start=start))
+        elif layout == "full":
             self.warm()
             if self.settings.contrast > 0 and hasattr(self.llm, "stream_contrast"):
                 # Context-aware decoding: contrast with the same turn read without the documents.

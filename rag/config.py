@@ -75,6 +75,9 @@ class Settings:
     full_context_max_tokens: int = 6200   # the shipped corpus still fits the cached prefix (docs/DESIGN.md)
     beyond_full: str = "chunks"     # auto's layout once the corpus outgrows full_context_max_tokens: chunks
                                     # (stored per-chunk KV, docs/DESIGN.md) | retrieval (top-k read per question)
+    chunks_base_tokens: int = 6200  # `chunks` layout: the leading documents whose passages fit this many tokens
+                                    # stay whole in a cached prefix and only later documents' chunks are placed
+                                    # from stored KV (docs/DESIGN.md); 0 = every chunk placed from stored KV
     llm_url: str = ""               # OpenAI-compatible server; empty = in-process llama.cpp
     llm_model: str = ""
     llm_api_key: str = ""
@@ -143,7 +146,7 @@ CHOICES = {
 # Numbers that must be at least this (a zero k or context is never meant).
 MINIMUM = {"n_ctx": 512, "n_threads": 1, "max_tokens": 1, "chunk_size": 20, "chunk_overlap": 0, "k": 1,
            "hint_passages": 0, "rrf_k": 1, "max_question_chars": 1, "max_file_mb": 0.001,
-           "fetch_timeout_s": 0.1, "full_context_max_tokens": 0, "port": 0}
+           "fetch_timeout_s": 0.1, "full_context_max_tokens": 0, "chunks_base_tokens": 0, "port": 0}
 TRUE, FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
 

@@ -1,7 +1,8 @@
 """Context layout and budget: what the model is given for a question, for one index version.
 `full`: every chunk, numbered, in one fixed system prompt whose KV state is cached; `chunks`:
-the retrieved chunks as pieces whose stored KV is placed (rag/kvcache.py); `retrieval`: the
-retrieved chunks in the user turn. Auto picks `full` while the corpus fits
+the leading documents that fit a budget whole in a cached prefix (the base), then the retrieved
+chunks of later documents as pieces whose stored KV is placed (rag/kvcache.py); `retrieval`:
+the retrieved chunks in the user turn. Auto picks `full` while the corpus fits
 RAG_FULL_CONTEXT_MAX_TOKENS. Every layout is cut to fit the context: older history first, then
 the lowest-ranked chunks. Hands on a `Context` (the messages and how passages are numbered)."""
 from __future__ import annotations
@@ -28,12 +29,14 @@ class Context:
     given: list[int]                      # chunk positions given to the model, best first
     trimmed: int = 0
     pieces: list[str] = field(default_factory=list)   # `chunks` layout: passages placed from stored KV
+    base: str = ""                        # `chunks` layout: the system text before the pieces ("": the fixed head)
 
 
-def full_prompt_of(data: IndexData) -> tuple[str, dict[int, int]]:
-    """Every chunk, numbered in index order, as one fixed system prompt."""
-    numbered = [P.Numbered(i + 1, c) for i, c in enumerate(data.chunks)]
-    return P.full_system_prompt(numbered, data.documents), {i + 1: i for i in range(len(data.chunks))}
+def full_prompt_of(data: IndexData, end: int | None = None) -> tuple[str, dict[int, int]]:
+    """Every chunk (or the first `end`), numbered in index order, as one fixed system prompt."""
+    chunks = data.chunks if end is None else data.chunks[:end]
+    numbered = [P.Numbered(i + 1, c) for i, c in enumerate(chunks)]
+    return P.full_system_prompt(numbered, data.documents), {i + 1: i for i in range(len(chunks))}
 
 
 def chunk_kv_dir(settings: Settings) -> Path:
@@ -43,9 +46,21 @@ def chunk_kv_dir(settings: Settings) -> Path:
 
 def chunks_head(llm) -> str:
     """The rendered start of the `chunks` layout's system turn, up to the first piece."""
+    return rendered_start(llm, P.chunks_head())
+
+
+def rendered_start(llm, system_start: str) -> str:
+    """The chat-rendered system turn that begins with `system_start`, cut where it ends."""
     sentinel = "\x00PASSAGES\x00"
-    rendered = llm.render([{"role": "system", "content": P.chunks_head() + sentinel}], generation_prompt=False)
+    rendered = llm.render([{"role": "system", "content": system_start + sentinel}], generation_prompt=False)
     return rendered.split(sentinel)[0]
+
+
+def document_ends(data: IndexData) -> list[int]:
+    """The chunk position after each document's last chunk, in index order (a document's
+    chunks are consecutive)."""
+    ends = [i + 1 for i in range(len(data.chunks) - 1) if data.chunks[i].doc_id != data.chunks[i + 1].doc_id]
+    return ends + [len(data.chunks)] if data.chunks else []
 
 
 class ContextLayout:
@@ -57,6 +72,7 @@ class ContextLayout:
         self.data, self.settings, self._llm = data, settings, llm
         self._full = full
         self.full_tokens = full_tokens        # the full prompt's tokens (None: count when needed)
+        self._base: int | None = None
 
     def full_prompt(self) -> tuple[str, dict[int, int]]:
         if self._full is None:
@@ -77,6 +93,33 @@ class ContextLayout:
 
     def chunk_pieces(self, positions: list[int]) -> list[str]:
         return [P.passage_piece(p + 1, self.data.chunks[p], self.data.documents) for p in positions]
+
+    def base_end(self) -> int:
+        """`chunks` layout: how many leading chunks form the base, the documents (in corpus
+        order) whose passages fit RAG_CHUNKS_BASE_TOKENS as one system prompt. The base is read
+        as one cached prefix, each passage seeing the ones before it, as in the full layout;
+        only the chunks after it are placed from stored KV. Documents keep their order and new
+        ones come last, so the base is the corpus as it was before it outgrew the budget."""
+        if self._base is None:
+            self._base = 0
+            budget = self.settings.chunks_base_tokens
+            for end in document_ends(self.data) if budget > 0 else []:
+                if self._llm().count_tokens(full_prompt_of(self.data, end)[0]) > budget:
+                    break
+                self._base = end
+        return self._base
+
+    def base_start(self, llm) -> tuple[str, Path] | None:
+        """The base's rendered system turn up to the pieces, and the folder its KV state is
+        saved in (the index version's); None when there is no base."""
+        end = self.base_end()
+        if not end:
+            return None
+        return rendered_start(llm, full_prompt_of(self.data, end)[0]), Path(self.data.path)
+
+    def stored_pieces(self) -> list[str]:
+        """The pieces whose KV the `chunks` layout stores: every chunk after the base."""
+        return self.chunk_pieces(list(range(self.base_end(), len(self.data.chunks))))
 
     def build(self, question: str, language: str, hits: list[Hit], history: list,
               evidence: tuple[int, str] | None = None) -> Context:
@@ -101,21 +144,25 @@ class ContextLayout:
         return self.settings.hint_passages if language != "en" or self.settings.hint_english else 0
 
     def _chunks_context(self, question, language, positions, history, evidence=None) -> Context:
-        """Top-k chunks as stored-KV pieces in the system prompt, in index order (numbered by
-        index position, so a piece's text, and its KV, never depends on the question); the
-        lowest-ranked go first when over budget."""
+        """The base (when there is one), then the top-k chunks after it as stored-KV pieces in
+        the system prompt, in index order (numbered by index position, so a piece's text, and
+        its KV, never depends on the question); the lowest-ranked go first when over budget."""
+        end = self.base_end()
+        base = full_prompt_of(self.data, end)[0] if end else ""
         keep = list(positions)
         trimmed = 0
         while True:
-            given = sorted(keep)
-            pieces = self.chunk_pieces(given)
-            messages = [{"role": "system", "content": P.chunks_head() + "".join(pieces)},
+            placed = sorted(p for p in keep if p >= end)
+            pieces = self.chunk_pieces(placed)
+            messages = [{"role": "system", "content": (base or P.chunks_head()) + "".join(pieces)},
                         *self._history_messages(history),
                         {"role": "user", "content": P.user_turn(
                             question, language, hint=[p + 1 for p in keep[:self._hinted(language)]],
                             evidence=(evidence[0] + 1, evidence[1]) if evidence and evidence[0] in keep else None)}]
             if self._fits(messages) or not keep:
-                return Context("chunks", messages, {p + 1: p for p in given}, keep, trimmed, pieces)
+                given = keep + [p for p in range(end) if p not in keep]
+                numbering = {p + 1: p for p in sorted(given)}
+                return Context("chunks", messages, numbering, given, trimmed, pieces, base)
             if history:
                 history = history[1:]
                 continue
@@ -157,3 +204,18 @@ class ContextLayout:
             out.append({"role": "user", "content": turn.question})
             out.append({"role": "assistant", "content": MARKER.sub("", turn.answer).strip()})
         return out
+
+
+def prepare_chunks(layout: ContextLayout, kv, progress=None, prune: bool = False) -> str:
+    """What the `chunks` layout needs before its first question: the stored KV of every
+    chunk after the base (only the missing ones are read; `progress(done, total)`), then the
+    base's state, loaded or read once and saved in the index version. `prune` deletes stored
+    pieces no chunk needs any more. Says what it did."""
+    pieces = layout.stored_pieces()
+    computed = kv.prepare(pieces, progress)
+    if prune:
+        kv.prune(pieces)
+    start = layout.base_start(kv.llm)
+    base = kv.place([], start=start) if start else []
+    done = f"computed {computed} chunks" if computed else "loaded"
+    return f"{done}; base of {len(base):,} tokens" if start else done

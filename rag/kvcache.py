@@ -41,6 +41,7 @@ class ChunkKV:
         self.head_tokens = llm.tokenize(head)
         self.ident = llm.prefix_key(head)
         self._tokens: dict[str, list[int]] = {}
+        self._start: tuple[str, list[int]] | None = None      # the last base and its tokens
 
     @property
     def _mem(self):
@@ -57,15 +58,25 @@ class ChunkKV:
 
     # --- computing -------------------------------------------------------------------
 
-    def _ensure_head(self) -> None:
-        """Sequence 0 starts with the head (evaluated once; kept while pieces come and go)."""
+    def _ensure_head(self, start: tuple[str, Path] | None = None) -> list[int]:
+        """Sequence 0 starts with the head, or with `start` (a rendered base and the folder its
+        state is saved in): loaded from its saved state or read once and saved, then kept
+        while pieces come and go. Returns its tokens."""
+        text, folder = start or (self.head, self.dir)
+        tokens = self.head_tokens if start is None else self._start_tokens(text)
         inner = self.llm.llm
-        n = len(self.head_tokens)
-        if inner.n_tokens >= n and list(inner.input_ids[:n]) == self.head_tokens:
-            return
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self.llm.ensure_prefix_held(self.head, self.dir)  # its saved state, or read once and saved
+        n = len(tokens)
+        if inner.n_tokens >= n and list(inner.input_ids[:n]) == tokens:
+            return tokens
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        self.llm.ensure_prefix_held(text, folder)
         self.llm.forget_prefix()
+        return tokens
+
+    def _start_tokens(self, text: str) -> list[int]:
+        if self._start is None or self._start[0] != text:
+            self._start = (text, self.llm.tokenize(text))
+        return self._start[1]
 
     def prepare(self, texts: list[str], progress: Callable[[int, int], None] | None = None) -> int:
         """Compute and save the KV of every piece not stored yet. Returns how many were computed."""
@@ -127,25 +138,26 @@ class ChunkKV:
         self._prepare_held([text])                       # callers hold the model lock
         return self._read(key)
 
-    def place(self, texts: list[str], held: bool = False) -> list[int]:
+    def place(self, texts: list[str], held: bool = False, start: tuple[str, Path] | None = None) -> list[int]:
         """Make sequence 0 hold head + pieces (computing any piece not stored yet) and
         return those tokens; the caller then generates from them plus its own turn.
+        `start` (rendered text, state folder) replaces the head: a base prefix that begins
+        like it, cached whole, the pieces placed after it.
         Pieces already placed in the same order stay; the rest are loaded and shifted.
         `held`: the caller already holds the model lock (LocalLLM.stream does)."""
         if held:
-            return self._place_held(texts)
+            return self._place_held(texts, start)
         with self.llm.lock:
-            return self._place_held(texts)
+            return self._place_held(texts, start)
 
-    def _place_held(self, texts: list[str]) -> list[int]:
+    def _place_held(self, texts: list[str], start: tuple[str, Path] | None = None) -> list[int]:
         keys = [self.key(t) for t in texts]
         inner, C = self.llm.llm, self.C
         # Read (or compute) every piece first: computing one clears what follows the head.
         loaded = [self.load(t) for t in texts]
-        self._ensure_head()
         # Keep the pieces the context already holds in this order (the previous question's
         # passages, when retrieval finds the same ones); load the rest after them.
-        tokens = list(self.head_tokens)
+        tokens = list(self._ensure_head(start))
         keep = 0
         for k in keys:
             piece = self._tokens.get(k)

@@ -14,10 +14,9 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from . import prompt as P
 from . import store
 from .config import Settings
-from .context import ContextLayout, chunk_kv_dir, chunks_head, full_prompt_of
+from .context import ContextLayout, chunk_kv_dir, chunks_head, full_prompt_of, prepare_chunks
 from .retrieve import Retriever
 
 SWAP_WAIT_S = 120.0          # longest a version switch waits for answers in flight to finish
@@ -56,9 +55,8 @@ def prepare_prefix_main() -> int:
     if job.get("layout") == "chunks":
         from .kvcache import ChunkKV
         kv = ChunkKV(llm, chunk_kv_dir(settings), chunks_head(llm))
-        pieces = [P.passage_piece(i + 1, c, data.documents) for i, c in enumerate(data.chunks)]
-        computed = kv.prepare(pieces, lambda done, total: print(f"chunk {done}/{total}", file=sys.stderr, flush=True))
-        print(f"computed {computed} chunks" if computed else "saved")
+        print(prepare_chunks(ContextLayout(data, settings, lambda: llm), kv,
+                             lambda done, total: print(f"chunk {done}/{total}", file=sys.stderr, flush=True)))
         return 0
     print(llm.warm_prefix(full_prompt_of(data)[0], data.path))
     return 0

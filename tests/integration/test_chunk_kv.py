@@ -25,7 +25,8 @@ def test_chunks_layout_answers_from_placed_kv_and_never_from_stale_kv(tmp_path, 
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     (corpus / "manifest.json").write_text('{"format": 1, "documents": []}', encoding="utf-8")
-    settings = Settings.from_env(index_dir=tmp_path / "index", corpus_dir=corpus, context_mode="chunks", max_tokens=60)
+    settings = Settings.from_env(index_dir=tmp_path / "index", corpus_dir=corpus, context_mode="chunks", max_tokens=60,
+                                 chunks_base_tokens=0)
     other = tmp_path / "harbour.md"             # indexed first, so the note's piece is placed after it, shifted
     other.write_text(OTHER, encoding="utf-8")
     note = tmp_path / "kestrel.md"
@@ -66,7 +67,8 @@ def test_the_grown_bench_probe_reads_a_turn_after_placed_pieces(tmp_path, assist
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     (corpus / "manifest.json").write_text('{"format": 1, "documents": []}', encoding="utf-8")
-    settings = Settings.from_env(index_dir=tmp_path / "index", corpus_dir=corpus, context_mode="chunks")
+    settings = Settings.from_env(index_dir=tmp_path / "index", corpus_dir=corpus, context_mode="chunks",
+                                 chunks_base_tokens=0)
     note = tmp_path / "harbour.md"
     note.write_text(OTHER, encoding="utf-8")
     assert ingest(settings, [str(note)], embedder=assistant.embedder, progress=False).ok
@@ -83,3 +85,40 @@ def test_the_grown_bench_probe_reads_a_turn_after_placed_pieces(tmp_path, assist
     assert not worker.is_alive(), "the probe hung: the model lock was taken twice"
     assert 0 < result["seconds"] < 60
     assert not assistant.llm.lock.locked()
+
+
+def test_a_cached_base_answers_with_a_later_documents_pieces_placed_after_it(tmp_path, assistant):
+    """The grown-corpus layout: the first document stays whole in a cached base, the later
+    one's chunks are placed from stored KV after it; both are answered and cited, and the
+    second question reads only its own turn."""
+    from rag.context import document_ends, full_prompt_of
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "manifest.json").write_text('{"format": 1, "documents": []}', encoding="utf-8")
+    settings = Settings.from_env(index_dir=tmp_path / "index", corpus_dir=corpus, context_mode="chunks", max_tokens=60)
+    harbour, note = tmp_path / "harbour.md", tmp_path / "kestrel.md"
+    harbour.write_text(OTHER, encoding="utf-8")
+    note.write_text(NOTE.format(bay="47"), encoding="utf-8")
+    assert ingest(settings, [str(harbour)], embedder=assistant.embedder, progress=False).ok
+    assert ingest(settings, [str(note)], embedder=assistant.embedder, progress=False).ok
+    user = Assistant(settings, llm=assistant.llm, embedder=assistant.embedder)
+    end = document_ends(user.data)[0]
+    settings.chunks_base_tokens = assistant.llm.count_tokens(full_prompt_of(user.data, end)[0])
+    assert user.context.base_end() == end
+    assert "computed" in user.warm()
+    assert list(user.data.path.glob("prefix-*.state"))              # the base's state, in the version
+
+    question = "In which bay does the Kestrel Row warehouse keep its spare Gemma 4 servers?"
+    first = user.ask(question)
+    assert first.context.layout == "chunks" and not first.refused
+    assert "47" in first.answer and any("bay 47" in c.text for c in first.citations)
+    context = user.build_context(question, "en", user.retriever.search(question).hits, [])
+    assert context.base and context.pieces and all("Kestrel" in p for p in context.pieces)
+    again = user.ask(question)
+    base = user.context.base_start(assistant.llm)[0]
+    placed = assistant.llm.count_tokens(base) + sum(assistant.llm.count_tokens(p) for p in context.pieces)
+    assert again.context.cached_tokens >= placed and "47" in again.answer
+
+    opens = user.ask("When does the harbour office open?")
+    assert not opens.refused and "seven" in opens.answer.lower()
+    assert any("seven" in c.text for c in opens.citations)

@@ -18,8 +18,55 @@ LocalLikeLLM = FakeLocalModel
 
 @pytest.fixture
 def local_assistant(tmp_settings, fake_embedder):
+    """Every chunk placed from stored KV (no base), unless a test sets a base budget."""
     ingest(tmp_settings, embedder=fake_embedder, progress=False)
+    tmp_settings.chunks_base_tokens = 0
     return Assistant(tmp_settings, llm=LocalLikeLLM(), embedder=fake_embedder)
+
+
+def _with_base_of(assistant, documents: int):
+    """Set the base budget to exactly what the first `documents` documents take."""
+    from rag.context import document_ends, full_prompt_of
+    end = document_ends(assistant.data)[documents - 1]
+    tokens = assistant.llm.count_tokens(full_prompt_of(assistant.data, end)[0])
+    assistant.settings.chunks_base_tokens = tokens
+    assistant.settings.context_mode = "chunks"
+    assistant.context._base = None
+    return end
+
+
+def test_the_base_is_the_leading_documents_that_fit_and_only_later_chunks_are_pieces(local_assistant):
+    from rag.context import full_prompt_of
+    a = local_assistant
+    end = _with_base_of(a, 2)
+    assert 0 < end < len(a.data.chunks) and a.context.base_end() == end
+    assert len({c.doc_id for c in a.data.chunks[:end]}) == 2
+    hits = a.retriever.search("Gemma 4 许可证 Apache 2.0", 8).hits
+    positions = [a.data.position(h.chunk_id) for h in hits]
+    assert any(p < end for p in positions) and any(p >= end for p in positions)
+    ctx = a.build_context("Gemma 4 采用什么许可证？", "zh-Hans", hits, [])
+    later = sorted(p for p in positions if p >= end)
+    # The base is the full layout's prompt of those documents; retrieved chunks inside it are
+    # not repeated, those after it follow as pieces with their index numbers.
+    assert ctx.base == full_prompt_of(a.data, end)[0]
+    assert ctx.pieces == a.chunk_pieces(later)
+    assert ctx.messages[0]["content"] == ctx.base + "".join(ctx.pieces)
+    assert ctx.given[:len(positions)] == positions and set(ctx.given) == set(range(end)) | set(positions)
+    assert ctx.numbering == {p + 1: p for p in sorted(ctx.given)}
+    assert f"参考[{positions[0] + 1}]" in ctx.messages[-1]["content"]
+    # Only chunks after the base have stored KV.
+    assert a.context.stored_pieces() == a.chunk_pieces(list(range(end, len(a.data.chunks))))
+
+
+def test_a_base_budget_smaller_than_the_first_document_means_no_base(local_assistant):
+    a = local_assistant
+    _with_base_of(a, 1)
+    a.settings.chunks_base_tokens -= 1
+    a.context._base = None
+    assert a.context.base_end() == 0 and a.context.base_start(a.llm) is None
+    hits = a.retriever.search("Gemma 4 许可证 Apache 2.0", 5).hits
+    ctx = a.build_context("Gemma 4 采用什么许可证？", "zh-Hans", hits, [])
+    assert ctx.base == "" and len(ctx.pieces) == 5
 
 
 def test_auto_uses_stored_chunk_kv_beyond_the_full_context_budget(local_assistant):
