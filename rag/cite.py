@@ -120,10 +120,14 @@ def check_answer(text: str, chunk_for: dict[int, str], threshold: float = 0.34,
     def best_given(sentence: str) -> tuple[float, int | None]:
         # `all_chunks` comes best-ranked first: among equally good matches the
         # retrieval ranking decides, so a passing mention loses to the real statement.
+        # A chunk the model did not cite must back a word of the sentence, not only its
+        # numbers ("明天北京…15 到 20 摄氏度" is not backed by "January 15, 2026").
         best = None                          # (ranking score, -rank, support, key)
         for rank, (key, t) in enumerate(all_chunks.items()):
-            plain, ranked = support_scores(sentence, t, glossary)
-            row = (round(ranked, 2), -rank, plain, key)
+            backing = support_scores(sentence, t, glossary)
+            if not backing.words:
+                continue
+            row = (round(backing.rank, 2), -rank, backing.support, key)
             if best is None or row[:2] > best[:2]:
                 best = row
         return (best[2], best[3]) if best else (0.0, None)

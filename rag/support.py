@@ -6,6 +6,7 @@ with it."""
 from __future__ import annotations
 
 import re
+from typing import NamedTuple
 
 from .text import HAN, HAN_CHARS, MARKER, normalize, tokenize
 
@@ -88,38 +89,47 @@ def rank_support(sentence: str, chunk_text: str, glossary: dict[str, list[str]] 
     return support_scores(sentence, chunk_text, glossary)[1]
 
 
-def support_scores(sentence: str, chunk_text: str, glossary: dict[str, list[str]] | None) -> tuple[float, float]:
-    """(`support`, `rank_support`) in one pass."""
+class Backing(NamedTuple):
+    support: float        # `support`
+    rank: float           # `rank_support`
+    words: int            # the sentence's words found in the chunk (numbers not counted)
+
+
+def support_scores(sentence: str, chunk_text: str, glossary: dict[str, list[str]] | None) -> Backing:
+    """`support`, `rank_support` and the words found, in one pass."""
     chunk_norm = normalize(chunk_text)
     plain = MARKER.sub(" ", sentence)
     values = _number_values(chunk_norm)
     if not all(_has_number(num, values, chunk_norm) for num in _standalone_numbers(plain)):
-        return 0.0, 0.0
+        return Backing(0.0, 0.0, 0)
     if not amounts(plain) <= amounts(chunk_norm):
-        return 0.0, 0.0                    # "4 billion" where the chunk says 4 亿 (400 million)
+        return Backing(0.0, 0.0, 0)        # "4 billion" where the chunk says 4 亿 (400 million)
     if any(t not in chunk_norm for t in tokenize(plain) if "_" not in t and _MEASURE.fullmatch(t)):
-        return 0.0, 0.0                    # "256MB" where the chunk says 256K
+        return Backing(0.0, 0.0, 0)        # "256MB" where the chunk says 256K
     glossary = glossary if glossary is not None else _NO_GLOSSARY    # an empty Bridge still has a reverse side
     reverse = _reverse(glossary)
     chunk_han = len(HAN.findall(chunk_norm)) >= 0.2 * len(re.findall(f"[a-z{HAN_CHARS}]", chunk_norm) or [1])
-    counted = found = unchecked = 0
+    counted = found = unchecked = words = 0
     for term in key_terms(sentence):
         if term in chunk_norm:
             counted += 1
             found += 1
+            words += not term.isdigit()
             continue
         han = bool(HAN.search(term))
         renderings = reverse.get(term, ()) if han else glossary.get(term, ())
         if renderings:
             counted += 1
-            found += any(r.lower() in chunk_norm for r in renderings)
+            hit = any(r.lower() in chunk_norm for r in renderings)
+            found += hit
+            words += hit
         elif han != chunk_han and not any(ch.isdigit() for ch in term):
             unchecked += 1                 # other language, no rendering
         else:
             counted += 1
     if counted == 0:
-        return 0.35, 0.35 / (1 + 0.5 * unchecked)     # nothing checkable beyond matching numbers
-    return found / counted, found / (counted + 0.5 * unchecked)
+        return Backing(0.35, 0.35 / (1 + 0.5 * unchecked), 0)     # nothing checkable beyond matching numbers
+    return Backing(found / counted, found / (counted + 0.5 * unchecked), words)
 
 
 # id(glossary) -> (glossary, reverse). Holding the glossary itself keeps its id from being

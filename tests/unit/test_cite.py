@@ -111,3 +111,19 @@ def test_a_chunk_in_another_language_sharing_only_the_name_does_not_win():
              "claim": "Gemma 4 建立在与 Gemini 3 相同的研究基础上,支持原生视觉和音频处理"}
     checked, added = check_answer("Gemma 4 能原生处理图像和音频的输入。", {}, all_chunks=given)
     assert added == {1: "claim"} and not checked.unsupported
+
+
+def test_a_chunk_sharing_only_numbers_does_not_take_over_a_claim():
+    """An invented answer to an off-topic question is not re-pointed to, or given, a chunk
+    whose only link to it is two numbers (found on the grown corpus: a weather forecast
+    "backed" by "January 15, 2026 ... 20 ...")."""
+    given = {"a": "Gemma 4 以 Apache 2.0 许可证发布。",
+             "b": "January 15, 2026 - Release of TranslateGemma, a translation model for 20 languages."}
+    weather = "明天北京的天气预报显示，预计明天北京的天气晴朗，气温在15到20摄氏度之间"
+    cited, _ = check_answer(weather + "[1]。", {1: given["a"]}, all_chunks=given)
+    assert cited.supported == 0 and cited.unsupported
+    uncited, added = check_answer(weather + "。", {}, all_chunks=given)
+    assert uncited.supported == 0 and not added
+    # A word of the claim found in the chunk still re-points it.
+    moved, added = check_answer("TranslateGemma 支持 20 种语言[1]。", {1: given["a"]}, all_chunks=given)
+    assert moved.supported == 1 and list(added.values()) == ["b"]
