@@ -19,6 +19,7 @@ from .text import MARKER
 from .types import Hit
 
 HISTORY_TURNS = 2
+PIECES_ROOM = 1024          # `chunks` layout: context kept beside the base for the pieces and the turn
 
 
 @dataclass
@@ -102,7 +103,8 @@ class ContextLayout:
         ones come last, so the base is the corpus as it was before it outgrew the budget."""
         if self._base is None:
             self._base = 0
-            budget = self.settings.chunks_base_tokens
+            s = self.settings
+            budget = min(s.chunks_base_tokens, s.n_ctx - s.max_tokens - 64 - PIECES_ROOM)
             for end in document_ends(self.data) if budget > 0 else []:
                 if self._llm().count_tokens(full_prompt_of(self.data, end)[0]) > budget:
                     break

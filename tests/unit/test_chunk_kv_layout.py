@@ -58,6 +58,17 @@ def test_the_base_is_the_leading_documents_that_fit_and_only_later_chunks_are_pi
     assert a.context.stored_pieces() == a.chunk_pieces(list(range(end, len(a.data.chunks))))
 
 
+def test_the_base_leaves_room_in_a_small_context(local_assistant):
+    from rag.context import PIECES_ROOM
+    a = local_assistant
+    two = _with_base_of(a, 2)
+    # The budget alone would take every document; the context keeps room for pieces and turn.
+    a.settings.n_ctx = a.settings.chunks_base_tokens + a.settings.max_tokens + 64 + PIECES_ROOM
+    a.settings.chunks_base_tokens = 1_000_000
+    a.context._base = None
+    assert a.context.base_end() == two
+
+
 def test_a_base_budget_smaller_than_the_first_document_means_no_base(local_assistant):
     a = local_assistant
     _with_base_of(a, 1)
