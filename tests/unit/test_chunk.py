@@ -40,6 +40,17 @@ def test_headings_start_chunks_and_no_empty_chunks():
     assert all(c.text.strip() for c in chunks)
 
 
+def test_a_run_of_separator_characters_is_no_chunk():
+    """Licence texts rule sections off with lines of dashes or stars (the MPL in
+    /usr/share/common-licenses): such a line is no chunk of its own, text around it is kept."""
+    rule = "*" * 72
+    text = ("1. Definitions. The Covered Code is the Original Code.\n\n" + rule + "\n\n" + "-" * 15 +
+            "\n\n2. Grant. The Initial Developer hereby grants a licence.\n\n____\n\n")
+    chunks = chunk_document(_doc(text), size=60, overlap=0)
+    assert chunks and all(any(ch.isalnum() for ch in c.text) for c in chunks)
+    assert any("Covered Code" in c.text for c in chunks) and any("hereby grants" in c.text for c in chunks)
+
+
 def test_chunk_ids_are_stable_content_hashes():
     doc = _doc("A sentence here. Another one there. " * 20)
     first = [c.chunk_id for c in chunk_document(doc, 100, 20)]
