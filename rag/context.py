@@ -218,6 +218,10 @@ def prepare_chunks(layout: ContextLayout, kv, progress=None, prune: bool = False
     if prune:
         kv.prune(pieces)
     start = layout.base_start(kv.llm)
-    base = kv.place([], start=start) if start else []
-    done = f"computed {computed} chunks" if computed else "loaded"
-    return f"{done}; base of {len(base):,} tokens" if start else done
+    done = [f"computed {computed} chunks"] if computed else []
+    if start:
+        saved = kv.llm.state_file(*start).exists()
+        tokens = len(kv.place([], start=start))
+        if not saved:
+            done.append(f"computed the base ({tokens:,} tokens)")
+    return "; ".join(done) or "loaded"
