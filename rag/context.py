@@ -73,7 +73,8 @@ class ContextLayout:
         self.data, self.settings, self._llm = data, settings, llm
         self._full = full
         self.full_tokens = full_tokens        # the full prompt's tokens (None: count when needed)
-        self._base: int | None = None
+        self._base: tuple[int, str, int] | None = None     # (end, system text, its tokens)
+        self._rendered: tuple[str, str] | None = None       # (base text, its rendered start)
 
     def full_prompt(self) -> tuple[str, dict[int, int]]:
         if self._full is None:
@@ -101,23 +102,32 @@ class ContextLayout:
         as one cached prefix, each passage seeing the ones before it, as in the full layout;
         only the chunks after it are placed from stored KV. Documents keep their order and new
         ones come last, so the base is the corpus as it was before it outgrew the budget."""
+        return self._base_parts()[0]
+
+    def _base_parts(self) -> tuple[int, str, int]:
+        """(base_end, the base's system text, its tokens), found once per index version: the
+        base is read for every question, so it is neither rebuilt nor counted again."""
         if self._base is None:
-            self._base = 0
+            self._base = (0, "", 0)
             s = self.settings
             budget = min(s.chunks_base_tokens, s.n_ctx - s.max_tokens - 64 - PIECES_ROOM)
             for end in document_ends(self.data) if budget > 0 else []:
-                if self._llm().count_tokens(full_prompt_of(self.data, end)[0]) > budget:
+                text = full_prompt_of(self.data, end)[0]
+                tokens = self._llm().count_tokens(text)
+                if tokens > budget:
                     break
-                self._base = end
+                self._base = (end, text, tokens)
         return self._base
 
     def base_start(self, llm) -> tuple[str, Path] | None:
         """The base's rendered system turn up to the pieces, and the folder its KV state is
         saved in (the index version's); None when there is no base."""
-        end = self.base_end()
+        end, text, _ = self._base_parts()
         if not end:
             return None
-        return rendered_start(llm, full_prompt_of(self.data, end)[0]), Path(self.data.path)
+        if self._rendered is None or self._rendered[0] != text:
+            self._rendered = (text, rendered_start(llm, text))
+        return self._rendered[1], Path(self.data.path)
 
     def stored_pieces(self) -> list[str]:
         """The pieces whose KV the `chunks` layout stores: every chunk after the base."""
@@ -149,8 +159,7 @@ class ContextLayout:
         """The base (when there is one), then the top-k chunks after it as stored-KV pieces in
         the system prompt, in index order (numbered by index position, so a piece's text, and
         its KV, never depends on the question); the lowest-ranked go first when over budget."""
-        end = self.base_end()
-        base = full_prompt_of(self.data, end)[0] if end else ""
+        end, base, base_tokens = self._base_parts()
         keep = list(positions)
         trimmed = 0
         while True:
@@ -161,7 +170,7 @@ class ContextLayout:
                         {"role": "user", "content": P.user_turn(
                             question, language, hint=[p + 1 for p in keep[:self._hinted(language)]],
                             evidence=(evidence[0] + 1, evidence[1]) if evidence and evidence[0] in keep else None)}]
-            if self._fits(messages) or not keep:
+            if self._fits(messages, (base, base_tokens) if end else None) or not keep:
                 given = keep + [p for p in range(end) if p not in keep]
                 numbering = {p + 1: p for p in sorted(given)}
                 return Context("chunks", messages, numbering, given, trimmed, pieces, base)
@@ -192,12 +201,20 @@ class ContextLayout:
             keep = keep[:-1]
             trimmed += 1
 
-    def _fits(self, messages: list[dict]) -> bool:
-        # The full-corpus system prompt was counted once by layout(); count only the rest.
-        full = self._full is not None and self.full_tokens is not None and messages[0]["content"] == self._full[0]
-        head = self.full_tokens if full else 0
-        text = "\n".join(m["content"] for m in (messages[1:] if full else messages))
-        return head + self._llm().count_tokens(text) + self.settings.max_tokens + 64 <= self.settings.n_ctx
+    def _fits(self, messages: list[dict], head: tuple[str, int] | None = None) -> bool:
+        """Whether the messages and an answer fit the context. A system prompt counted once
+        already (the full corpus, counted by layout(); `head`, the start of the system prompt
+        and its tokens: the `chunks` layout's base) is not counted again; only the rest is."""
+        if head is None and self._full is not None and self.full_tokens is not None:
+            head = self._full[0], self.full_tokens
+        system = messages[0]["content"]
+        if head and system == head[0]:
+            counted, rest = head[1], [m["content"] for m in messages[1:]]
+        elif head and head[0] and system.startswith(head[0]):
+            counted, rest = head[1], [system[len(head[0]):]] + [m["content"] for m in messages[1:]]
+        else:
+            counted, rest = 0, [m["content"] for m in messages]
+        return counted + self._llm().count_tokens("\n".join(rest)) + self.settings.max_tokens + 64 <= self.settings.n_ctx
 
     @staticmethod
     def _history_messages(history: list) -> list[dict]:
