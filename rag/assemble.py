@@ -77,7 +77,8 @@ class Assembler:
         ranked = sorted(context.given, key=lambda p: (_is_title_list(self.data.chunks[p].text), -scores.get(p, -1.0)))
         all_given = {p: self._as_read(p, q.language) for p in ranked}
         shown = drop_echo(shaper.shown, q.text)
-        checked, added = check_answer(shown, chunk_for, all_chunks=all_given, glossary=self.retriever.glossary)
+        checked, added = check_answer(shown, chunk_for, all_chunks=all_given, glossary=self.retriever.glossary,
+                                      retrieved=set(scores))
         positions.update(added)
         text, mapping = renumber(checked.text)
         positions = {mapping[n]: p for n, p in positions.items() if n in mapping}

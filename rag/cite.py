@@ -98,17 +98,26 @@ class Checked:
     supported: int = 0                       # factual sentences backed by a chunk
 
 
+# What a chunk that retrieval found for the question adds to its ranking support when the
+# checker chooses a chunk for a sentence: the sentence answers the question, and among chunks
+# that back it about as well, the one that fits the question states the claim
+# (docs/EVAL.md, "Citations chosen with the question").
+RETRIEVED_BONUS = 0.15
+
+
 def check_answer(text: str, chunk_for: dict[int, str], threshold: float = 0.34,
                  all_chunks: dict[int, str] | None = None,
-                 glossary: dict[str, list[str]] | None = None) -> tuple[Checked, dict[int, int]]:
+                 glossary: dict[str, list[str]] | None = None,
+                 retrieved: set | frozenset = frozenset()) -> tuple[Checked, dict[int, int]]:
     """Check each sentence of an answer whose markers are display numbers.
 
     `chunk_for` maps display n -> cited chunk text; `all_chunks` maps a key -> text of
     every chunk the model was given. A cited sentence its chunks do not support is
     re-pointed to the given chunk that clearly does, else flagged; an uncited factual
     sentence gets a marker for its best chunk when that chunk clearly supports it, else
-    it is flagged. Returns the repaired text and the markers it added (display n -> key
-    in `all_chunks`)."""
+    it is flagged. `retrieved` holds the keys retrieval found for the question; they win
+    near ties. Returns the repaired text and the markers it added (display n -> key in
+    `all_chunks`)."""
     all_chunks = all_chunks or {}
     next_n = max(chunk_for, default=0) + 1
     added_map: dict[int, int] = {}
@@ -127,7 +136,8 @@ def check_answer(text: str, chunk_for: dict[int, str], threshold: float = 0.34,
             backing = support_scores(sentence, t, glossary)
             if not backing.words:
                 continue
-            row = (round(backing.rank, 2), -rank, backing.support, key)
+            fit = backing.rank + (RETRIEVED_BONUS if key in retrieved else 0.0)
+            row = (round(fit, 2), -rank, backing.support, key)
             if best is None or row[:2] > best[:2]:
                 best = row
         return (best[2], best[3]) if best else (0.0, None)

@@ -127,3 +127,28 @@ def test_a_chunk_sharing_only_numbers_does_not_take_over_a_claim():
     # A word of the claim found in the chunk still re-points it.
     moved, added = check_answer("TranslateGemma 支持 20 种语言[1]。", {1: given["a"]}, all_chunks=given)
     assert moved.supported == 1 and list(added.values()) == ["b"]
+
+
+def test_chinese_bigrams_do_not_span_numbers():
+    """"2026 年 4 月 2 日" gives no bigram "年月": no passage can hold it, so it only counted
+    against every Chinese chunk (and half as much against a chunk in English)."""
+    from rag.support import key_terms, support
+    assert not {"年月", "月日", "在年"} & key_terms("Gemma 4 在 2026 年 4 月 2 日上线。")
+    assert support("Gemma 4 在 2026 年 4 月 2 日上线。", "Google Cloud 在 2026 年 4 月 2 日宣布 Gemma 4 可在 Google Cloud 上使用") >= 0.6
+
+
+def test_a_retrieved_chunk_wins_over_one_that_backs_the_sentence_a_little_better():
+    """A follow-up "那它在 Google Cloud 上是哪天上线的？" answered "Gemma 4 在 2026 年 4 月 2 日上线。"
+    was cited to Android's "02 April 2026" post: the sentence says nothing of Google Cloud,
+    and the English post leaves "上线" unchecked where the Chinese paragraph lacks it. The
+    paragraph retrieval found for the question is cited instead."""
+    given = {"android": "... 02 April 2026 Announcing Gemma 4 in the AICore Developer Preview",
+             "cloud": "Google Cloud 在 2026 年 4 月 2 日宣布 Gemma 4 可在 Google Cloud 上使用"}
+    sentence = "Gemma 4 在 2026 年 4 月 2 日上线。"
+    _, added = check_answer(sentence, {}, all_chunks=given)
+    assert list(added.values()) == ["android"]
+    _, added = check_answer(sentence, {}, all_chunks=given, retrieved={"cloud"})
+    assert list(added.values()) == ["cloud"]
+    # The bonus breaks near ties; it does not make a retrieved chunk back a claim it lacks.
+    checked, added = check_answer("Gemma 4 于 2026 年 3 月 31 日发布。", {}, all_chunks=given, retrieved={"cloud"})
+    assert not added and checked.unsupported
