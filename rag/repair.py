@@ -16,7 +16,8 @@ from .assemble import Assembler, Question
 from .evidence import Evidence, best_sentence, fix_amounts, mismatch, question_kind, values
 from .llm import GenStats
 from .shaping import Shaper
-from .text import FOOTNOTE_RUN, detect_language, to_simplified
+from .support import key_terms
+from .text import FOOTNOTE_RUN, HAN, detect_language, to_simplified
 from .types import Answer
 
 
@@ -38,7 +39,8 @@ class Repair:
                  cancel: threading.Event | None) -> Answer | None:
         """`answer`, or its repair (the module docstring says how). `history` is the
         conversation's earlier turns, for the context of a second reply. A refused draft is
-        answered again only when it was a bare yes or no ("不是。") or an amount off by a scale.
+        answered again only when it was a bare yes or no ("不是。", or one that only echoes the
+        question: "是的，你写的代码以后还能用。") or an amount off by a scale.
         None when the user cancelled meanwhile."""
         unsupported_draft = answer.refused
         kind = question_kind(q.text) or (question_kind(q.standalone) if q.standalone != q.text else None)
@@ -59,7 +61,7 @@ class Repair:
                 candidate = self.assembler.answer(q, shaper)
                 if not candidate.refused and not mismatch(candidate.answer, evidence, kind):
                     return candidate
-        if unsupported_draft and not scale_error and not _BARE_YES_NO.match(to_simplified(answer.draft or "").strip()):
+        if unsupported_draft and not scale_error and bare_yes_no(answer.draft or "", q) is None:
             return answer         # a refused draft is answered again only when it was a bare yes or no
             # (a draft with claims no passage backs may be a guess at a question the documents
             # do not answer; one with no claim at all, "Sure!", may be a hijacked reply)
@@ -90,8 +92,8 @@ class Repair:
         n = next((m for m, p in q.context.numbering.items() if p == evidence.key), None)
         if n is None:
             return None
-        bare = (answer.draft or "").strip() if answer.refused else ""
-        bare = bare if _BARE_YES_NO.match(to_simplified(bare)) else ""
+        bare = (bare_yes_no(answer.draft or "", q) or "") if answer.refused else ""
+        bare = bare + ("" if not bare or chinese else " ")
         sentence = _LEADING_LINK.sub("", FOOTNOTE_RUN.sub("", evidence.sentence).strip())
         shaper = Shaper(q.language, set(q.context.numbering))
         shaper.feed(f"{bare}{sentence.rstrip('。.')}[{n}]{'。' if chinese else '.'}")
@@ -118,9 +120,26 @@ class Repair:
         return True
 
 
-# A draft that is only a yes or a no: right or wrong, it states nothing the checker can back.
-_BARE_YES_NO = re.compile(r"^(?:是的?|不是|对|不对|否|没有|有|会|不会|可以|不可以|能|不能|并不是|并非|yes|no|not really)"
-                          r"[。.!！]?$", re.IGNORECASE)
+def bare_yes_no(draft: str, q: Question) -> str | None:
+    """The yes or no a draft consists of ("不是。"), also when the rest of it only repeats the
+    question ("是的，你写的代码以后还能用。" after "现在写的代码以后还能用吗？"): right or wrong,
+    such a draft states nothing the checker can back. None for any other draft."""
+    m = _YES_NO.match(to_simplified(draft).strip())
+    if m is None:
+        return None
+    rest = key_terms(m.group(2))
+    if rest:
+        asked = key_terms(to_simplified(q.text)) | key_terms(to_simplified(q.standalone or ""))
+        if len(rest & asked) < _ECHO_SHARE * len(rest):
+            return None
+    head = m.group(1)
+    return head if head[-1] in "。.!！" else head + ("。" if HAN.search(head) else ".")
+
+
+# A draft that opens with a yes or a no, and what follows it.
+_YES_NO = re.compile(r"^((?:是的?|不是|对|不对|否|没有|有|会|不会|可以|不可以|能|不能|并不是|并非|(?:yes|not really|no)\b)"
+                     r"[。.!！]?)[，,、\s]*(.*?)[。.!！]?$", re.IGNORECASE | re.DOTALL)
+_ECHO_SHARE = 0.7             # share of the rest's words taken from the question
 # A sentence quoted on its own loses the word that tied it to the one before ("但", "However,").
 _LEADING_LINK = re.compile(r"^(?:但是|但|不过|然而|而且|而|因此|所以|(?:however|but|and|so|thus|therefore)\b,?)\s*",
                            re.IGNORECASE)

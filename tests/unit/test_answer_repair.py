@@ -85,3 +85,24 @@ def test_a_bare_no_gets_the_sentence_that_says_so(make_assistant):
     answer = assistant.ask("Was the first quokka kettle released by Quokka Labs in 2025?")
     assert not answer.refused and answer.answer.startswith("No.") and "March 3, 2026" in answer.answer
     assert answer.citations and "March 3, 2026" in answer.citations[0].text
+
+
+def test_a_yes_that_only_repeats_the_question_gets_the_sentence(make_assistant):
+    assistant = make_assistant("Yes, Quokka Labs did personally invent, design and build it by hand.")
+    answer = assistant.ask("Did Quokka Labs personally invent, design and build the first kettle by hand?")
+    assert not answer.refused and answer.answer.startswith("Yes. ") and "March 3, 2026" in answer.answer
+    assert answer.citations and "March 3, 2026" in answer.citations[0].text
+
+
+def test_bare_yes_no_tells_an_echo_from_a_claim():
+    from rag.assemble import Question
+    from rag.repair import bare_yes_no
+
+    def asked(draft, question):
+        return bare_yes_no(draft, Question(question, "zh-Hans", question))
+    assert asked("不是。", "它会取代 Gemini 吗？") == "不是。"
+    assert asked("是的，你写的代码以后还能用。", "现在写的代码以后还能用吗？") == "是的。"
+    assert asked("No, it will not replace Gemini.", "Will it replace Gemini?") == "No."
+    assert asked("是的，Gemma 4 支持 256K 上下文。", "Gemma 4 能处理长文档吗？") is None    # a claim of its own
+    assert asked("有 140 种语言。", "支持多少种语言？") is None
+    assert asked("Nothing was said.", "Was anything said?") is None                # "no" is a whole word
