@@ -109,6 +109,12 @@ def _sentence_start(text: str, pos: int) -> bool:
     return not before or before[-1] in ".?!。？！:：\"“"
 
 
+# A chunk is the same passage as one ranked above it when that one holds this share of its
+# words (of the smaller one's): a licence added twice, in two layouts, with chunks cut at
+# other places (docs/EVAL.md, "Near-duplicate passages").
+_SAME_SHARE = 0.8
+
+
 class Retriever:
     def __init__(self, data: IndexData, embedder, settings: Settings):
         self.data = data
@@ -121,6 +127,7 @@ class Retriever:
         terms = load_glossary(self.profile.glossary) if self.profile.glossary else {}
         # `glossary`: the cross-language bridge (rag/bridge.py), the term list merged in
         self.glossary = build_bridge(frozenset(self.vocab), terms) if settings.bridge else terms
+        self._word_sets: dict[int, set[str]] = {}
 
     # --- the two sides -------------------------------------------------------------
 
@@ -172,13 +179,35 @@ class Retriever:
         for weight, ranked in lists:
             for rank, (i, _) in enumerate(ranked):
                 fused[i] = fused.get(i, 0.0) + weight / (self.settings.rrf_k + rank + 1)
-        order = sorted(fused, key=lambda i: -fused[i])[:k]
+        order = self._distinct(sorted(fused, key=lambda i: -fused[i]), k)
         hits = [self.hit(i, fused[i]) for i in order]
         dense_top = dense[0][1] if dense else 0.0
         keyword_top = keyword[0][1] if keyword else 0.0
         names = unknown_names(question, self.corpus_key, self.profile.common_words)
         relevant, reason = self._judge(dense_top, keyword_top, names, hits)
         return Retrieval(hits, relevant, reason, dense_top, keyword_top, names, time.perf_counter() - started)
+
+    def _distinct(self, ranked: list[int], k: int) -> list[int]:
+        """The first `k` of `ranked`, skipping a chunk whose words another chosen chunk
+        nearly all holds: the same passage in two documents (a licence added twice, a page
+        as HTML and PDF) would take two of the k places with one text."""
+        chosen: list[int] = []
+        words: list[set[str]] = []
+        for i in ranked:
+            w = self._words(i)
+            if any(len(w & other) >= _SAME_SHARE * min(len(w), len(other)) for other in words if w and other):
+                continue
+            chosen.append(i)
+            words.append(w)
+            if len(chosen) == k:
+                break
+        return chosen
+
+    def _words(self, i: int) -> set[str]:
+        cached = self._word_sets.get(i)
+        if cached is None:
+            cached = self._word_sets[i] = {t for t in tokenize(self.data.chunks[i].text) if "_" not in t}
+        return cached
 
     def _judge(self, dense_top: float, keyword_top: float, names: list[str], hits: list[Hit]) -> tuple[bool, str]:
         if not hits:
