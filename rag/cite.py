@@ -136,7 +136,9 @@ def check_answer(text: str, chunk_for: dict[int, str], threshold: float = 0.34,
             backing = support_scores(sentence, t, glossary)
             if not backing.words:
                 continue
-            fit = backing.rank + (RETRIEVED_BONUS if key in retrieved else 0.0)
+            # The bonus picks among chunks that back the sentence; it never lets one that does
+            # not win over one that does.
+            fit = backing.rank + (RETRIEVED_BONUS if key in retrieved and backing.support >= threshold else 0.0)
             row = (round(fit, 2), -rank, backing.support, key)
             if best is None or row[:2] > best[:2]:
                 best = row

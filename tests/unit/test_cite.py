@@ -152,3 +152,12 @@ def test_a_retrieved_chunk_wins_over_one_that_backs_the_sentence_a_little_better
     # The bonus breaks near ties; it does not make a retrieved chunk back a claim it lacks.
     checked, added = check_answer("Gemma 4 于 2026 年 3 月 31 日发布。", {}, all_chunks=given, retrieved={"cloud"})
     assert not added and checked.unsupported
+
+
+def test_the_retrieved_bonus_never_picks_a_chunk_that_does_not_back_the_sentence():
+    """2 of the sentence's 7 words (0.29, under the 0.34 threshold) plus the bonus outrank 3 of 7:
+    the retrieved chunk must still not be chosen, or a backed sentence turns unsupported."""
+    given = {"retrieved": "Quokka kettles are quiet.", "other": "Kettles boil water."}
+    checked, added = check_answer("Quokka kettles boil water quickly and quietly in kitchens.", {},
+                                  all_chunks=given, retrieved={"retrieved"})
+    assert list(added.values()) == ["other"] and not checked.unsupported
