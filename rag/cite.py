@@ -77,6 +77,8 @@ _NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
 
 
 # A sentence that only talks about the passages ("This is stated in passage [2].").
+_MARKER_RUN = re.compile(r"(?:(?:\[\d+\])+[ \t\n]+){3,}(?:\[\d+\])*")
+_CUT_MARKER = re.compile(r"\s*\[\d*$")
 _META = re.compile(r"^\W*(?:(?:this|that|it|which|the (?:information|answer))\b.{0,40}\b(?:is|was|are|can be)\s+"
                    r"(?:stated|mentioned|found|shown|seen|given)\b|according to (?:the )?passages?\W*$|"
                    r"(?:这|此|以上)\S{0,12}(?:见|来自|出自|在)\S{0,6}(?:段落|资料|文段))", re.IGNORECASE)
@@ -119,6 +121,11 @@ def check_answer(text: str, chunk_for: dict[int, str], threshold: float = 0.34,
     near ties. Returns the repaired text and the markers it added (display n -> key in
     `all_chunks`)."""
     all_chunks = all_chunks or {}
+    # A run of bare markers ("[9][40] [9][41] [9][42] …", a reply that fell into numbering the
+    # passages until its token limit) carries no claim and reads as noise; so does a marker the
+    # limit cut off ("… [").
+    cleaned = _CUT_MARKER.sub("", _MARKER_RUN.sub(" ", text))
+    text = cleaned.rstrip() if cleaned != text else text
     next_n = max(chunk_for, default=0) + 1
     added_map: dict[int, int] = {}
     number_for_key: dict[int, int] = {}

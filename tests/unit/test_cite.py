@@ -161,3 +161,15 @@ def test_the_retrieved_bonus_never_picks_a_chunk_that_does_not_back_the_sentence
     checked, added = check_answer("Quokka kettles boil water quickly and quietly in kitchens.", {},
                                   all_chunks=given, retrieved={"retrieved"})
     assert list(added.values()) == ["other"] and not checked.unsupported
+
+
+def test_a_run_of_bare_markers_is_dropped():
+    """Found on the grown corpus: a list question answered with its opening line and then
+    "[9][40] [9][41] [9][42] …" until the token limit, shown as " [1] [2] [3] … [".
+    The run carries no claim and goes; markers after a claim stay."""
+    given = {1: "9to5Google 和 Engadget 都报道了 Gemma 4 的发布。"}
+    head = "文章还引用了 9to5Google 和 Engadget 的报道[1]。"
+    checked, _ = check_answer(head + "\n[9][40] [9][41] [9][42] [9][43] [", given, all_chunks=given)
+    assert checked.text.strip() == head and checked.supported == 1
+    kept, _ = check_answer("文章引用了 9to5Google 和 Engadget 的报道[1][2]。", {1: given[1], 2: given[1]})
+    assert kept.text.count("[") == 2
