@@ -76,9 +76,10 @@ def split_sentences(text: str) -> list[str]:
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
 
 
-# A sentence that only talks about the passages ("This is stated in passage [2].").
+# Three or more marker groups with only blanks between them, and a marker cut off at the end.
 _MARKER_RUN = re.compile(r"(?:(?:\[\d+\])+[ \t\n]+){3,}(?:\[\d+\])*")
 _CUT_MARKER = re.compile(r"\s*\[\d*$")
+# A sentence that only talks about the passages ("This is stated in passage [2].").
 _META = re.compile(r"^\W*(?:(?:this|that|it|which|the (?:information|answer))\b.{0,40}\b(?:is|was|are|can be)\s+"
                    r"(?:stated|mentioned|found|shown|seen|given)\b|according to (?:the )?passages?\W*$|"
                    r"(?:这|此|以上)\S{0,12}(?:见|来自|出自|在)\S{0,6}(?:段落|资料|文段))", re.IGNORECASE)
@@ -103,7 +104,7 @@ class Checked:
 # What a chunk that retrieval found for the question adds to its ranking support when the
 # checker chooses a chunk for a sentence: the sentence answers the question, and among chunks
 # that back it about as well, the one that fits the question states the claim
-# (docs/EVAL.md, "Citations chosen with the question").
+# (docs/EVAL.md, "Citations chosen with the question, an echoed yes or no, distinct passages").
 RETRIEVED_BONUS = 0.15
 
 

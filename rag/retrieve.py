@@ -111,7 +111,8 @@ def _sentence_start(text: str, pos: int) -> bool:
 
 # A chunk is the same passage as one ranked above it when that one holds this share of its
 # words (of the smaller one's): a licence added twice, in two layouts, with chunks cut at
-# other places (docs/EVAL.md, "Near-duplicate passages").
+# other places (docs/EVAL.md, "Citations chosen with the question, an echoed yes or no,
+# distinct passages").
 _SAME_SHARE = 0.8
 
 
