@@ -114,27 +114,63 @@ class Evidence:
     score: float
 
 
-def best_sentence(question: str, chunks: list[tuple[int, str]], kind: str | None = None,
+def best_sentence(question: str, chunks: list[tuple], kind: str | None = None,
                   glossary: dict | None = None, holding=None) -> Evidence | None:
-    """The sentence of `chunks` (best-ranked first) that best states what the question asks:
-    the share of the question's key terms it holds (across languages through `glossary`),
-    ties to the better-ranked chunk. With `kind`, only sentences that hold a value of that kind;
-    with `holding` (a value of that kind), only sentences that hold that value."""
+    """The sentence of `chunks` ((key, text) or (key, text, document title), best-ranked first)
+    that best states what the question asks: the share of the question's key terms it holds
+    (across languages through `glossary`), ties to the better-ranked chunk. A sentence holds its
+    document's title too: in "Does the Apache License 2.0 grant a patent license?" the name says
+    which document, and the licence's patent clause, which never repeats it, is the answer. With
+    `kind`, only sentences that hold a value of that kind; with `holding` (a value of that kind),
+    only sentences that hold that value."""
     best: tuple | None = None
     bare = _without_numbers(question)
-    for rank, (key, text) in enumerate(chunks):
-        for a, b in sentence_spans(text, document=True):
+    for rank, (key, text, *title) in enumerate(chunks):
+        named = f"{title[0]}: " if title and title[0] else ""
+        for a, b in _with_headings(text):
             sentence = text[a:b].strip()
             found = values(sentence, kind) if kind else None
             if len(sentence) < 6 or (kind and not found) or (holding is not None and not _holds(found, holding)):
                 continue
-            score = rank_support(question, sentence, glossary) or 0.5 * rank_support(bare, sentence, glossary)
+            scored = named + sentence
+            score = rank_support(question, scored, glossary) or 0.5 * rank_support(bare, scored, glossary)
             row = (round(score, 2), -rank, sentence, key)
             if best is None or row[:2] > best[:2]:
                 best = row
     if best is None or best[0] <= 0:
         return None
     return Evidence(best[3], best[2], best[0])
+
+
+def _with_headings(text: str) -> list[tuple[int, int]]:
+    """The document's sentence spans, a short one that ends its line's first words ("2. Grant of
+    Copyright License. Subject to ...": a section heading) joined to the sentence after it on
+    the same line; alone it would state nothing and win on the question's words."""
+    spans = sentence_spans(text, document=True)
+    out: list[tuple[int, int]] = []
+    for a, b in spans:
+        if out and _is_heading(text, *out[-1]) and "\n" not in text[out[-1][1] - 1:a]:
+            out[-1] = (out[-1][0], b)
+        else:
+            out.append((a, b))
+    return out
+
+
+def without_heading(sentence: str) -> str:
+    """A sentence of `best_sentence` without the section heading joined to its front."""
+    spans = sentence_spans(sentence, document=True)
+    if len(spans) > 1 and _is_heading(sentence, *spans[0]):
+        return sentence[spans[1][0]:].strip()
+    return sentence
+
+
+def _is_heading(text: str, a: int, b: int) -> bool:
+    line_start = text.rfind("\n", 0, a) + 1
+    words = text[a:b].split()
+    return not text[line_start:a].strip() and len(words) <= _HEADING_WORDS and not HAN.search(text[a:b])
+
+
+_HEADING_WORDS = 6           # "2. Grant of Copyright License." opens a line and has 5
 
 
 def _holds(found: set, value) -> bool:

@@ -71,3 +71,22 @@ def test_a_plain_written_amount_is_compared_too():
     assert not mismatch("The community has created over 100,000 variants.", ev, "amount")
     assert mismatch("The community has created over 10,000 variants.", ev, "amount")
     assert not mismatch("Gemma was downloaded 400,000,000 times.", ev, "amount")
+
+
+def test_a_section_heading_is_read_with_the_sentence_after_it():
+    from rag.evidence import without_heading
+    clause = [(0, "2. Grant of Copyright License. Subject to the terms of this License, each Contributor grants "
+                  "to You a no-charge, royalty-free copyright license.\n3. Grant of Patent License.\n")]
+    ev = best_sentence("Does the copyright license cost anything?", clause)
+    assert ev.sentence.startswith("2. Grant of Copyright License.") and "royalty-free" in ev.sentence
+    assert without_heading(ev.sentence).startswith("Subject to the terms")
+    assert without_heading("简单说。Gemma 4 是开放的。") == "简单说。Gemma 4 是开放的。"
+
+
+def test_a_sentence_holds_its_documents_title():
+    chunks = [(0, "Google Cloud 明确把 Gemma 4 的 Apache 2.0 描述为商业友好许可。", "Gemma 4 article"),
+              (1, "3. Grant of Patent License. Each Contributor hereby grants to You a patent license to make, "
+                  "use and sell the Work.", "Apache License, Version 2.0")]
+    ev = best_sentence("Does the Apache License 2.0 grant a patent license?", chunks)
+    assert ev.key == 1 and "patent license" in ev.sentence
+    assert best_sentence("Does the Apache License 2.0 grant a patent license?", [c[:2] for c in chunks]).key == 0
