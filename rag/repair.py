@@ -4,7 +4,8 @@ assistant has assembled an answer, `Repair.repaired` checks it: a draft no passa
 gives for the question's subject (rag/evidence.py), is repaired. An amount off by a 万/亿
 scale is written again in code; otherwise the model answers once more with that sentence
 quoted in the question turn, and the new answer replaces the old one only when it passes the
-checks; failing that, the sentence itself is the answer when it is in the asker's language."""
+checks; failing that, the sentence itself is the answer when it is in the asker's language.
+An answer that is only a yes or no and the question's own words is repaired the same way."""
 from __future__ import annotations
 
 import dataclasses
@@ -13,7 +14,7 @@ import threading
 from typing import Callable
 
 from .assemble import Assembler, Question
-from .evidence import Evidence, best_sentence, fix_amounts, mismatch, question_kind, values
+from .evidence import Evidence, best_sentence, fix_amounts, mismatch, question_kind, values, without_heading
 from .llm import GenStats
 from .shaping import Shaper
 from .support import key_terms
@@ -32,25 +33,36 @@ class Repair:
 
     def evidence_for(self, q: Question, kind: str | None = None) -> Evidence | None:
         """The sentence of the best retrieved chunks that best states the answer (rag/evidence.py)."""
-        top = [(p, self.data.chunks[p].text) for p in (self.data.position(h.chunk_id) for h in q.hits)]
+        top = [self._titled(self.data.position(h.chunk_id)) for h in q.hits]
         return best_sentence(q.standalone or q.text, top, kind, self.glossary)
+
+    def _titled(self, position: int) -> tuple[int, str, str]:
+        chunk = self.data.chunks[position]
+        doc = self.data.documents.get(chunk.doc_id)
+        return position, chunk.text, doc.title if doc else ""
 
     def repaired(self, q: Question, shaper: Shaper, answer: Answer, history: list,
                  cancel: threading.Event | None) -> Answer | None:
         """`answer`, or its repair (the module docstring says how). `history` is the
         conversation's earlier turns, for the context of a second reply. A refused draft is
         answered again only when it was a bare yes or no ("不是。", or one that only echoes the
-        question: "是的，你写的代码以后还能用。") or an amount off by a scale.
+        question: "是的，你写的代码以后还能用。") or an amount off by a scale. Such an echo is
+        answered again when the check passed it too; if the model echoes once more, the evidence
+        sentence is the answer when it holds enough of the question's words.
         None when the user cancelled meanwhile."""
         unsupported_draft = answer.refused
+        # An answer that is a yes or no and the question's own words ("Yes, the licence lets you
+        # use the trademarks.") passes the citation check on the question's words alone: nothing
+        # in it says the passage agrees, so it is answered again with the evidence sentence.
+        echo = not answer.refused and bare_yes_no(answer.answer, q) is not None
         kind = question_kind(q.text) or (question_kind(q.standalone) if q.standalone != q.text else None)
-        if not unsupported_draft and kind is None:
+        if not unsupported_draft and not echo and kind is None:
             return answer
         evidence = self.evidence_for(q, kind) if kind else None
-        evidence = evidence or (self.evidence_for(q) if unsupported_draft else None)
+        evidence = evidence or (self.evidence_for(q) if unsupported_draft or echo else None)
         if evidence is None:
             return answer
-        if not unsupported_draft and not self._wrong_value(answer.answer, evidence, kind, q):
+        if not unsupported_draft and not echo and not self._wrong_value(answer.answer, evidence, kind, q):
             return answer
         scale_error = False
         if kind == "amount":
@@ -79,8 +91,11 @@ class Repair:
             if kind == "amount":
                 shaper.shown = fix_amounts(shaper.shown, evidence)
             candidate = self.assembler.answer(again, shaper)
-            if not candidate.refused and not (kind and mismatch(candidate.answer, evidence, kind)):
+            if not candidate.refused and not (kind and mismatch(candidate.answer, evidence, kind)) \
+                    and not (echo and bare_yes_no(candidate.answer, q) is not None):
                 return candidate
+        if echo and evidence.score < _STATED_SCORE:
+            return answer             # a sentence that holds few of the question's words is no answer to it
         return self._stated(again, evidence, answer) or answer
 
     def _stated(self, q: Question, evidence: Evidence, answer: Answer) -> Answer | None:
@@ -94,9 +109,9 @@ class Repair:
             return None
         bare = (bare_yes_no(answer.draft or "", q) or "") if answer.refused else ""
         bare = bare + ("" if not bare or chinese else " ")
-        sentence = _LEADING_LINK.sub("", FOOTNOTE_RUN.sub("", evidence.sentence).strip())
+        sentence = _quotable(evidence.sentence)
         shaper = Shaper(q.language, set(q.context.numbering))
-        shaper.feed(f"{bare}{sentence.rstrip('。.')}[{n}]{'。' if chinese else '.'}")
+        shaper.feed(f"{bare}{sentence}[{n}]{'。' if chinese else '.'}")
         shaper.flush()
         candidate = self.assembler.answer(q, shaper)
         return None if candidate.refused else candidate
@@ -111,13 +126,24 @@ class Repair:
         if not given:
             return True
         # Any chunk the model was given may hold the answer's value (in the full layout, all).
-        given_chunks = [(p, self.data.chunks[p].text) for p in (q.context.given if q.context else [])]
+        given_chunks = [self._titled(p) for p in (q.context.given if q.context else [])]
         for value in given:
             holder = best_sentence(q.standalone or q.text, given_chunks, kind, self.glossary,
                                    holding=value)
             if holder is not None and holder.score >= evidence.score - 0.05:
                 return False
         return True
+
+
+def _quotable(sentence: str) -> str:
+    """An evidence sentence as the text of an answer: without its footnote marks, the section
+    heading or list letter it opens with ("3. Grant of Patent License.", "(a)"), a linking word
+    that tied it to the sentence before, or its closing punctuation; "…" where the chunk cut it off."""
+    text = without_heading(FOOTNOTE_RUN.sub("", sentence).strip())
+    text = _LEADING_LINK.sub("", _LIST_MARK.sub("", text))
+    if re.search(r"[\w)\]]$", text) and not HAN.search(text[-1:]):
+        return text + "…"
+    return text.rstrip("。.;；,，:：")
 
 
 def bare_yes_no(draft: str, q: Question) -> str | None:
@@ -139,7 +165,11 @@ def bare_yes_no(draft: str, q: Question) -> str | None:
 # A draft that opens with a yes or a no, and what follows it.
 _YES_NO = re.compile(r"^((?:是的?|不是|对|不对|否|没有|有|会|不会|可以|不可以|能|不能|并不是|并非|(?:yes|not really|no)\b)"
                      r"[。.!！]?)[，,、\s]*(.*?)[。.!！]?$", re.IGNORECASE | re.DOTALL)
+_STATED_SCORE = 0.34          # an echoed yes or no is replaced by a sentence holding this share
+                              # of the question's words (the citation check's support threshold)
 _ECHO_SHARE = 0.7             # share of the rest's words taken from the question
+# The list letter or clause number a quoted sentence opens with: "(a) ", "4. ", "(iii) ".
+_LIST_MARK = re.compile(r"^(?:\((?:[a-z]|[ivx]+|\d+)\)|\d+\.)\s+", re.IGNORECASE)
 # A sentence quoted on its own loses the word that tied it to the one before ("但", "However,").
 _LEADING_LINK = re.compile(r"^(?:但是|但|不过|然而|而且|而|因此|所以|(?:however|but|and|so|thus|therefore)\b,?)\s*",
                            re.IGNORECASE)

@@ -94,6 +94,38 @@ def test_a_yes_that_only_repeats_the_question_gets_the_sentence(make_assistant):
     assert answer.citations and "March 3, 2026" in answer.citations[0].text
 
 
+def test_an_echoed_yes_the_check_passes_is_answered_again_with_the_sentence(make_assistant):
+    # "Yes" and the question's words: every word is in the chunk, so the check backs it, but
+    # nothing in it says the passage agrees.
+    assistant = make_assistant("Yes, the first quokka kettle was released by Quokka Labs.",
+                               "Yes, Quokka Labs released it on March 3, 2026.")
+    answer = assistant.ask("Was the first quokka kettle released by Quokka Labs?")
+    assert len(assistant.llm.prompts) == 2 and "March 3, 2026" in assistant.llm.prompts[1].rsplit("\n", 1)[-1]
+    assert not answer.refused and "March 3, 2026" in answer.answer
+
+
+def test_an_echo_given_again_is_replaced_by_the_sentence(make_assistant):
+    assistant = make_assistant("Yes, the first quokka kettle was released by Quokka Labs.")
+    answer = assistant.ask("Was the first quokka kettle released by Quokka Labs?")
+    assert len(assistant.llm.prompts) == 2 and not answer.refused
+    assert answer.answer.startswith("The first quokka kettle was released on March 3, 2026 by Quokka Labs[1]")
+
+
+def test_a_yes_with_a_claim_of_its_own_is_not_asked_again(make_assistant):
+    assistant = make_assistant("Yes, Quokka Labs released it on March 3, 2026.")
+    answer = assistant.ask("Was the first quokka kettle released by Quokka Labs?")
+    assert len(assistant.llm.prompts) == 1 and "March 3, 2026" in answer.answer
+
+
+def test_a_quoted_sentence_loses_its_heading_list_letter_and_closing_mark():
+    from rag.repair import _quotable
+    assert _quotable("3. Grant of Patent License. Subject to the terms, each Contributor grants a patent "
+                     "license to") == "Subject to the terms, each Contributor grants a patent license to…"
+    assert _quotable("(a) You must give any other recipients a copy of this License;") == \
+        "You must give any other recipients a copy of this License"
+    assert _quotable("但 Gemma 4 是开放的。") == "Gemma 4 是开放的"
+
+
 def test_bare_yes_no_tells_an_echo_from_a_claim():
     from rag.assemble import Question
     from rag.repair import bare_yes_no
