@@ -18,7 +18,7 @@ from .evidence import Evidence, best_sentence, fix_amounts, mismatch, question_k
 from .llm import GenStats
 from .shaping import Shaper
 from .support import key_terms
-from .text import FOOTNOTE_RUN, HAN, detect_language, to_simplified
+from .text import FOOTNOTE_RUN, HAN, detect_language, singular, to_simplified
 from .types import Answer
 
 
@@ -153,9 +153,9 @@ def bare_yes_no(draft: str, q: Question) -> str | None:
     m = _YES_NO.match(to_simplified(draft).strip())
     if m is None:
         return None
-    rest = key_terms(m.group(2))
+    rest = {singular(t) for t in key_terms(m.group(2))}
     if rest:
-        asked = key_terms(to_simplified(q.text)) | key_terms(to_simplified(q.standalone or ""))
+        asked = {singular(t) for t in key_terms(to_simplified(q.text)) | key_terms(to_simplified(q.standalone or ""))}
         if len(rest & asked) < _ECHO_SHARE * len(rest):
             return None
     head = m.group(1)

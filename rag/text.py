@@ -137,8 +137,25 @@ def sentence_spans(text: str, document: bool = False) -> list[tuple[int, int]]:
 
 
 def normalize(text: str) -> str:
-    """NFKC (full-width -> half-width), Traditional -> Simplified, lower case."""
-    return to_simplified(unicodedata.normalize("NFKC", text)).lower()
+    """NFKC (full-width -> half-width), Traditional -> Simplified, lower case, British
+    spellings as American ones ("licence" matches "license")."""
+    return _BRITISH.sub(_american, to_simplified(unicodedata.normalize("NFKC", text)).lower())
+
+
+# British spellings of common words, as the American ones: licence, organise/organisation,
+# recognise, centre, colour, behaviour, favour, defence, offence, catalogue, programme.
+_BRITISH = re.compile(r"\b(licen)c(e[sd]?|ing)\b|\b(organi|recogni|authori|reali|utili)s(e[sd]?|ing|ation)\b"
+                      r"|\b(cent|met|lit)re(s?)\b|\b(col|behavi|fav|hon|lab)our(s?)\b|\b(defen|offen)ce(s?)\b"
+                      r"|\b(catalog|dialog)ue(s?)\b|\b(program)me(s?)\b")
+
+
+def _american(m: re.Match) -> str:
+    g = m.groups()
+    for i in range(0, len(g), 2):
+        if g[i] is not None:
+            stem, tail = g[i], g[i + 1] or ""
+            return stem + {0: "s", 2: "z", 4: "er", 6: "or", 8: "se", 10: "", 12: ""}[i] + tail
+    return m.group(0)
 
 
 @functools.lru_cache(maxsize=1)
@@ -171,6 +188,15 @@ def tokenize(text: str) -> list[str]:
                 tokens.append(word)
             previous_latin = word
     return tokens
+
+
+def singular(word: str) -> str:
+    """An English plural without its "s" ("trademarks" -> "trademark", "grants" -> "grant"); the
+    result is always the word's start. Keyword search keeps plurals: folding them there lost
+    evidence@5 on both dev sets (docs/EVAL.md)."""
+    if len(word) > 3 and word[-1] == "s" and word[-2] not in "sui'" and word.isalpha():
+        return word[:-1]
+    return word
 
 
 def english_amount(value: float) -> str:

@@ -138,3 +138,5 @@ def test_bare_yes_no_tells_an_echo_from_a_claim():
     assert asked("是的，Gemma 4 支持 256K 上下文。", "Gemma 4 能处理长文档吗？") is None    # a claim of its own
     assert asked("有 140 种语言。", "支持多少种语言？") is None
     assert asked("Nothing was said.", "Was anything said?") is None                # "no" is a whole word
+    assert asked("Yes, the license allows you to use the Licensor's trademarks[1].",      # spelling, plural
+                 "Does the licence let me use the Licensor's trademark?") == "Yes."

@@ -1,4 +1,4 @@
-from rag.text import detect_language, normalize, to_traditional, tokenize
+from rag.text import detect_language, normalize, singular, to_traditional, tokenize
 
 
 def test_detects_the_three_scripts_and_others():
@@ -14,6 +14,18 @@ def test_detects_the_three_scripts_and_others():
 
 def test_normalize_maps_traditional_and_full_width_to_simplified_lower():
     assert normalize("開發者ＡＰＡＣＨＥ") == "开发者apache"
+
+
+def test_british_spellings_match_american_ones():
+    assert normalize("The Licence and its licences, organisation, centre, colour") == \
+        "the license and its licenses, organization, center, color"
+    assert normalize("licensed, silence, Licensor, offence") == "licensed, silence, licensor, offense"
+    assert "license" in tokenize("May I change the licence?")
+
+
+def test_a_plural_loses_its_s_and_stays_the_words_start():
+    assert [singular(w) for w in ("trademarks", "grants", "days", "status", "analysis", "class", "its", "licensor's")] \
+        == ["trademark", "grant", "day", "status", "analysis", "class", "its", "licensor's"]
 
 
 def test_tokens_keep_model_names_whole_and_mixed_text():
