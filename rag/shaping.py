@@ -116,6 +116,7 @@ class Shaper:
         self.shown = ""        # what the user was shown
         self.held = ""         # the start of the reply while it could still be the refusal marker
         self.refused = False
+        self.looping = False   # the reply goes round in a loop; the rest of it is not needed
 
     def feed(self, piece: str) -> str:
         self.raw += piece
@@ -127,7 +128,12 @@ class Shaper:
             self.refused = True
             return ""
         out, self.held = (self.held + piece if self.held else piece), ""
-        return self._show(out)
+        out = self._show(out)
+        if _BOUNDARY.search(piece) and _looped(self.raw):
+            self.looping = True
+            self.shown = _REPEATS.sub(r"\1", self.shown, count=1)
+            return ""
+        return out
 
     def flush(self) -> str:
         tail = self.control.feed(self.held) + self.control.flush()
@@ -153,6 +159,25 @@ class Shaper:
             text = self.script.feed(text)
         self.shown += text
         return text
+
+
+# A small model sometimes goes round in a loop until its token limit: the same sentence or
+# line again and again, or bare markers ("[9][40] [9][41] [9][42] …"). Checked where a piece
+# ends a sentence or line, on the reply's tail; a unit must hold three word characters (a
+# table rule "| --- | --- |" is no loop).
+_BOUNDARY = re.compile(r"[。！？.!?\n\]]")
+_LOOP = re.compile(r"(\S.{5,150}?)(?:\s*\1){2,}\s*$", re.DOTALL)      # a unit and two more copies
+_REPEATS = re.compile(r"(\S.{5,150}?)(?:\s*\1)+\s*$", re.DOTALL)     # a unit and its copies
+_MARKER_LOOP = re.compile(r"(?:(?:\[\d+\])+\s+){6,}(?:\[\d+\])*\s*$")
+_WORDY = re.compile(r"\w.*\w.*\w", re.DOTALL)
+
+
+def _looped(raw: str) -> bool:
+    tail = raw[-600:]
+    if _MARKER_LOOP.search(tail):
+        return True
+    m = _LOOP.search(tail)
+    return bool(m and _WORDY.search(m.group(1)))
 
 
 _INSTRUCTION_ECHO = re.compile(
