@@ -63,6 +63,30 @@ def real_setup_ready() -> bool:
 requires_real = pytest.mark.skipif(not real_setup_ready(), reason="run `make setup` first (models and index)")
 
 
+@pytest.fixture
+def note_assistant(tmp_settings, fake_embedder, tmp_path):
+    """`make(note, llm)`: an Assistant over the shipped corpus plus one Markdown note, with
+    `llm` as its model (a fake), the retrieval layout and no relevance floor."""
+    from rag.chat import Assistant
+    from rag.ingest import ingest
+    indexed = []
+
+    def make(note: str, llm, **settings):
+        if not indexed:
+            path = tmp_path / "note.md"
+            path.write_text(note, encoding="utf-8")
+            ingest(tmp_settings, embedder=fake_embedder, progress=False)
+            ingest(tmp_settings, [str(path)], embedder=fake_embedder, progress=False)
+            tmp_settings.context_mode = "retrieval"
+            tmp_settings.min_relevance = 0.0
+            indexed.append(note)
+        assert indexed == [note], "one note per test"
+        for name, value in settings.items():
+            setattr(tmp_settings, name, value)
+        return Assistant(tmp_settings, llm=llm, embedder=fake_embedder)
+    return make
+
+
 @pytest.fixture(scope="session")
 def assistant():
     """The real assistant (model, embedder, index), loaded once per test session."""

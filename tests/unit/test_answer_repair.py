@@ -29,21 +29,8 @@ NOTE = ("# Quokka kettle\n\nThe quokka kettle went on sale in early May 2026 in 
 
 
 @pytest.fixture
-def make_assistant(tmp_settings, fake_embedder, tmp_path):
-    from rag.chat import Assistant
-    from rag.ingest import ingest
-    note = tmp_path / "kettle.md"
-    note.write_text(NOTE, encoding="utf-8")
-    ingest(tmp_settings, embedder=fake_embedder, progress=False)
-    ingest(tmp_settings, [str(note)], embedder=fake_embedder, progress=False)
-    tmp_settings.context_mode = "retrieval"
-    tmp_settings.min_relevance = 0.0
-
-    def make(first, second=None, **settings):
-        for name, value in settings.items():
-            setattr(tmp_settings, name, value)
-        return Assistant(tmp_settings, llm=ScriptedLLM(first, second), embedder=fake_embedder)
-    return make
+def make_assistant(note_assistant):
+    return lambda first, second=None, **settings: note_assistant(NOTE, ScriptedLLM(first, second), **settings)
 
 
 def test_a_date_from_another_sentence_is_answered_again_with_the_right_sentence(make_assistant):

@@ -26,17 +26,8 @@ NOTE = "# Quokka kettle\n\nThe quokka kettle boils water in 90 seconds. It runs 
 
 
 @pytest.fixture
-def assistant_for(tmp_settings, fake_embedder, tmp_path):
-    from rag.chat import Assistant
-    from rag.ingest import ingest
-    note = tmp_path / "kettle.md"
-    note.write_text(NOTE, encoding="utf-8")
-    ingest(tmp_settings, embedder=fake_embedder, progress=False)
-    ingest(tmp_settings, [str(note)], embedder=fake_embedder, progress=False)
-    tmp_settings.context_mode = "retrieval"
-    tmp_settings.min_relevance = 0.0
-    tmp_settings.max_tokens = 300
-    return lambda llm: Assistant(tmp_settings, llm=llm, embedder=fake_embedder)
+def assistant_for(note_assistant):
+    return lambda llm: note_assistant(NOTE, llm, max_tokens=300)
 
 
 def test_a_sentence_said_again_and_again_stops_the_reply(assistant_for):
