@@ -124,22 +124,27 @@ def best_sentence(question: str, chunks: list[tuple], kind: str | None = None,
     `kind`, only sentences that hold a value of that kind; with `holding` (a value of that kind),
     only sentences that hold that value."""
     best: tuple | None = None
-    bare = _without_numbers(question)
     for rank, (key, text, *title) in enumerate(chunks):
-        named = f"{title[0]}: " if title and title[0] else ""
         for a, b in _with_headings(text):
             sentence = text[a:b].strip()
             found = values(sentence, kind) if kind else None
             if len(sentence) < 6 or (kind and not found) or (holding is not None and not _holds(found, holding)):
                 continue
-            scored = named + sentence
-            score = rank_support(question, scored, glossary) or 0.5 * rank_support(bare, scored, glossary)
+            score = sentence_score(question, sentence, title[0] if title else "", glossary)
             row = (round(score, 2), -rank, sentence, key)
             if best is None or row[:2] > best[:2]:
                 best = row
     if best is None or best[0] <= 0:
         return None
     return Evidence(best[3], best[2], best[0])
+
+
+def sentence_score(question: str, sentence: str, title: str = "", glossary: dict | None = None) -> float:
+    """How well a sentence of a document titled `title` states what the question asks: the share
+    of the question's key terms it holds, the title's words included (half without the
+    question's numbers)."""
+    scored = f"{title}: {sentence}" if title else sentence
+    return rank_support(question, scored, glossary) or 0.5 * rank_support(_without_numbers(question), scored, glossary)
 
 
 def _with_headings(text: str) -> list[tuple[int, int]]:

@@ -14,7 +14,8 @@ import threading
 from typing import Callable
 
 from .assemble import Assembler, Question
-from .evidence import Evidence, best_sentence, fix_amounts, mismatch, question_kind, values, without_heading
+from .evidence import (Evidence, best_sentence, fix_amounts, mismatch, question_kind, sentence_score, values,
+                       without_heading)
 from .llm import GenStats
 from .shaping import Shaper
 from .support import key_terms
@@ -94,9 +95,16 @@ class Repair:
             if not candidate.refused and not (kind and mismatch(candidate.answer, evidence, kind)) \
                     and not (echo and bare_yes_no(candidate.answer, q) is not None):
                 return candidate
-        if echo and evidence.score < _STATED_SCORE:
-            return answer             # a sentence that holds few of the question's words is no answer to it
+        if echo and self._own_score(q, evidence) < _STATED_SCORE:
+            # A sentence that holds few of the question's own words is no answer to it (a follow-up's
+            # evidence is chosen with the question it follows: "What research is Gemma 4 built on;
+            # Does that make it a replacement for Gemini?" found the research sentence).
+            return answer
         return self._stated(again, evidence, answer) or answer
+
+    def _own_score(self, q: Question, evidence: Evidence) -> float:
+        _, _, title = self._titled(evidence.key)
+        return sentence_score(q.text, evidence.sentence, title, self.glossary)
 
     def _stated(self, q: Question, evidence: Evidence, answer: Answer) -> Answer | None:
         """The evidence sentence itself as the answer, cited, when it is in the asker's language
@@ -165,8 +173,8 @@ def bare_yes_no(draft: str, q: Question) -> str | None:
 # A draft that opens with a yes or a no, and what follows it.
 _YES_NO = re.compile(r"^((?:是的?|不是|对|不对|否|没有|有|会|不会|可以|不可以|能|不能|并不是|并非|(?:yes|not really|no)\b)"
                      r"[。.!！]?)[，,、\s]*(.*?)[。.!！]?$", re.IGNORECASE | re.DOTALL)
-_STATED_SCORE = 0.34          # an echoed yes or no is replaced by a sentence holding this share
-                              # of the question's words (the citation check's support threshold)
+_STATED_SCORE = 0.34          # an echoed yes or no is replaced by a sentence holding this share of
+                              # the question's own words (the citation check's support threshold)
 _ECHO_SHARE = 0.7             # share of the rest's words taken from the question
 # The list letter or clause number a quoted sentence opens with: "(a) ", "4. ", "(iii) ".
 _LIST_MARK = re.compile(r"^(?:\((?:[a-z]|[ivx]+|\d+)\)|\d+\.)\s+", re.IGNORECASE)

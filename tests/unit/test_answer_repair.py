@@ -98,6 +98,21 @@ def test_an_echo_given_again_is_replaced_by_the_sentence(make_assistant):
     assert answer.answer.startswith("The first quokka kettle was released on March 3, 2026 by Quokka Labs[1]")
 
 
+def test_a_sentence_replaces_an_echo_only_when_it_holds_the_questions_own_words(make_assistant):
+    # A follow-up's evidence is chosen with the question it follows; stated in place of an echo,
+    # it must also hold the follow-up's own words.
+    from rag.assemble import Question
+    from rag.evidence import Evidence
+    repair = make_assistant("")._repair()
+    key = next(i for i, c in enumerate(repair.data.chunks) if "March 3, 2026" in c.text)
+    released = Evidence(key, "The first quokka kettle was released on March 3, 2026 by Quokka Labs.", 0.8)
+    joined = "When was the first quokka kettle released; Does that make it older than the Perth one?"
+    follow_up = Question("Does that make it older than the Perth one?", "en", joined)
+    assert repair._own_score(follow_up, released) < 0.34
+    asked = Question("Was the first quokka kettle released by Quokka Labs?", "en", "")
+    assert repair._own_score(asked, released) >= 0.34
+
+
 def test_a_yes_with_a_claim_of_its_own_is_not_asked_again(make_assistant):
     assistant = make_assistant("Yes, Quokka Labs released it on March 3, 2026.")
     answer = assistant.ask("Was the first quokka kettle released by Quokka Labs?")
