@@ -95,10 +95,12 @@ class Repair:
             if not candidate.refused and not (kind and mismatch(candidate.answer, evidence, kind)) \
                     and not (echo and bare_yes_no(candidate.answer, q) is not None):
                 return candidate
-        if echo and self._own_score(q, evidence) < _STATED_SCORE:
+        if echo and (self._own_score(q, evidence) < _STATED_SCORE or _echoed(_words(evidence.sentence), q)):
             # A sentence that holds few of the question's own words is no answer to it (a follow-up's
             # evidence is chosen with the question it follows: "What research is Gemma 4 built on;
-            # Does that make it a replacement for Gemini?" found the research sentence).
+            # Does that make it a replacement for Gemini?" found the research sentence), nor is one
+            # made of them ("Licensed under the Apache License, Version 2.0" for "May I sell a
+            # product that includes software licensed under the Apache License 2.0?").
             return answer
         return self._stated(again, evidence, answer) or answer
 
@@ -161,13 +163,21 @@ def bare_yes_no(draft: str, q: Question) -> str | None:
     m = _YES_NO.match(to_simplified(draft).strip())
     if m is None:
         return None
-    rest = {singular(t) for t in key_terms(m.group(2))}
-    if rest:
-        asked = {singular(t) for t in key_terms(to_simplified(q.text)) | key_terms(to_simplified(q.standalone or ""))}
-        if len(rest & asked) < _ECHO_SHARE * len(rest):
-            return None
+    rest = _words(m.group(2))
+    if rest and not _echoed(rest, q):
+        return None
     head = m.group(1)
     return head if head[-1] in "。.!！" else head + ("。" if HAN.search(head) else ".")
+
+
+def _echoed(said: set[str], q: Question) -> bool:
+    """Most of these words are the question's (with the question it follows)."""
+    asked = _words(q.text) | _words(q.standalone or "")
+    return len(said & asked) >= _ECHO_SHARE * len(said)
+
+
+def _words(text: str) -> set[str]:
+    return {singular(t) for t in key_terms(to_simplified(text))}
 
 
 # A draft that opens with a yes or a no, and what follows it.

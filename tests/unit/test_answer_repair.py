@@ -113,6 +113,13 @@ def test_a_sentence_replaces_an_echo_only_when_it_holds_the_questions_own_words(
     assert repair._own_score(asked, released) >= 0.34
 
 
+def test_an_echo_stays_when_the_sentence_only_repeats_the_question_too(make_assistant):
+    assistant = make_assistant("Yes, the first quokka kettle was released on March 3, 2026 by Quokka Labs.")
+    answer = assistant.ask("Was the first quokka kettle released on March 3, 2026 by Quokka Labs?")
+    assert len(assistant.llm.prompts) == 2
+    assert answer.answer.startswith("Yes, the first quokka kettle was released on March 3, 2026 by Quokka Labs")
+
+
 def test_a_yes_with_a_claim_of_its_own_is_not_asked_again(make_assistant):
     assistant = make_assistant("Yes, Quokka Labs released it on March 3, 2026.")
     answer = assistant.ask("Was the first quokka kettle released by Quokka Labs?")
