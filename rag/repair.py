@@ -115,7 +115,7 @@ class Repair:
         if chinese != detect_language(evidence.sentence).startswith("zh"):
             return None
         n = next((m for m, p in q.context.numbering.items() if p == evidence.key), None)
-        if n is None:
+        if n is None or self._cut_at_start(evidence):
             return None
         bare = (bare_yes_no(answer.draft or "", q) or "") if answer.refused else ""
         bare = bare + ("" if not bare or chinese else " ")
@@ -125,6 +125,18 @@ class Repair:
         shaper.flush()
         candidate = self.assembler.answer(q, shaper)
         return None if candidate.refused else candidate
+
+    def _cut_at_start(self, evidence: Evidence) -> bool:
+        """The sentence opens its chunk, and the chunk opens inside a sentence of its document:
+        quoted alone it may say the opposite ("Contributor be liable to You for damages" from
+        "In no event ... shall any Contributor be liable")."""
+        chunk = self.data.chunks[evidence.key]
+        doc = self.data.documents.get(chunk.doc_id)
+        if doc is None or chunk.start <= 0 or not chunk.text.lstrip().startswith(evidence.sentence[:20]):
+            return False
+        before = doc.text[:chunk.start]
+        last = before.rstrip()[-1:]
+        return not before.endswith("\n") and bool(last) and last not in _SENTENCE_END
 
     def _wrong_value(self, text: str, evidence: Evidence, kind: str, q: Question) -> bool:
         """The answer's value is not the evidence sentence's, and no sentence of the chunks the
@@ -186,6 +198,7 @@ _YES_NO = re.compile(r"^((?:是的?|不是|对|不对|否|没有|有|会|不会|
 _STATED_SCORE = 0.34          # an echoed yes or no is replaced by a sentence holding this share of
                               # the question's own words (the citation check's support threshold)
 _ECHO_SHARE = 0.7             # share of the rest's words taken from the question
+_SENTENCE_END = tuple(".。!?！？:：;；\"”'’)）")
 # The list letter or clause number a quoted sentence opens with: "(a) ", "4. ", "(iii) ".
 _LIST_MARK = re.compile(r"^(?:\((?:[a-z]|[ivx]+|\d+)\)|\d+\.)\s+", re.IGNORECASE)
 # A sentence quoted on its own loses the word that tied it to the one before ("但", "However,").

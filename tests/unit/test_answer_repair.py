@@ -120,6 +120,23 @@ def test_an_echo_stays_when_the_sentence_only_repeats_the_question_too(make_assi
     assert answer.answer.startswith("Yes, the first quokka kettle was released on March 3, 2026 by Quokka Labs")
 
 
+def test_a_sentence_a_chunk_cut_in_two_is_not_stated(make_assistant):
+    # "Contributor be liable to You for damages" is the end of "In no event ... shall any
+    # Contributor be liable": quoted alone it says the opposite.
+    from rag.evidence import Evidence
+    repair = make_assistant("")._repair()
+    data = repair.data
+
+    def opening(i):
+        return Evidence(i, data.chunks[i].text.lstrip()[:60], 1.0)
+    inside = [i for i, c in enumerate(data.chunks) if c.start > 0
+              and data.documents[c.doc_id].text[:c.start].rstrip()[-1:].isalpha()
+              and not data.documents[c.doc_id].text[:c.start].endswith("\n")]
+    assert inside and all(repair._cut_at_start(opening(i)) for i in inside)
+    firsts = [i for i, c in enumerate(data.chunks) if c.start == 0]
+    assert firsts and not any(repair._cut_at_start(opening(i)) for i in firsts)
+
+
 def test_a_yes_with_a_claim_of_its_own_is_not_asked_again(make_assistant):
     assistant = make_assistant("Yes, Quokka Labs released it on March 3, 2026.")
     answer = assistant.ask("Was the first quokka kettle released by Quokka Labs?")
