@@ -91,8 +91,9 @@ class Settings:
                                     # time to first token (docs/EVAL.md)
     hint_english: bool = False      # so English questions get no hint unless this is set
     evidence_sentence: bool = False  # quote the best evidence sentence in every question turn (docs/EVAL.md)
-    repair: bool = True             # check a date/amount answer against the best evidence sentence, and a draft
-                                    # nothing supports, and answer again with that sentence (rag/evidence.py)
+    repair: bool = True             # check a date/amount answer against the best evidence sentence, a draft
+                                    # nothing supports and a yes/no that only echoes the question, and answer
+                                    # again with that sentence (rag/repair.py)
     rrf_k: int = 10
     dense_weight: float = 1.0
     bm25_weight: float = 1.3
