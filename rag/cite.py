@@ -106,9 +106,11 @@ class Checked:
 # that back it about as well, the one that fits the question states the claim
 # (docs/EVAL.md, "Citations chosen with the question, an echoed yes or no, distinct passages").
 RETRIEVED_BONUS = 0.15
+# The share of a sentence's key terms a chunk must hold to back it.
+SUPPORT_THRESHOLD = 0.34
 
 
-def check_answer(text: str, chunk_for: dict[int, str], threshold: float = 0.34,
+def check_answer(text: str, chunk_for: dict[int, str], threshold: float = SUPPORT_THRESHOLD,
                  all_chunks: dict[int, str] | None = None,
                  glossary: dict[str, list[str]] | None = None,
                  retrieved: set | frozenset = frozenset()) -> tuple[Checked, dict[int, int]]:

@@ -14,6 +14,7 @@ import threading
 from typing import Callable
 
 from .assemble import Assembler, Question
+from .cite import SUPPORT_THRESHOLD
 from .evidence import (Evidence, best_sentence, fix_amounts, mismatch, question_kind, sentence_score, values,
                        without_heading)
 from .llm import GenStats
@@ -195,10 +196,10 @@ def _words(text: str) -> set[str]:
 # A draft that opens with a yes or a no, and what follows it.
 _YES_NO = re.compile(r"^((?:是的?|不是|对|不对|否|没有|有|会|不会|可以|不可以|能|不能|并不是|并非|(?:yes|not really|no)\b)"
                      r"[。.!！]?)[，,、\s]*(.*?)[。.!！]?$", re.IGNORECASE | re.DOTALL)
-_STATED_SCORE = 0.34          # an echoed yes or no is replaced by a sentence holding this share of
-                              # the question's own words (the citation check's support threshold)
+# An echoed yes or no is replaced by a sentence holding this share of the question's own words.
+_STATED_SCORE = SUPPORT_THRESHOLD
 _ECHO_SHARE = 0.7             # share of the rest's words taken from the question
-_SENTENCE_END = tuple(".。!?！？:：;；\"”'’)）")
+_SENTENCE_END = ".。!?！？:：;；\"”'’)）"        # what ends the text before a chunk that opens a sentence
 # The list letter or clause number a quoted sentence opens with: "(a) ", "4. ", "(iii) ".
 _LIST_MARK = re.compile(r"^(?:\((?:[a-z]|[ivx]+|\d+)\)|\d+\.)\s+", re.IGNORECASE)
 # A sentence quoted on its own loses the word that tied it to the one before ("但", "However,").

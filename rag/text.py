@@ -149,13 +149,13 @@ _BRITISH = re.compile(r"\b(licen)c(e[sd]?|ing)\b|\b(organi|recogni|authori|reali
                       r"|\b(catalog|dialog)ue(s?)\b|\b(program)me(s?)\b")
 
 
+_AMERICAN = ("s", "z", "er", "or", "se", "", "")    # what each alternative's British letters become
+
+
 def _american(m: re.Match) -> str:
     g = m.groups()
-    for i in range(0, len(g), 2):
-        if g[i] is not None:
-            stem, tail = g[i], g[i + 1] or ""
-            return stem + {0: "s", 2: "z", 4: "er", 6: "or", 8: "se", 10: "", 12: ""}[i] + tail
-    return m.group(0)
+    i = next(i for i in range(0, len(g), 2) if g[i] is not None)
+    return g[i] + _AMERICAN[i // 2] + (g[i + 1] or "")
 
 
 @functools.lru_cache(maxsize=1)
