@@ -80,13 +80,16 @@ def unknown_names(question: str, corpus_text: str, common: frozenset = frozenset
     """Names in the question that the corpus never mentions; `common`: the profile's words
     that read like names but are no subject of their own (a vendor's name)."""
     text = unicodedata.normalize("NFKC", question)
+    # Chinese text has no capitals of its own: a capitalised Latin word in it is a name also where
+    # it opens the question ("Llama 授權允許…嗎？").
+    chinese = HAN.search(text) is not None
     names = []
     for i, m in enumerate(_NAME.finditer(text)):
         name = m.group(0)
         word = name.split()[0].lower()
         has_digit = any(ch.isdigit() for ch in name)
         odd_case = any(ch.isupper() for ch in name[1:]) or "-" in name
-        capital_inside = name[0].isupper() and m.start() > 0 and not _sentence_start(text, m.start())
+        capital_inside = name[0].isupper() and (chinese or m.start() > 0 and not _sentence_start(text, m.start()))
         if word in _COMMON or word in common or word in _CALENDAR or not (has_digit or odd_case or capital_inside):
             continue
         key = re.sub(r"[\s\-]+", "", name.lower())

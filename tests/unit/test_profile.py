@@ -59,3 +59,11 @@ def test_common_words_come_from_the_profile():
     corpus = "gemma4apache2.0"
     assert unknown_names("What did Google say?", corpus) == ["Google"]
     assert unknown_names("What did Google say?", corpus, frozenset({"google"})) == []
+
+
+def test_a_capitalised_latin_word_opening_a_chinese_question_is_a_name():
+    corpus = "gemma 4 uses apache 2.0, the license"
+    assert unknown_names("Llama 授權允許大公司使用嗎？", corpus) == ["Llama"]
+    assert unknown_names("Apache 授權允許商用嗎？", corpus) == []
+    # an English question's first word is capitalised by the sentence, not by a name
+    assert unknown_names("Llamas are not in it, are they?", corpus) == []
