@@ -76,8 +76,14 @@ def split_sentences(text: str) -> list[str]:
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
 
 
+def marker_groups(at_least: int) -> str:
+    """A pattern for `at_least` groups of [n] markers with only blanks between them ("[9][40] [9][41]
+    [9][42]"): a run of citations that cites no sentence (shaping.py stops a reply that loops on them)."""
+    return rf"(?:(?:\[\d+\])+\s+){{{at_least},}}(?:\[\d+\])*"
+
+
 # Three or more marker groups with only blanks between them, and a marker cut off at the end.
-_MARKER_RUN = re.compile(r"(?:(?:\[\d+\])+[ \t\n]+){3,}(?:\[\d+\])*")
+_MARKER_RUN = re.compile(marker_groups(3))
 _CUT_MARKER = re.compile(r"\s*\[\d*$")
 # A sentence that only talks about the passages ("This is stated in passage [2].").
 _META = re.compile(r"^\W*(?:(?:this|that|it|which|the (?:information|answer))\b.{0,40}\b(?:is|was|are|can be)\s+"

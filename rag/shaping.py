@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 
 from . import prompt as P
-from .cite import CitationStream
+from .cite import CitationStream, marker_groups
 from .text import HAN, MARKER, normalize, to_traditional
 
 
@@ -166,9 +166,10 @@ class Shaper:
 # ends a sentence or line, on the reply's tail; a unit must hold three word characters (a
 # table rule "| --- | --- |" is no loop).
 _BOUNDARY = re.compile(r"[。！？.!?\n\]]")
-_LOOP = re.compile(r"(\S.{5,150}?)(?:\s*\1){2,}\s*$", re.DOTALL)      # a unit and two more copies
-_REPEATS = re.compile(r"(\S.{5,150}?)(?:\s*\1)+\s*$", re.DOTALL)     # a unit and its copies
-_MARKER_LOOP = re.compile(r"(?:(?:\[\d+\])+\s+){6,}(?:\[\d+\])*\s*$")
+_UNIT = r"(\S.{5,150}?)"
+_LOOP = re.compile(_UNIT + r"(?:\s*\1){2,}\s*$", re.DOTALL)      # a unit and two more copies
+_REPEATS = re.compile(_UNIT + r"(?:\s*\1)+\s*$", re.DOTALL)      # a unit and its copies
+_MARKER_LOOP = re.compile(marker_groups(6) + r"\s*$")
 _WORDY = re.compile(r"\w.*\w.*\w", re.DOTALL)
 
 
