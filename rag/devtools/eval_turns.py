@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..config import Settings
 from .eval_report import LANGS, machine
-from .evaluate import _answer_summary, log_row, score_answer
+from .evaluate import answer_summary, log_row, score_answer
 
 KEYS = ("fact_accuracy", "citation_validity", "citation_support", "language_match",
         "answer_refusal_recall", "answer_false_refusal_rate", "ttft_p50_s")
@@ -42,11 +42,11 @@ def summarise(rows: list[dict]) -> dict:
     for name, chosen in (("first turns", [r for r in rows if not r["follow_up"]]),
                          ("follow-ups", [r for r in rows if r["follow_up"]]), ("all", rows)):
         if chosen:
-            s = _answer_summary(chosen)
+            s = answer_summary(chosen)
             out[name] = {"turns": len(chosen), "in_scope": sum(r["in_scope"] for r in chosen)} | {k: s[k] for k in KEYS}
     follow = [r for r in rows if r["follow_up"] and r["in_scope"]]
     out["follow-ups by language"] = {
-        lang: _answer_summary(sel)["fact_accuracy"]
+        lang: answer_summary(sel)["fact_accuracy"]
         for lang in LANGS if (sel := [r for r in follow if r["language"] == lang])}
     return out
 

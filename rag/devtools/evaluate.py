@@ -146,7 +146,7 @@ def answer_metrics(assistant, items: list[dict], limit: int | None = None, log=N
         rows.append(row)
         if log:
             log_row(log, row)
-    return _answer_summary(rows)
+    return answer_summary(rows)
 
 
 def baseline_summary(assistant, items: list[dict], limit: int | None = None, log=None) -> dict:
@@ -160,7 +160,7 @@ def baseline_summary(assistant, items: list[dict], limit: int | None = None, log
         rows.append(score_answer(item, answer, item["language"], item.get("id")))
         if log:
             log_row(log, rows[-1])
-    s = _answer_summary(rows)
+    s = answer_summary(rows)
     return {"answered_n": s["answered_n"], "fact_accuracy": s["fact_accuracy"], "language_match": s["language_match"],
             "refusal_recall_answers": s["answer_refusal_recall"],
             "false_refusal_rate_answers": s["answer_false_refusal_rate"], "answer_ttft_p50_s": s["ttft_p50_s"],
@@ -223,7 +223,7 @@ def language_matches(answer: str, wanted: str, question: str = "") -> bool:
     return both_chinese and (script_neutral(text) or (bool(question) and script_neutral(question)))
 
 
-def _answer_summary(rows: list[dict]) -> dict:
+def answer_summary(rows: list[dict]) -> dict:
     def rate(sel, key):
         vals = [r[key] for r in sel if r[key] is not None]
         return round(sum(bool(v) for v in vals) / len(vals), 3) if vals else None
