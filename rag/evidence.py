@@ -144,7 +144,8 @@ def sentence_score(question: str, sentence: str, title: str = "", glossary: dict
     of the question's key terms it holds, the title's words included (half without the
     question's numbers)."""
     scored = f"{title}: {sentence}" if title else sentence
-    return rank_support(question, scored, glossary) or 0.5 * rank_support(_without_numbers(question), scored, glossary)
+    return rank_support(question, scored, glossary, inflected=True) \
+        or 0.5 * rank_support(_without_numbers(question), scored, glossary, inflected=True)
 
 
 def _with_headings(text: str) -> list[tuple[int, int]]:

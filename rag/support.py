@@ -87,11 +87,13 @@ def support(sentence: str, chunk_text: str, glossary: dict[str, list[str]] | Non
     return support_scores(sentence, chunk_text, glossary)[0]
 
 
-def rank_support(sentence: str, chunk_text: str, glossary: dict[str, list[str]] | None = None) -> float:
+def rank_support(sentence: str, chunk_text: str, glossary: dict[str, list[str]] | None = None,
+                 inflected: bool = False) -> float:
     """`support` for choosing among chunks: a word that cannot be checked counts half
     against the chunk, so that a chunk in the other language that shares only "Gemma 4"
-    with a sentence does not outrank the chunk that states the claim."""
-    return support_scores(sentence, chunk_text, glossary)[1]
+    with a sentence does not outrank the chunk that states the claim. `inflected`: an English word
+    also counts in another form ("warranty" in "warranties", "provided" in "provides")."""
+    return support_scores(sentence, chunk_text, glossary, inflected)[1]
 
 
 class Backing(NamedTuple):
@@ -100,7 +102,8 @@ class Backing(NamedTuple):
     words: int            # the sentence's words found in the chunk (numbers not counted)
 
 
-def support_scores(sentence: str, chunk_text: str, glossary: dict[str, list[str]] | None) -> Backing:
+def support_scores(sentence: str, chunk_text: str, glossary: dict[str, list[str]] | None,
+                   inflected: bool = False) -> Backing:
     """`support`, `rank_support` and the words found, in one pass."""
     chunk_norm = normalize(chunk_text)
     plain = MARKER.sub(" ", sentence)
@@ -116,7 +119,7 @@ def support_scores(sentence: str, chunk_text: str, glossary: dict[str, list[str]
     chunk_han = len(HAN.findall(chunk_norm)) >= 0.2 * len(re.findall(f"[a-z{HAN_CHARS}]", chunk_norm) or [1])
     counted = found = unchecked = words = 0
     for term in key_terms(sentence):
-        if term in chunk_norm:
+        if term in chunk_norm or (inflected and _stem(term) in chunk_norm):
             counted += 1
             found += 1
             words += not term.isdigit()
@@ -136,6 +139,18 @@ def support_scores(sentence: str, chunk_text: str, glossary: dict[str, list[str]
         return Backing(0.35, 0.35 / (1 + 0.5 * unchecked), 0)     # nothing checkable beyond matching numbers
     return Backing(found / counted, found / (counted + 0.5 * unchecked), words)
 
+
+def _stem(word: str) -> str:
+    """An English word without its inflection ("warranties" -> "warranti", "provided" -> "provid"),
+    kept at 4 letters or more; other words as they are."""
+    if word.isascii() and word.isalpha():
+        for suffix in _SUFFIXES:
+            if word.endswith(suffix) and len(word) - len(suffix) >= 4:
+                return word[:-len(suffix)]
+    return word
+
+
+_SUFFIXES = ("ies", "ied", "ing", "ed", "es", "s", "y", "e")
 
 # id(glossary) -> (glossary, reverse). Holding the glossary itself keeps its id from being
 # reused by another dict while the entry exists.

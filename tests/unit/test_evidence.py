@@ -90,3 +90,14 @@ def test_a_sentence_holds_its_documents_title():
     ev = best_sentence("Does the Apache License 2.0 grant a patent license?", chunks)
     assert ev.key == 1 and "patent license" in ev.sentence
     assert best_sentence("Does the Apache License 2.0 grant a patent license?", [c[:2] for c in chunks]).key == 0
+
+
+def test_a_question_word_counts_in_another_form_of_it_in_the_sentence():
+    # "warranty" / "provided" of the question are "WARRANTIES" / "provides" in the clause that answers
+    # it; the sentence that only repeats "warranty" must not win on that alone.
+    clause = [(0, "You may choose to offer, and charge a fee for, acceptance of support and warranty obligations. "
+                  "Licensor provides the Work on an AS IS BASIS, WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND.")]
+    assert "AS IS" in best_sentence("Is the Work provided with any warranty?", clause).sentence
+    from rag.support import rank_support, support
+    assert rank_support("warranty provided", "provides warranties", inflected=True) == 1.0
+    assert support("warranty provided", "provides warranties") == 0.0      # the citation check stays exact
