@@ -20,7 +20,7 @@ from .evidence import (Evidence, best_sentence, fix_amounts, mismatch, question_
 from .llm import GenStats
 from .shaping import Shaper
 from .support import key_terms
-from .text import FOOTNOTE_RUN, HAN, detect_language, singular, to_simplified
+from .text import FOOTNOTE_RUN, HAN, MARKER, detect_language, singular, to_simplified
 from .types import Answer
 
 
@@ -175,12 +175,28 @@ def bare_yes_no(draft: str, q: Question) -> str | None:
     such a draft states nothing the checker can back. None for any other draft."""
     m = _YES_NO.match(to_simplified(draft).strip())
     if m is None:
-        return None
+        return "" if _restated(draft, q) else None
     rest = _words(m.group(2))
     if rest and not _echoed(rest, q):
         return None
     head = m.group(1)
     return head if head[-1] in "。.!！" else head + ("。" if HAN.search(head) else ".")
+
+
+def _restated(draft: str, q: Question) -> bool:
+    """The draft only puts a yes-or-no question as a statement, with no yes, no or negation of its own
+    ("The Work provided with any warranty." after "Is the Work provided with any warranty?")."""
+    plain = to_simplified(MARKER.sub("", draft)).strip()
+    said = _words(plain)
+    if not said or not _YES_NO_QUESTION.search(to_simplified(q.text).strip()):
+        return False
+    if _negations(plain) - _negations(to_simplified(q.text)):
+        return False                  # "... does not cost anything" answers "Does ... cost anything?"
+    return said <= _words(q.text) | _words(q.standalone or "")
+
+
+def _negations(text: str) -> set[str]:
+    return {m.group(0).lower() for m in _NEGATION.finditer(text)}
 
 
 def _echoed(said: set[str], q: Question) -> bool:
@@ -196,6 +212,12 @@ def _words(text: str) -> set[str]:
 # A draft that opens with a yes or a no, and what follows it.
 _YES_NO = re.compile(r"^((?:是的?|不是|对|不对|否|没有|有|会|不会|可以|不可以|能|不能|并不是|并非|(?:yes|not really|no)\b)"
                      r"[。.!！]?)[，,、\s]*(.*?)[。.!！]?$", re.IGNORECASE | re.DOTALL)
+# A question answered by yes or no: English opening with an auxiliary verb, Chinese with a 吗 or an
+# "A不A" choice at its end.
+_YES_NO_QUESTION = re.compile(r"^(?:is|are|was|were|do|does|did|can|could|may|might|must|shall|should|will|would|"
+                              r"has|have|had)\b|[吗嘛][？?]?$|是否|能否|可否|有没有|是不是|(.)不\1",
+                              re.IGNORECASE)
+_NEGATION = re.compile(r"\b(?:not|no|never|none|nothing|neither|nor|without|cannot)\b|n't|[不没无非未否别]")
 # An echoed yes or no is replaced by a sentence holding this share of the question's own words.
 _STATED_SCORE = SUPPORT_THRESHOLD
 _ECHO_SHARE = 0.7             # share of the rest's words taken from the question

@@ -137,6 +137,14 @@ def test_a_sentence_a_chunk_cut_in_two_is_not_stated(make_assistant):
     assert firsts and not any(repair._cut_at_start(opening(i)) for i in firsts)
 
 
+def test_a_yes_no_question_put_as_a_statement_is_answered_again(make_assistant):
+    # No "yes" at all: the question's words in the order of a statement.
+    assistant = make_assistant("The first quokka kettle was released by Quokka Labs.",
+                               "Yes, Quokka Labs released it on March 3, 2026.")
+    answer = assistant.ask("Was the first quokka kettle released by Quokka Labs?")
+    assert len(assistant.llm.prompts) == 2 and "March 3, 2026" in answer.answer
+
+
 def test_a_yes_with_a_claim_of_its_own_is_not_asked_again(make_assistant):
     assistant = make_assistant("Yes, Quokka Labs released it on March 3, 2026.")
     answer = assistant.ask("Was the first quokka kettle released by Quokka Labs?")
@@ -166,3 +174,9 @@ def test_bare_yes_no_tells_an_echo_from_a_claim():
     assert asked("Nothing was said.", "Was anything said?") is None                # "no" is a whole word
     assert asked("Yes, the license allows you to use the Licensor's trademarks[1].",      # spelling, plural
                  "Does the licence let me use the Licensor's trademark?") == "Yes."
+    # a yes-or-no question put as a statement is an echo; one with a negation of its own answers it
+    assert asked("The Work provided with any warranty[1].", "Is the Work provided with any warranty?") == ""
+    assert asked("这个许可证有专利授权[1]。", "这个许可证有专利授权吗？") == ""
+    assert asked("The license does not cost anything[1].", "Does the license cost anything?") is None
+    assert asked("这个许可证没有专利授权[1]。", "这个许可证有专利授权吗？") is None
+    assert asked("Gemma 4 is released under Apache 2.0[1].", "What license is Gemma 4 released under?") is None
