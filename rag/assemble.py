@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass, field
 
 from . import prompt as P
+from .attribution import credited_documents
 from .cite import check_answer, renumber
 from .context import Context
 from .llm import GenStats
@@ -78,7 +79,7 @@ class Assembler:
         all_given = {p: self._as_read(p, q.language) for p in ranked}
         shown = drop_echo(shaper.shown, q.text)
         checked, added = check_answer(shown, chunk_for, all_chunks=all_given, glossary=self.retriever.glossary,
-                                      retrieved=set(scores))
+                                      retrieved=set(scores), credited=self._credited(ranked), key_of=positions)
         positions.update(added)
         text, mapping = renumber(checked.text)
         positions = {mapping[n]: p for n, p in positions.items() if n in mapping}
@@ -93,6 +94,13 @@ class Assembler:
         return Answer(q.text, text, q.language, citations=citations, retrieved=[self._hit(p, scores) for p in ranked],
                       standalone_question=q.standalone, unsupported=checked.unsupported,
                       context=self.context_use(q), timings=self.timings(q), model=self.model_name)
+
+    def _credited(self, given: list[int]):
+        """sentence -> the given chunks of the documents it credits with its claim."""
+        def credited(sentence: str) -> set[int]:
+            owners = credited_documents(sentence, self.data.documents)
+            return {p for p in given if self.data.chunks[p].doc_id in owners} if owners else set()
+        return credited
 
     def _as_read(self, position: int, language: str) -> str:
         # The model reads each chunk under its document's title and site, so "according

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Callable
 
-from .support import support, support_scores
+from .attribution import uncredited
+from .support import key_terms, support, support_scores
 from .text import HAN_CHARS, MARKER, sentence_spans
 
 # Text that may still grow into a marker: hold it back while streaming.
@@ -112,6 +114,8 @@ class Checked:
 # that back it about as well, the one that fits the question states the claim
 # (docs/EVAL.md, "Citations chosen with the question, an echoed yes or no, distinct passages").
 RETRIEVED_BONUS = 0.15
+# Key terms a sentence must hold besides its credit ("According to X, …") to be re-pointed to X.
+_CLAIM_WORDS = 2
 # The share of a sentence's key terms a chunk must hold to back it.
 SUPPORT_THRESHOLD = 0.34
 
@@ -119,7 +123,9 @@ SUPPORT_THRESHOLD = 0.34
 def check_answer(text: str, chunk_for: dict[int, str], threshold: float = SUPPORT_THRESHOLD,
                  all_chunks: dict[int, str] | None = None,
                  glossary: dict[str, list[str]] | None = None,
-                 retrieved: set | frozenset = frozenset()) -> tuple[Checked, dict[int, int]]:
+                 retrieved: set | frozenset = frozenset(),
+                 credited: Callable[[str], set] | None = None,
+                 key_of: dict[int, int] | None = None) -> tuple[Checked, dict[int, int]]:
     """Check each sentence of an answer whose markers are display numbers.
 
     `chunk_for` maps display n -> cited chunk text; `all_chunks` maps a key -> text of
@@ -127,8 +133,11 @@ def check_answer(text: str, chunk_for: dict[int, str], threshold: float = SUPPOR
     re-pointed to the given chunk that clearly does, else flagged; an uncited factual
     sentence gets a marker for its best chunk when that chunk clearly supports it, else
     it is flagged. `retrieved` holds the keys retrieval found for the question; they win
-    near ties. Returns the repaired text and the markers it added (display n -> key in
-    `all_chunks`)."""
+    near ties. `credited(sentence)` gives the keys of the chunks of the documents a sentence
+    credits with its claim ("According to 9to5Google, …"; rag/attribution.py), and `key_of`
+    maps display n -> key: a sentence that cites another document is re-pointed to the credited
+    document's chunk that backs it, when one does. Returns the repaired text and the markers it
+    added (display n -> key in `all_chunks`)."""
     all_chunks = all_chunks or {}
     # A run of bare markers ("[9][40] [9][41] [9][42] …", a reply that fell into numbering the
     # passages until its token limit) carries no claim and reads as noise; so does a marker the
@@ -137,18 +146,22 @@ def check_answer(text: str, chunk_for: dict[int, str], threshold: float = SUPPOR
     text = cleaned.rstrip() if cleaned != text else text
     next_n = max(chunk_for, default=0) + 1
     added_map: dict[int, int] = {}
-    number_for_key: dict[int, int] = {}
     unsupported: list[str] = []
     supported = 0
     edits: list[tuple[int, int, str]] = []          # (start, end, replacement)
 
-    def best_given(sentence: str) -> tuple[float, int | None]:
+    key_of = key_of or {}
+    number_for_key: dict[int, int] = {key: n for n, key in key_of.items()}
+
+    def best_given(sentence: str, among: set | None = None) -> tuple[float, int | None]:
         # `all_chunks` comes best-ranked first: among equally good matches the
         # retrieval ranking decides, so a passing mention loses to the real statement.
         # A chunk the model did not cite must back a word of the sentence, not only its
         # numbers ("明天北京…15 到 20 摄氏度" is not backed by "January 15, 2026").
         best = None                          # (ranking score, -rank, support, key)
         for rank, (key, t) in enumerate(all_chunks.items()):
+            if among is not None and key not in among:
+                continue
             backing = support_scores(sentence, t, glossary)
             if not backing.words:
                 continue
@@ -159,6 +172,25 @@ def check_answer(text: str, chunk_for: dict[int, str], threshold: float = SUPPOR
             if best is None or row[:2] > best[:2]:
                 best = row
         return (best[2], best[3]) if best else (0.0, None)
+
+    def best_credited(sentence: str, owners: set) -> tuple[float, int | None]:
+        # The credited document's chunk that backs the claim: the sentence without its credit must
+        # say something ("Google Cloud says so." does not) and be backed by it.
+        claim = uncredited(sentence)
+        if len(key_terms(claim)) < _CLAIM_WORDS:
+            return 0.0, None
+        score, key = best_given(claim, among=owners)
+        return (score, key) if key is not None and support(sentence, all_chunks[key], glossary) >= threshold \
+            else (0.0, None)
+
+    def best_for(sentence: str) -> tuple[float, int | None]:
+        # The credited document's chunk first, when one backs the sentence.
+        owners = credited(sentence) if credited else set()
+        if owners:
+            score, key = best_credited(sentence, owners)
+            if key is not None and score >= threshold:
+                return score, key
+        return best_given(sentence)
 
     def marker_for(key: int) -> str:
         nonlocal next_n
@@ -179,12 +211,24 @@ def check_answer(text: str, chunk_for: dict[int, str], threshold: float = SUPPOR
             joint = support(sentence, "\n".join(chunk_for[n] for n in valid), glossary)
             if max(scores.values()) >= threshold or joint >= threshold:
                 supported += 1
+                owners = credited(sentence) if credited else set()
+                if owners and not any(key_of.get(n) in owners for n in valid):
+                    # The credited document's chunk replaces the cited ones only when it backs the
+                    # claim as well as they do: a source kept as a snippet may hold half of it.
+                    claim = uncredited(sentence)
+                    cited_backing = max(support(claim, chunk_for[n], glossary) for n in valid)
+                    score, key = best_credited(sentence, owners)
+                    if key is not None and score >= threshold and \
+                            support(claim, all_chunks[key], glossary) >= cited_backing:
+                        first = MARKER.search(sentence)
+                        edits.append((a + first.start(), b, marker_for(key) + MARKER.sub("", sentence[first.start():])))
+                        continue
                 weak = [n for n, sc in scores.items() if sc < threshold * 0.5]
                 if weak and len(weak) < len(valid):
                     # Keep the markers whose chunk backs the claim, drop the stray ones.
                     edits.append((a, b, _drop_markers(sentence, set(weak))))
                 continue
-            score, key = best_given(sentence)
+            score, key = best_for(sentence)
             if key is not None and score >= threshold:
                 supported += 1
                 first = MARKER.search(sentence)
@@ -195,7 +239,7 @@ def check_answer(text: str, chunk_for: dict[int, str], threshold: float = SUPPOR
             continue
         if not is_factual(sentence):
             continue
-        score, key = best_given(sentence)
+        score, key = best_for(sentence)
         if key is not None and score >= threshold:
             supported += 1
             m = re.search(r"[。！？!?.\s]+$", sentence)

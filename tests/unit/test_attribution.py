@@ -1,0 +1,64 @@
+"""A sentence that credits a document with its claim ("According to Quokka Weekly, …") cites that
+document's passage, not another that repeats the claim (rag/attribution.py, cite.py)."""
+from rag.attribution import credited_documents, credited_names
+from rag.cite import check_answer
+from rag.types import Document
+
+DOCS = {"review": Document("review", "Kettles of 2026 - Quokka Weekly", "", site="quokkaweekly.example.com"),
+        "summary": Document("summary", "A summary of the kettle news", "", site="news.example.org"),
+        "labs": Document("labs", "Quokka Labs announces the kettle", "", site="blog.quokkalabs.example"),
+        "shop": Document("shop", "Quokka Labs shop", "", site="shop.quokkalabs.example")}
+
+
+def test_the_credited_name_is_read_from_the_frames_of_saying():
+    assert credited_names("According to Quokka Weekly, the kettle boils in 40 seconds[1].") == ["quokkaweekly"]
+    assert credited_names("Quokka Weekly says the kettle boils fast.") == ["quokkaweekly"]
+    assert credited_names("Quokka Weekly 说这个水壶很快[1]。") == ["quokkaweekly"]
+    assert credited_names("据 Quokka Weekly 的评测介绍，水壶很快。") == ["quokkaweekly"]
+    assert credited_names("The kettle boils in 40 seconds[1].") == []
+
+
+def test_a_name_fits_the_document_by_title_part_or_site_and_only_when_one_fits_best():
+    assert credited_documents("According to Quokka Weekly, it is fast.", DOCS) == {"review"}
+    assert credited_documents("According to QuokkaWeekly, it is fast.", DOCS) == {"review"}      # its site
+    # "Quokka Labs" is in two documents' titles equally: no document is credited
+    assert credited_documents("Quokka Labs says it is fast.", DOCS) == set()
+
+
+def test_a_credited_sentence_is_repointed_to_the_credited_documents_chunk():
+    summary = "Quokka Weekly found that the kettle boils water in 40 seconds."
+    review = "Our test: the kettle boils water in 40 seconds, the fastest we measured. (quokkaweekly.example.com)"
+    chunks = {10: summary, 20: review}
+    credited = lambda sentence: {20} if credited_documents(sentence, DOCS) == {"review"} else set()
+    text = "According to Quokka Weekly, the kettle boils water in 40 seconds[1]."
+    checked, added = check_answer(text, {1: summary}, all_chunks=chunks, credited=credited, key_of={1: 10})
+    assert checked.text == "According to Quokka Weekly, the kettle boils water in 40 seconds[2]." and added == {2: 20}
+    # without the credit, the model's citation stands
+    checked, added = check_answer(text, {1: summary}, all_chunks=chunks, key_of={1: 10})
+    assert checked.text == text and added == {}
+
+
+def test_a_credited_document_that_does_not_back_the_sentence_leaves_the_citation():
+    summary = "Quokka Weekly found that the kettle boils water in 40 seconds."
+    chunks = {10: summary, 20: "Quokka Weekly reviewed toasters this spring."}
+    text = "According to Quokka Weekly, the kettle boils water in 40 seconds[1]."
+    checked, _ = check_answer(text, {1: summary}, all_chunks=chunks, credited=lambda s: {20}, key_of={1: 10})
+    assert checked.text == text
+
+
+def test_a_credit_with_no_claim_of_its_own_keeps_its_citation():
+    # "Quokka Weekly says so." names the document but states nothing its passage could back.
+    summary = "Quokka Weekly says the kettle boils water in 40 seconds."
+    chunks = {10: summary, 20: "Quokka Weekly reviews kettles. (quokkaweekly.example.com)"}
+    text = "Quokka Weekly says so[1]."
+    checked, added = check_answer(text, {1: summary}, all_chunks=chunks, credited=lambda s: {20}, key_of={1: 10})
+    assert checked.text == text and added == {}
+
+
+def test_a_credited_chunk_that_backs_less_of_the_claim_does_not_take_the_citation():
+    # The summary states the whole claim; the credited source, kept as a snippet, half of it.
+    summary = "Quokka Weekly found that the kettle boils water fast and stays silent."
+    chunks = {10: summary, 20: "Quokka Weekly: the kettle boils water. (quokkaweekly.example.com)"}
+    text = "According to Quokka Weekly, the kettle boils water fast and stays silent[1]."
+    checked, added = check_answer(text, {1: summary}, all_chunks=chunks, credited=lambda s: {20}, key_of={1: 10})
+    assert checked.text == text and added == {}
