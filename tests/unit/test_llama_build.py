@@ -2,8 +2,6 @@
 -march=native on x86-64; a build key that changes with every input; a self-check that names
 the signal a child process died of."""
 import importlib.util
-import signal
-import sys
 from pathlib import Path
 
 import pytest
