@@ -1,5 +1,7 @@
 """A sentence that credits a document with its claim ("According to Quokka Weekly, …") cites that
 document's passage, not another that repeats the claim (rag/attribution.py, cite.py)."""
+import pytest
+
 from rag.attribution import credited_documents, credited_names
 from rag.cite import check_answer
 from rag.types import Document
@@ -38,27 +40,21 @@ def test_a_credited_sentence_is_repointed_to_the_credited_documents_chunk():
     assert checked.text == text and added == {}
 
 
-def test_a_credited_document_that_does_not_back_the_sentence_leaves_the_citation():
-    summary = "Quokka Weekly found that the kettle boils water in 40 seconds."
-    chunks = {10: summary, 20: "Quokka Weekly reviewed toasters this spring."}
-    text = "According to Quokka Weekly, the kettle boils water in 40 seconds[1]."
-    checked, _ = check_answer(text, {1: summary}, all_chunks=chunks, credited=lambda s: {20}, key_of={1: 10})
-    assert checked.text == text
-
-
-def test_a_credit_with_no_claim_of_its_own_keeps_its_citation():
-    # "Quokka Weekly says so." names the document but states nothing its passage could back.
-    summary = "Quokka Weekly says the kettle boils water in 40 seconds."
-    chunks = {10: summary, 20: "Quokka Weekly reviews kettles. (quokkaweekly.example.com)"}
-    text = "Quokka Weekly says so[1]."
-    checked, added = check_answer(text, {1: summary}, all_chunks=chunks, credited=lambda s: {20}, key_of={1: 10})
-    assert checked.text == text and added == {}
-
-
-def test_a_credited_chunk_that_backs_less_of_the_claim_does_not_take_the_citation():
-    # The summary states the whole claim; the credited source, kept as a snippet, half of it.
-    summary = "Quokka Weekly found that the kettle boils water fast and stays silent."
-    chunks = {10: summary, 20: "Quokka Weekly: the kettle boils water. (quokkaweekly.example.com)"}
-    text = "According to Quokka Weekly, the kettle boils water fast and stays silent[1]."
+@pytest.mark.parametrize("summary,credited_chunk,text", [
+    # the credited document does not back the claim
+    ("Quokka Weekly found that the kettle boils water in 40 seconds.",
+     "Quokka Weekly reviewed toasters this spring.",
+     "According to Quokka Weekly, the kettle boils water in 40 seconds[1]."),
+    # the sentence names the document but states nothing its passage could back
+    ("Quokka Weekly says the kettle boils water in 40 seconds.",
+     "Quokka Weekly reviews kettles. (quokkaweekly.example.com)",
+     "Quokka Weekly says so[1]."),
+    # the cited chunk states the whole claim; the credited source, kept as a snippet, half of it
+    ("Quokka Weekly found that the kettle boils water fast and stays silent.",
+     "Quokka Weekly: the kettle boils water. (quokkaweekly.example.com)",
+     "According to Quokka Weekly, the kettle boils water fast and stays silent[1]."),
+])
+def test_the_citation_stays_unless_the_credited_chunk_backs_the_claim_as_well(summary, credited_chunk, text):
+    chunks = {10: summary, 20: credited_chunk}
     checked, added = check_answer(text, {1: summary}, all_chunks=chunks, credited=lambda s: {20}, key_of={1: 10})
     assert checked.text == text and added == {}
