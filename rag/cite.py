@@ -173,24 +173,25 @@ def check_answer(text: str, chunk_for: dict[int, str], threshold: float = SUPPOR
                 best = row
         return (best[2], best[3]) if best else (0.0, None)
 
-    def best_credited(sentence: str, owners: set) -> tuple[float, int | None]:
-        # The credited document's chunk that backs the claim: the sentence without its credit must
-        # say something ("Google Cloud says so." does not) and be backed by it.
+    def credited_instead(sentence: str, against: list[str], cited: set) -> int | None:
+        # The chunk of the document the sentence credits ("According to 9to5Google, …") that backs
+        # its claim at least as well as the chunks in `against` (those it cites, or the best one
+        # found), unless it cites that document already (`cited`: keys): the sentence without its
+        # credit must say something ("Google Cloud says so." does not), and a source kept as a
+        # snippet may hold only half of what a summary states.
+        owners = credited(sentence) if credited else set()
         claim = uncredited(sentence)
-        if len(key_terms(claim)) < _CLAIM_WORDS:
-            return 0.0, None
-        score, key = best_given(claim, among=owners)
-        return (score, key) if key is not None and support(sentence, all_chunks[key], glossary) >= threshold \
-            else (0.0, None)
+        if not owners or owners & cited or len(key_terms(claim)) < _CLAIM_WORDS:
+            return None
+        backing, key = best_given(claim, among=owners)
+        if key is None or backing < threshold or support(sentence, all_chunks[key], glossary) < threshold:
+            return None
+        return key if backing >= max((support(claim, t, glossary) for t in against), default=0.0) else None
 
     def best_for(sentence: str) -> tuple[float, int | None]:
-        # The credited document's chunk first, when one backs the sentence.
-        owners = credited(sentence) if credited else set()
-        if owners:
-            score, key = best_credited(sentence, owners)
-            if key is not None and score >= threshold:
-                return score, key
-        return best_given(sentence)
+        score, key = best_given(sentence)
+        owner = credited_instead(sentence, [all_chunks[key]], {key}) if key is not None else None
+        return (support(sentence, all_chunks[owner], glossary), owner) if owner is not None else (score, key)
 
     def marker_for(key: int) -> str:
         nonlocal next_n
@@ -211,18 +212,11 @@ def check_answer(text: str, chunk_for: dict[int, str], threshold: float = SUPPOR
             joint = support(sentence, "\n".join(chunk_for[n] for n in valid), glossary)
             if max(scores.values()) >= threshold or joint >= threshold:
                 supported += 1
-                owners = credited(sentence) if credited else set()
-                if owners and not any(key_of.get(n) in owners for n in valid):
-                    # The credited document's chunk replaces the cited ones only when it backs the
-                    # claim as well as they do: a source kept as a snippet may hold half of it.
-                    claim = uncredited(sentence)
-                    cited_backing = max(support(claim, chunk_for[n], glossary) for n in valid)
-                    score, key = best_credited(sentence, owners)
-                    if key is not None and score >= threshold and \
-                            support(claim, all_chunks[key], glossary) >= cited_backing:
-                        first = MARKER.search(sentence)
-                        edits.append((a + first.start(), b, marker_for(key) + MARKER.sub("", sentence[first.start():])))
-                        continue
+                owner = credited_instead(sentence, [chunk_for[n] for n in valid], {key_of.get(n) for n in valid})
+                if owner is not None:
+                    first = MARKER.search(sentence)
+                    edits.append((a + first.start(), b, marker_for(owner) + MARKER.sub("", sentence[first.start():])))
+                    continue
                 weak = [n for n, sc in scores.items() if sc < threshold * 0.5]
                 if weak and len(weak) < len(valid):
                     # Keep the markers whose chunk backs the claim, drop the stray ones.

@@ -58,3 +58,14 @@ def test_the_citation_stays_unless_the_credited_chunk_backs_the_claim_as_well(su
     chunks = {10: summary, 20: credited_chunk}
     checked, added = check_answer(text, {1: summary}, all_chunks=chunks, credited=lambda s: {20}, key_of={1: 10})
     assert checked.text == text and added == {}
+
+
+def test_an_uncited_credited_sentence_gets_the_credited_chunk_only_when_it_backs_the_claim_as_well():
+    summary = "Quokka Weekly found that the kettle boils water fast and stays silent."
+    text = "According to Quokka Weekly, the kettle boils water fast and stays silent."
+    snippet = "Quokka Weekly: the kettle boils water. (quokkaweekly.example.com)"
+    _, added = check_answer(text, {}, all_chunks={10: summary, 20: snippet}, credited=lambda s: {20})
+    assert list(added.values()) == [10]
+    review = "Quokka Weekly: the kettle boils water fast and stays silent. (quokkaweekly.example.com)"
+    _, added = check_answer(text, {}, all_chunks={10: summary, 20: review}, credited=lambda s: {20})
+    assert list(added.values()) == [20]
