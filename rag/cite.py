@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from .attribution import uncredited
-from .support import key_terms, support, support_scores
+from .support import key_terms, rank_support, support, support_scores
 from .text import HAN_CHARS, MARKER, sentence_spans
 
 # Text that may still grow into a marker: hold it back while streaming.
@@ -114,6 +114,9 @@ class Checked:
 # that back it about as well, the one that fits the question states the claim
 # (docs/EVAL.md, "Citations chosen with the question, an echoed yes or no, distinct passages").
 RETRIEVED_BONUS = 0.15
+# How much less of a claim the credited document's chunk may back (ranking support) than the chunk
+# it would replace: "about as well", the same margin as RETRIEVED_BONUS.
+CREDIT_MARGIN = RETRIEVED_BONUS
 # Key terms a sentence must hold besides its credit ("According to X, …") to be re-pointed to X.
 _CLAIM_WORDS = 2
 # The share of a sentence's key terms a chunk must hold to back it.
@@ -176,9 +179,9 @@ def check_answer(text: str, chunk_for: dict[int, str], threshold: float = SUPPOR
     def credited_instead(sentence: str, against: list[str], cited: set) -> int | None:
         # The chunk of the document the sentence credits ("According to 9to5Google, …") that backs
         # its claim at least as well as the chunks in `against` (those it cites, or the best one
-        # found), unless it cites that document already (`cited`: keys): the sentence without its
-        # credit must say something ("Google Cloud says so." does not), and a source kept as a
-        # snippet may hold only half of what a summary states.
+        # found) about as well, unless it cites that document already (`cited`: keys): the sentence
+        # without its credit must say something ("Google Cloud says so." does not), and a source
+        # kept as a snippet may hold only half of what a summary states.
         owners = credited(sentence) if credited else set()
         claim = uncredited(sentence)
         if not owners or owners & cited or len(key_terms(claim)) < _CLAIM_WORDS:
@@ -186,7 +189,10 @@ def check_answer(text: str, chunk_for: dict[int, str], threshold: float = SUPPOR
         backing, key = best_given(claim, among=owners)
         if key is None or backing < threshold or support(sentence, all_chunks[key], glossary) < threshold:
             return None
-        return key if backing >= max((support(claim, t, glossary) for t in against), default=0.0) else None
+        # Compared with `rank_support`, which counts a word unchecked across languages half against a
+        # chunk: an English claim is not backed "better" by a Chinese chunk that leaves its words unchecked.
+        best_other = max((rank_support(claim, t, glossary) for t in against), default=0.0)
+        return key if rank_support(claim, all_chunks[key], glossary) >= best_other - CREDIT_MARGIN else None
 
     def best_for(sentence: str) -> tuple[float, int | None]:
         score, key = best_given(sentence)

@@ -69,3 +69,13 @@ def test_an_uncited_credited_sentence_gets_the_credited_chunk_only_when_it_backs
     review = "Quokka Weekly: the kettle boils water fast and stays silent. (quokkaweekly.example.com)"
     _, added = check_answer(text, {}, all_chunks={10: summary, 20: review}, credited=lambda s: {20})
     assert list(added.values()) == [20]
+
+
+def test_a_credited_chunk_backing_the_claim_about_as_well_takes_the_citation():
+    # 7 of the claim's 8 words in the credited source, all 8 in the summary: about as well.
+    summary = "Quokka Weekly found that the kettle boils water quickly, quietly and safely every morning."
+    review = "Our test: the kettle boils water quickly, quietly and safely every time. (quokkaweekly.example.com)"
+    text = "According to Quokka Weekly, the kettle boils water quickly, quietly and safely every morning[1]."
+    checked, added = check_answer(text, {1: summary}, all_chunks={10: summary, 20: review},
+                                  credited=lambda s: {20}, key_of={1: 10})
+    assert added == {2: 20}
