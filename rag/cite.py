@@ -178,13 +178,15 @@ def check_answer(text: str, chunk_for: dict[int, str], threshold: float = SUPPOR
 
     def credited_instead(sentence: str, against: list[str], cited: set) -> int | None:
         # The chunk of the document the sentence credits ("According to 9to5Google, …") that backs
-        # its claim at least as well as the chunks in `against` (those it cites, or the best one
-        # found) about as well, unless it cites that document already (`cited`: keys): the sentence
+        # its claim about as well as the chunks in `against` (those it cites, or the best one
+        # found), unless it cites that document already (`cited`: keys): the sentence
         # without its credit must say something ("Google Cloud says so." does not), and a source
         # kept as a snippet may hold only half of what a summary states.
         owners = credited(sentence) if credited else set()
+        if not owners or owners & cited:
+            return None
         claim = uncredited(sentence)
-        if not owners or owners & cited or len(key_terms(claim)) < _CLAIM_WORDS:
+        if len(key_terms(claim)) < _CLAIM_WORDS:
             return None
         backing, key = best_given(claim, among=owners)
         if key is None or backing < threshold or support(sentence, all_chunks[key], glossary) < threshold:

@@ -192,7 +192,7 @@ def _restated(draft: str, q: Question) -> bool:
         return False
     if _negations(plain) - _negations(to_simplified(q.text)):
         return False                  # "... does not cost anything" answers "Does ... cost anything?"
-    return said <= _words(q.text) | _words(q.standalone or "")
+    return said <= _asked(q)
 
 
 def _negations(text: str) -> set[str]:
@@ -201,8 +201,12 @@ def _negations(text: str) -> set[str]:
 
 def _echoed(said: set[str], q: Question) -> bool:
     """Most of these words are the question's (with the question it follows)."""
-    asked = _words(q.text) | _words(q.standalone or "")
-    return len(said & asked) >= _ECHO_SHARE * len(said)
+    return len(said & _asked(q)) >= _ECHO_SHARE * len(said)
+
+
+def _asked(q: Question) -> set[str]:
+    """The question's words, with those of the question it follows."""
+    return _words(q.text) | _words(q.standalone or "")
 
 
 def _words(text: str) -> set[str]:
