@@ -15,7 +15,7 @@ from . import prompt as P
 from .config import Settings
 from .llm import ChatModel
 from .store import IndexData
-from .text import MARKER
+from .text import MARKER, detect_language
 from .types import Hit
 
 HISTORY_TURNS = 2
@@ -139,23 +139,32 @@ class ContextLayout:
         positions = [self.data.position(h.chunk_id) for h in hits]
         if evidence and evidence[0] not in positions:
             positions = [evidence[0], *positions]
+        across = self._across(language, positions)
         layout = self.layout()
         if layout == "full":
             system, numbering = self.full_prompt()
             hint = [p + 1 for p in positions[:self._hinted(language)]]
             quoted = (evidence[0] + 1, evidence[1]) if evidence else None
             messages = [{"role": "system", "content": system}, *self._history_messages(history),
-                        {"role": "user", "content": P.user_turn(question, language, hint=hint, evidence=quoted)}]
+                        {"role": "user", "content": P.user_turn(question, language, hint=hint, evidence=quoted,
+                                                                    across=across)}]
             if self._fits(messages):
                 return Context("full", messages, numbering, list(range(len(self.data.chunks))))
         if layout == "chunks":
-            return self._chunks_context(question, language, positions, history, evidence)
-        return self._retrieval_context(question, language, positions, history, evidence)
+            return self._chunks_context(question, language, positions, history, evidence, across)
+        return self._retrieval_context(question, language, positions, history, evidence, across)
+
+    def _across(self, language: str, positions: list[int]) -> bool:
+        """The best passage is in another language than the question (an English clause for a Chinese question)."""
+        if not positions:
+            return False
+        found = detect_language(self.data.chunks[positions[0]].text)
+        return found != "und" and found.startswith("zh") != language.startswith("zh")
 
     def _hinted(self, language: str) -> int:
         return self.settings.hint_passages if language != "en" or self.settings.hint_english else 0
 
-    def _chunks_context(self, question, language, positions, history, evidence=None) -> Context:
+    def _chunks_context(self, question, language, positions, history, evidence=None, across=False) -> Context:
         """The base (when there is one), then the top-k chunks after it as stored-KV pieces in
         the system prompt, in index order (numbered by index position, so a piece's text, and
         its KV, never depends on the question); the lowest-ranked go first when over budget."""
@@ -169,7 +178,8 @@ class ContextLayout:
                         *self._history_messages(history),
                         {"role": "user", "content": P.user_turn(
                             question, language, hint=[p + 1 for p in keep[:self._hinted(language)]],
-                            evidence=(evidence[0] + 1, evidence[1]) if evidence and evidence[0] in keep else None)}]
+                            evidence=(evidence[0] + 1, evidence[1]) if evidence and evidence[0] in keep else None,
+                            across=across)}]
             if self._fits(messages, (base, base_tokens) if end else None) or not keep:
                 given = keep + [p for p in range(end) if p not in keep]
                 numbering = {p + 1: p for p in sorted(given)}
@@ -180,7 +190,7 @@ class ContextLayout:
             keep = keep[:-1]
             trimmed += 1
 
-    def _retrieval_context(self, question, language, positions, history, evidence=None) -> Context:
+    def _retrieval_context(self, question, language, positions, history, evidence=None, across=False) -> Context:
         """Top-k chunks in the user turn; the lowest-ranked go first when over budget."""
         keep = list(positions)
         trimmed = 0
@@ -192,7 +202,7 @@ class ContextLayout:
                         {"role": "user", "content": P.user_turn(
                             question, language, passages=passages,
                             evidence=(keep.index(evidence[0]) + 1, evidence[1]) if evidence and evidence[0] in keep
-                            else None)}]
+                            else None, across=across)}]
             if self._fits(messages) or not keep:
                 return Context("retrieval", messages, numbering, keep, trimmed)
             if history:

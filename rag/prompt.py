@@ -34,6 +34,13 @@ ANSWER_IN = {
     "zh-Hant": "用繁體中文完整回答",
     "en": "answer in English, full sentences",
 }
+# The instruction when the passage that best matches the question is in the other language (a Chinese
+# question about an English licence): a small model otherwise copies the English clause into its
+# answer. Only for Chinese answers; an English answer from Chinese passages already translates.
+ANSWER_ACROSS = {
+    "zh-Hans": ANSWER_IN["zh-Hans"] + "，英文原文也译成中文",
+    "zh-Hant": ANSWER_IN["zh-Hant"] + "，英文原文也譯成中文",
+}
 
 SYSTEM_RULES = (
     "You answer questions using ONLY the numbered passages below. Rules:\n"
@@ -174,10 +181,11 @@ def retrieval_system_prompt() -> str:
 
 
 def user_turn(question: str, language: str, hint: list[int] | None = None,
-              passages: str | None = None, evidence: tuple[int, str] | None = None) -> str:
+              passages: str | None = None, evidence: tuple[int, str] | None = None, across: bool = False) -> str:
     """The question turn: the question, then (in brackets) the passages to see and the answer
     language. `evidence` (n, sentence) quotes the sentence that states the answer instead of
-    naming passages."""
+    naming passages. `across`: the best passage is in another language than the answer
+    (`ANSWER_ACROSS`)."""
     chinese = language in ("zh-Hans", "zh-Hant")
     head = ("Passages:\n" + passages + "\n" + PASSAGES_END + "\n\n") if passages else ""
     see = ("参考" if chinese else "see ") + "".join(f"[{n}]" for n in hint) + ("；" if chinese else "; ") if hint else ""
@@ -185,7 +193,7 @@ def user_turn(question: str, language: str, hint: list[int] | None = None,
         n, sentence = evidence
         quoted = english_units(neutralise(FOOTNOTE_RUN.sub("", sentence)).strip())
         see = f"参考[{n}]：「{quoted}」；" if chinese else f'see [{n}]: "{quoted}"; '
-    instruction = ANSWER_IN.get(language, "answer in the language of the question")
+    instruction = (across and ANSWER_ACROSS.get(language)) or ANSWER_IN.get(language, "answer in the language of the question")
     return f"{head}{question.strip()}\n（{see}{instruction}）" if chinese else f"{head}{question.strip()}\n({see}{instruction})"
 
 

@@ -183,7 +183,8 @@ def _looped(raw: str) -> bool:
 
 _INSTRUCTION_ECHO = re.compile(
     r"[（(]\s*(?:(?:参考|參考|see)\s*(?:\[\d+\])*\s*[；;，,]?\s*)?(?:"
-    + "|".join(re.escape(t) for text in P.ANSWER_IN.values() for t in {text, to_traditional(text)})
+    + "|".join(re.escape(t) for text in sorted({*P.ANSWER_IN.values(), *P.ANSWER_ACROSS.values()}, key=len, reverse=True)
+               for t in {text, to_traditional(text)})
     + r")\s*[）)]")
 
 

@@ -72,6 +72,7 @@ def test_an_echoed_question_turn_is_dropped_from_the_answer():
     assert drop_echo(draft, question) == "Apache 2.0 讓 Gemma 4 更容易成為企業 POC 的候選模型。"
     assert drop_echo("Gemma 4 uses Apache 2.0. (see [3]; answer in English, full sentences)", "x?") == \
         "Gemma 4 uses Apache 2.0."
+    assert drop_echo("不需要付费[1]。（参考[1]；用简体中文完整回答，英文原文也译成中文）", "x？") == "不需要付费[1]。"
     kept = "Gemma 4 采用 Apache 2.0 许可。"
     assert drop_echo(kept, "Gemma 4 采用什么许可证？") == kept
 

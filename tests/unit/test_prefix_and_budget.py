@@ -89,6 +89,29 @@ def test_budget_cuts_the_lowest_ranked_chunks_first(small_assistant):
     assert CountingLLM().count_tokens(text) + s.max_tokens + 64 <= s.n_ctx
 
 
+@pytest.mark.parametrize("mode", ["full", "retrieval"])
+def test_a_chinese_question_whose_best_passage_is_english_asks_for_a_translation(small_assistant, mode):
+    """A small model copies an English clause into a Chinese answer unless told to translate it; the
+    instruction is added only when the best passage is in the other language."""
+    from rag import prompt as P
+    s = small_assistant.settings
+    s.context_mode, s.full_context_max_tokens, s.n_ctx = mode, 100_000, 100_000
+    small_assistant.context.full_tokens = None
+    data, retriever = small_assistant.data, small_assistant.retriever
+    english = next(i for i, c in enumerate(data.chunks) if c.doc_id.startswith("source"))
+    chinese = next(i for i, c in enumerate(data.chunks) if c.doc_id == "article")
+
+    def turn(language: str, *best: int) -> str:
+        hits = [retriever.hit(p, 1.0) for p in best]
+        context = small_assistant.build_context("问题？", language, hits, [])
+        assert context.layout == mode
+        return context.messages[-1]["content"]
+    assert turn("zh-Hans", english, chinese).endswith(P.ANSWER_ACROSS["zh-Hans"] + "）")
+    assert turn("zh-Hant", english).endswith(P.ANSWER_ACROSS["zh-Hant"] + "）")
+    assert turn("zh-Hans", chinese, english).endswith(P.ANSWER_IN["zh-Hans"] + "）")
+    assert turn("en", chinese).endswith(P.ANSWER_IN["en"] + ")")
+
+
 def test_provenance_resolves_article_footnotes_to_source_documents(small_assistant):
     data = small_assistant.data
     position = next(i for i, c in enumerate(data.chunks) if c.doc_id == "article" and 5 in c.cites)
