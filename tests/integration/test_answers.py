@@ -49,6 +49,17 @@ def test_traditional_question_gets_traditional_answer(assistant):
     assert to_simplified(a.answer) != a.answer or not re.search(r"[\u4e00-\u9fff]{4}", a.answer)
 
 
+def test_a_chinese_question_over_the_english_licence_is_answered_in_chinese(assistant):
+    """The passage that answers it is an English clause: the answer is still Chinese (it pasted the clause
+    in English before the question turn asked for a translation), cited to the licence."""
+    question = "修改过的文件需要做什么标注？"
+    a = assistant.ask(question)
+    assert not a.refused and a.language == "zh-Hans"
+    assert language_matches(a.answer, "zh-Hans", question), a.answer
+    assert _markers_valid(a)
+    assert any(c.doc_id.startswith("apache") for c in a.citations), [c.doc_id for c in a.citations]
+
+
 @pytest.mark.parametrize("question", ["Llama 4 用什么许可证？", "Gemma 3 的上下文长度是多少？",
                                       "How do I make a classic Neapolitan margherita pizza at home?"])
 def test_out_of_scope_and_near_misses_are_refused(assistant, question):
