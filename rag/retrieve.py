@@ -95,7 +95,46 @@ def unknown_names(question: str, corpus_text: str, common: frozenset = frozenset
         key = re.sub(r"[\s\-]+", "", name.lower())
         if not _mentions(corpus_text, key):
             names.append(name)
+    # A title of several words ("Gemma Terms of Use") is a name of its own: the documents may
+    # mention each word ("Gemma", "Terms") and never the thing it names.
+    for phrase in _phrases(text):
+        if not any(n in phrase for n in names) and not _mentions(corpus_text, re.sub(r"[\s\-]+", "", phrase.lower())):
+            names.append(phrase)
     return names
+
+
+def _phrases(text: str) -> list[str]:
+    """Titles of several capitalised words joined by "of" or "for" ("Gemma Terms of Use", "Google
+    AI for Developers"), none of them a question word or "I", a possessive ending the run. Only
+    such titles: a run of capitalised words alone is often a description of something the
+    documents hold under another name ("the Google Cloud Blog"). None in a question that
+    capitalises its small words too ("What Does The License Say?" has no names to tell by their
+    capitals)."""
+    words = _PHRASE_WORD.findall(text)
+    small = [w for w in words[1:] if w.lower() in _COMMON or w.lower() in _LINKING]
+    if small and sum(w[:1].isupper() for w in small) * 2 > len(small):
+        return []
+    out: list[str] = []
+    run: list[str] = []
+    link: list[str] = []
+    for word in words + [""]:
+        base = re.sub(r"['’]s?$", "", word)
+        if base[:1].isupper() and base.lower() not in _COMMON and base != "I":
+            run += link + [base]
+            link = []
+            if base == word:
+                continue
+        elif run and not link and base in _LINKING:
+            link = [base]
+            continue
+        if len(run) >= 3 and any(w in _LINKING for w in run):
+            out.append(" ".join(run))
+        run, link = [], []
+    return out
+
+
+_PHRASE_WORD = re.compile(r"[A-Za-z][A-Za-z\-]*(?:['’]s?)?|\S")
+_LINKING = frozenset({"of", "for"})
 
 
 def _mentions(corpus_text: str, key: str) -> bool:

@@ -67,3 +67,15 @@ def test_a_capitalised_latin_word_opening_a_chinese_question_is_a_name():
     assert unknown_names("Apache 授權允許商用嗎？", corpus) == []
     # an English question's first word is capitalised by the sentence, not by a name
     assert unknown_names("Llamas are not in it, are they?", corpus) == []
+
+
+def test_a_title_of_several_words_the_documents_never_name_is_unknown():
+    # Each word is in the documents, the title is not: "Gemma Terms of Use" is another document.
+    corpus = "gemma 4 is released under the apache license. the terms of this license apply to its use by google ai for developers, as its blog says"
+    assert unknown_names("Which uses does the Gemma Terms of Use prohibit?", corpus) == ["Gemma Terms of Use"]
+    assert unknown_names("Gemma Terms of Use 禁止哪些用途？", corpus) == ["Gemma Terms of Use"]
+    # a title the documents hold, a possessive, capitalised words with no "of"/"for" (a description),
+    # and a title-cased question are no unknown names
+    assert unknown_names("According to Google AI for Developers' notes, when was Gemma 4 released?", corpus) == []
+    assert unknown_names("What did the Google Apache Blog say about Gemma 4?", corpus) == []
+    assert unknown_names("Which Terms Of The License Apply To Gemma 4?", corpus) == []
