@@ -83,13 +83,17 @@ def unknown_names(question: str, corpus_text: str, common: frozenset = frozenset
     # Chinese text has no capitals of its own: a capitalised Latin word in it is a name also where
     # it opens the question ("Llama 授權允許…嗎？").
     chinese = HAN.search(text) is not None
+    # A title-cased question ("What Does The License Say About Patents?") capitalises every word:
+    # there a capital says nothing, and only a digit or an odd case ("MMLU", "Llama 4") marks a name.
+    titled = _title_cased(text)
     names = []
     for i, m in enumerate(_NAME.finditer(text)):
         name = m.group(0)
         word = name.split()[0].lower()
         has_digit = any(ch.isdigit() for ch in name)
         odd_case = any(ch.isupper() for ch in name[1:]) or "-" in name
-        capital_inside = name[0].isupper() and (chinese or m.start() > 0 and not _sentence_start(text, m.start()))
+        capital_inside = name[0].isupper() and not titled and \
+            (chinese or m.start() > 0 and not _sentence_start(text, m.start()))
         if word in _COMMON or word in common or word in _CALENDAR or not (has_digit or odd_case or capital_inside):
             continue
         key = re.sub(r"[\s\-]+", "", name.lower())
@@ -110,10 +114,9 @@ def _phrases(text: str) -> list[str]:
     documents hold under another name ("the Google Cloud Blog"). None in a question that
     capitalises its small words too ("What Does The License Say?" has no names to tell by their
     capitals)."""
-    words = _PHRASE_WORD.findall(text)
-    small = [w for w in words[1:] if w.lower() in _COMMON or w.lower() in _LINKING]
-    if small and sum(w[:1].isupper() for w in small) * 2 > len(small):
+    if _title_cased(text):
         return []
+    words = _PHRASE_WORD.findall(text)
     out: list[str] = []
     run: list[str] = []
     link: list[str] = []
@@ -131,6 +134,12 @@ def _phrases(text: str) -> list[str]:
             out.append(" ".join(run))
         run, link = [], []
     return out
+
+
+def _title_cased(text: str) -> bool:
+    """Most of the question's small words after the first ("does", "the", "of") are capitalised."""
+    small = [w for w in _PHRASE_WORD.findall(text)[1:] if w.lower() in _COMMON or w.lower() in _LINKING]
+    return bool(small) and sum(w[:1].isupper() for w in small) * 2 > len(small)
 
 
 _PHRASE_WORD = re.compile(r"[A-Za-z][A-Za-z\-]*(?:['’]s?)?|\S")

@@ -79,3 +79,12 @@ def test_a_title_of_several_words_the_documents_never_name_is_unknown():
     assert unknown_names("According to Google AI for Developers' notes, when was Gemma 4 released?", corpus) == []
     assert unknown_names("What did the Google Apache Blog say about Gemma 4?", corpus) == []
     assert unknown_names("Which Terms Of The License Apply To Gemma 4?", corpus) == []
+
+
+def test_a_title_cased_question_has_no_names_by_capitals_alone():
+    corpus = "gemma 4 uses apache 2.0, the license, and its patent grant"
+    assert unknown_names("What Does The License Say About Patents?", corpus) == []
+    assert unknown_names("What does the license say about Quokka?", corpus) == ["Quokka"]
+    # a digit or an odd case still marks a name
+    assert unknown_names("What Is Llama 4 Licensed Under?", corpus) == ["Llama 4"]
+    assert unknown_names("Does The MMLU Score Matter?", corpus) == ["MMLU"]
