@@ -96,13 +96,13 @@ def unknown_names(question: str, corpus_text: str, common: frozenset = frozenset
             (chinese or m.start() > 0 and not _sentence_start(text, m.start()))
         if word in _COMMON or word in common or word in _CALENDAR or not (has_digit or odd_case or capital_inside):
             continue
-        key = re.sub(r"[\s\-]+", "", name.lower())
-        if not _mentions(corpus_text, key):
+        if not _mentions(corpus_text, name):
             names.append(name)
     # A title of several words ("Gemma Terms of Use") is a name of its own: the documents may
-    # mention each word ("Gemma", "Terms") and never the thing it names.
-    for phrase in _phrases(text):
-        if not any(n in phrase for n in names) and not _mentions(corpus_text, re.sub(r"[\s\-]+", "", phrase.lower())):
+    # mention each word ("Gemma", "Terms") and never the thing it names. A title-cased question
+    # has no titles to tell by their capitals.
+    for phrase in [] if titled else _phrases(text):
+        if not any(n in phrase for n in names) and not _mentions(corpus_text, phrase):
             names.append(phrase)
     return names
 
@@ -111,11 +111,7 @@ def _phrases(text: str) -> list[str]:
     """Titles of several capitalised words joined by "of" or "for" ("Gemma Terms of Use", "Google
     AI for Developers"), none of them a question word or "I", a possessive ending the run. Only
     such titles: a run of capitalised words alone is often a description of something the
-    documents hold under another name ("the Google Cloud Blog"). None in a question that
-    capitalises its small words too ("What Does The License Say?" has no names to tell by their
-    capitals)."""
-    if _title_cased(text):
-        return []
+    documents hold under another name ("the Google Cloud Blog")."""
     words = _PHRASE_WORD.findall(text)
     out: list[str] = []
     run: list[str] = []
@@ -146,10 +142,11 @@ _PHRASE_WORD = re.compile(r"[A-Za-z][A-Za-z\-]*(?:['’]s?)?|\S")
 _LINKING = frozenset({"of", "for"})
 
 
-def _mentions(corpus_text: str, key: str) -> bool:
-    """Whether the corpus names `key` as a word of its own, spaces and hyphens inside it
-    optional ("gemma4" in "Gemma 4"), a plural allowed: "mit" is not in "submit", nor
-    "gpl" in "sharing plans"; a digit before it is no word ("to5google" of "9to5Google")."""
+def _mentions(corpus_text: str, name: str) -> bool:
+    """Whether the corpus names `name` as a word of its own, case, spaces and hyphens inside it
+    optional ("Gemma4" in "Gemma 4"), a plural allowed: "MIT" is not in "submit", nor
+    "GPL" in "sharing plans"; a digit before it is no word ("to5google" of "9to5Google")."""
+    key = re.sub(r"[\s\-]+", "", name.lower())
     inner = r"[\s\-]?".join(re.escape(ch) for ch in key)
     edge = r"[a-z]" if key[:1].isascii() and key[:1].isalpha() else r"(?!)"   # "to5google" in "9to5google"
     return re.search(rf"(?<!{edge}){inner}(?:e?s)?(?![a-z0-9])", corpus_text) is not None

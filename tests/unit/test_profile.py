@@ -88,3 +88,5 @@ def test_a_title_cased_question_has_no_names_by_capitals_alone():
     # a digit or an odd case still marks a name
     assert unknown_names("What Is Llama 4 Licensed Under?", corpus) == ["Llama 4"]
     assert unknown_names("Does The MMLU Score Matter?", corpus) == ["MMLU"]
+    # nor is a title looked for where the small words are capitalised too
+    assert unknown_names("What Is The Code of Conduct?", corpus) == []
