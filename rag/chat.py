@@ -200,7 +200,7 @@ class Assistant:
                 if cancel is not None and cancel.is_set():
                     return True
                 out = shaper.feed(piece)
-                if shaper.refused or shaper.looping:
+                if shaper.refused or shaper.looping or shaper.templated:
                     break
                 if out:
                     q.shown_now()

@@ -57,14 +57,18 @@ class Repair:
         # use the trademarks.") passes the citation check on the question's words alone: nothing
         # in it says the passage agrees, so it is answered again with the evidence sentence.
         echo = not answer.refused and bare_yes_no(answer.answer, q) is not None
+        # A list made from one template (rag/shaping.py) was stopped at its third item: the
+        # model was making its items up, so it is answered again with the evidence sentence.
+        templated = not answer.refused and shaper.templated
         kind = question_kind(q.text) or (question_kind(q.standalone) if q.standalone != q.text else None)
-        if not unsupported_draft and not echo and kind is None:
+        if not unsupported_draft and not echo and not templated and kind is None:
             return answer
         evidence = self.evidence_for(q, kind) if kind else None
-        evidence = evidence or (self.evidence_for(q) if unsupported_draft or echo else None)
+        evidence = evidence or (self.evidence_for(q) if unsupported_draft or echo or templated else None)
         if evidence is None:
             return answer
-        if not unsupported_draft and not echo and not self._wrong_value(answer.answer, evidence, kind, q):
+        if not unsupported_draft and not echo and not templated \
+                and not self._wrong_value(answer.answer, evidence, kind, q):
             return answer
         scale_error = False
         if kind == "amount":
@@ -94,9 +98,10 @@ class Repair:
                 shaper.shown = fix_amounts(shaper.shown, evidence)
             candidate = self.assembler.answer(again, shaper)
             if not candidate.refused and not (kind and mismatch(candidate.answer, evidence, kind)) \
-                    and not (echo and bare_yes_no(candidate.answer, q) is not None):
+                    and not (echo and bare_yes_no(candidate.answer, q) is not None) and not shaper.templated:
                 return candidate
-        if echo and (self._own_score(q, evidence) < _STATED_SCORE or _echoed(_words(evidence.sentence), q)):
+        if (echo or templated) and (self._own_score(q, evidence) < _STATED_SCORE
+                                    or _echoed(_words(evidence.sentence), q)):
             # A sentence that holds few of the question's own words is no answer to it (a follow-up's
             # evidence is chosen with the question it follows: "What research is Gemma 4 built on;
             # Does that make it a replacement for Gemini?" found the research sentence), nor is one

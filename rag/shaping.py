@@ -6,10 +6,11 @@ the stream, `drop_echo` removes a repeated question turn from the draft."""
 from __future__ import annotations
 
 import re
+from difflib import SequenceMatcher
 
 from . import prompt as P
 from .cite import CitationStream, marker_groups
-from .text import HAN, MARKER, normalize, to_traditional
+from .text import HAN, HAN_CHARS, MARKER, normalize, to_traditional
 
 
 class HeldStrip:
@@ -117,6 +118,7 @@ class Shaper:
         self.held = ""         # the start of the reply while it could still be the refusal marker
         self.refused = False
         self.looping = False   # the reply goes round in a loop; the rest of it is not needed
+        self.templated = False  # the reply is a list made from one template; the rest of it is not needed
 
     def feed(self, piece: str) -> str:
         self.raw += piece
@@ -133,6 +135,8 @@ class Shaper:
             self.looping = True
             self.shown = _REPEATS.sub(r"\1", self.shown, count=1)
             return ""
+        if "\n" in piece and templated_list(self.raw):
+            self.templated = True
         return out
 
     def flush(self) -> str:
@@ -179,6 +183,38 @@ def _looped(raw: str) -> bool:
         return True
     m = _LOOP.search(tail)
     return bool(m and _WORDY.search(m.group(1)))
+
+
+# A small model asked for the items of a list it cannot find sometimes makes them up from one
+# template, only a name changing from line to line ("**Raspberry Pi**: Gemma 4 也可以直接帶到
+# Raspberry Pi 裝置上，提供更智慧的 AI 模型" and again for each device it read). Three finished
+# list items in a row whose words, their bold heads aside, are mostly the same words in the
+# same order make such a list; short items ("原生視覺處理", "原生音訊處理") do not.
+_ITEM = re.compile(r"^[ \t]*(?:\d{1,2}[.)、]|[-*•])[ \t]+(.+)\n", re.MULTILINE)
+_BOLD_HEAD = re.compile(r"^\*\*(.+?)\*\*\s*[:：]?")
+_TOKEN = re.compile(f"{HAN.pattern}|[^\\W_{HAN_CHARS}]+")
+_TEMPLATE_WORDS = 6           # words two items share, in order, at least
+_TEMPLATE_SHARE = 0.7         # ... and this share of the shorter item's words
+
+
+def _item_words(item: str) -> list[str]:
+    text = MARKER.sub(" ", item).strip()
+    head = _BOLD_HEAD.match(text)
+    if head:
+        text = text[head.end():].replace(head.group(1), " ")
+    return [t.lower() for t in _TOKEN.findall(text)]
+
+
+def _same_template(a: list[str], b: list[str]) -> bool:
+    shared = sum(block.size for block in SequenceMatcher(None, a, b, autojunk=False).get_matching_blocks())
+    return shared >= _TEMPLATE_WORDS and shared >= _TEMPLATE_SHARE * min(len(a), len(b))
+
+
+def templated_list(raw: str) -> bool:
+    """Does the reply hold three finished list items in a row made from one template?"""
+    items = [_item_words(m.group(1)) for m in _ITEM.finditer(raw)]
+    return any(_same_template(items[i], items[i + 1]) and _same_template(items[i + 1], items[i + 2])
+               for i in range(len(items) - 2))
 
 
 _INSTRUCTION_ECHO = re.compile(

@@ -180,3 +180,26 @@ def test_bare_yes_no_tells_an_echo_from_a_claim():
     assert asked("The license does not cost anything[1].", "Does the license cost anything?") is None
     assert asked("这个许可证没有专利授权[1]。", "这个许可证有专利授权吗？") is None
     assert asked("Gemma 4 is released under Apache 2.0[1].", "What license is Gemma 4 released under?") is None
+
+
+TEMPLATED = ("The quokka kettle is sold in these cities: \n"
+             "1. **Perth**: the quokka kettle is sold in Perth shops to many happy buyers [1]. \n"
+             "2. **Sydney**: the quokka kettle is also sold in Sydney shops to many happy buyers [1]. \n"
+             "3. **Hobart**: the quokka kettle is also sold in Hobart shops to many happy buyers [1]. \n"
+             "4. **Darwin**: the quokka kettle is also sold in Darwin shops to many happy buyers [1]. \n"
+             "5. **Cairns**: the quokka kettle is also sold in Cairns shops to many happy buyers [1].")
+
+
+def test_a_list_made_from_one_template_is_stopped_and_answered_again(make_assistant):
+    assistant = make_assistant(TEMPLATED, "The quokka kettle went on sale in Perth in early May 2026 [1].")
+    answer = assistant.ask("Where did the quokka kettle go on sale?")
+    assert len(assistant.llm.prompts) == 2 and "early May 2026 in Perth" in assistant.llm.prompts[1].rsplit("\n", 1)[-1]
+    assert not answer.refused and answer.answer.startswith("The quokka kettle went on sale in Perth")
+
+
+def test_a_template_given_again_is_replaced_by_the_sentence(make_assistant):
+    assistant = make_assistant(TEMPLATED)
+    answer = assistant.ask("Where did the quokka kettle go on sale?")
+    assert len(assistant.llm.prompts) == 2 and not answer.refused
+    assert answer.answer.startswith("The quokka kettle went on sale in early May 2026 in Perth[1]")
+    assert "Darwin" not in answer.answer

@@ -58,3 +58,35 @@ def test_what_is_no_loop():
     assert not _looping(["1. Apache 2.0 [1].\n", "2. 256K context [1].\n", "3. Apache 2.0 again [1].\n"])
     assert not _looping(["It runs. ", "It runs. "])                 # twice is not yet a loop
     assert _looping(["It runs on phones. "] * 3)
+
+
+def _templated(text):
+    shaper = Shaper("zh-Hant", {1, 2, 3})
+    for piece in text.split(" "):
+        shaper.feed(piece + " ")
+        if shaper.templated:
+            break
+    return shaper.templated
+
+
+def test_a_list_made_from_one_template_is_stopped_at_its_third_item():
+    made_up = ("應用場景如下：\n"
+               "1. **Android 裝置**: Gemma 4 可以直接帶到 Android 裝置上，提供更智慧的 AI 模型[2]。\n"
+               "2. **Raspberry Pi**: Gemma 4 也可以直接帶到 Raspberry Pi 裝置上，提供更智慧的 AI 模型[2]。\n"
+               "3. **Jetson Nano**: Gemma 4 也可以直接帶到 Jetson Nano 裝置上，提供更智慧的 AI 模型[2]。\n")
+    assert _templated(made_up)
+    assert not _templated(made_up.rsplit("3.", 1)[0])                        # two items are not yet a template
+    assert _templated("1. 在 Engadget 的部落格上釋出新聞[2]。\n2. 在 Engadget 的開發者論壇上釋出新聞[2]。\n"
+                      "3. 在 Engadget 的 Android 開發者部落格上釋出新聞[2]。\n")
+
+
+def test_a_list_of_different_items_is_no_template():
+    assert not _templated("1. 原生視覺處理[2]\n2. 原生音訊處理[2]\n3. 多模態推理\n4. 原生文字處理\n")   # short items
+    assert not _templated("1. **任务效果**：评估 Gemma 4 在实际任务中的表现，包括性能、准确性和效率。\n"
+                          "2. **算力需求**：确保 Gemma 4 的计算资源能够满足生产环境的需求，包括内存、CPU 和 GPU。\n"
+                          "3. **数据治理**：确保数据的安全性和隐私，避免数据泄露和滥用。\n")
+    assert not _templated("1. **Laptop GPUs**: It supports laptop GPUs, enabling developers to run AI models on "
+                          "high-performance computing devices.\n2. **Developer Workstations**: Gemma 4 is compatible "
+                          "with developer workstations, allowing developers to experiment in a controlled environment.\n"
+                          "3. **Accelerators**: It supports accelerators such as Jetson Nano, enabling developers to "
+                          "leverage specialized hardware.\n")
