@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import threading
+from difflib import SequenceMatcher
 from typing import Callable
 
 from .assemble import Assembler, Question
@@ -20,7 +21,7 @@ from .evidence import (Evidence, best_sentence, fix_amounts, mismatch, question_
 from .llm import GenStats
 from .shaping import Shaper
 from .support import key_terms
-from .text import FOOTNOTE_RUN, HAN, MARKER, detect_language, singular, to_simplified
+from .text import FOOTNOTE_RUN, HAN, MARKER, detect_language, normalize, singular, to_simplified
 from .types import Answer
 
 
@@ -60,14 +61,20 @@ class Repair:
         # A list made from one template (rag/shaping.py) was stopped at its third item: the
         # model was making its items up, so it is answered again with the evidence sentence.
         templated = not answer.refused and shaper.templated
+        # A follow-up answered with the previous answer again ("和 Gemini Nano 呢？" given the
+        # answer about Gemini once more): the model copied the history instead of reading the
+        # passages, so it is answered again from the sentence its own words find, without history.
+        repeated = not answer.refused and bool(history) and repeats(answer.answer, history[-1].answer)
         kind = question_kind(q.text) or (question_kind(q.standalone) if q.standalone != q.text else None)
-        if not unsupported_draft and not echo and not templated and kind is None:
+        if not unsupported_draft and not echo and not templated and not repeated and kind is None:
             return answer
-        evidence = self.evidence_for(q, kind) if kind else None
+        evidence = self.evidence_for(q, kind) if kind and not repeated else None
+        if repeated:
+            evidence = self.evidence_for(dataclasses.replace(q, standalone=q.text)) or self.evidence_for(q)
         evidence = evidence or (self.evidence_for(q) if unsupported_draft or echo or templated else None)
         if evidence is None:
             return answer
-        if not unsupported_draft and not echo and not templated \
+        if not unsupported_draft and not echo and not templated and not repeated \
                 and not self._wrong_value(answer.answer, evidence, kind, q):
             return answer
         scale_error = False
@@ -86,7 +93,7 @@ class Repair:
         if cancel is not None and cancel.is_set():
             return None
         again = dataclasses.replace(q, stats=GenStats(), context=self.build_context(
-            q.text, q.language, q.hits, history, evidence=(evidence.key, evidence.sentence)))
+            q.text, q.language, q.hits, [] if repeated else history, evidence=(evidence.key, evidence.sentence)))
         shaper = Shaper(q.language, set(again.context.numbering))
         for _ in self.shaped(again, shaper, cancel):
             pass                          # the second reply is checked before anything of it is shown
@@ -98,9 +105,10 @@ class Repair:
                 shaper.shown = fix_amounts(shaper.shown, evidence)
             candidate = self.assembler.answer(again, shaper)
             if not candidate.refused and not (kind and mismatch(candidate.answer, evidence, kind)) \
-                    and not (echo and bare_yes_no(candidate.answer, q) is not None) and not shaper.templated:
+                    and not (echo and bare_yes_no(candidate.answer, q) is not None) and not shaper.templated \
+                    and not (repeated and repeats(candidate.answer, history[-1].answer)):
                 return candidate
-        if (echo or templated) and (self._own_score(q, evidence) < _STATED_SCORE
+        if (echo or templated or repeated) and (self._own_score(q, evidence) < _STATED_SCORE
                                     or _echoed(_words(evidence.sentence), q)):
             # A sentence that holds few of the question's own words is no answer to it (a follow-up's
             # evidence is chosen with the question it follows: "What research is Gemma 4 built on;
@@ -161,6 +169,18 @@ class Repair:
             if holder is not None and holder.score >= evidence.score - 0.05:
                 return False
         return True
+
+
+def repeats(answer: str, previous: str) -> bool:
+    """The answer says what the previous answer said: its text, citation marks aside, is inside
+    the previous answer ("不是。Gemma 4 …的替代品。" then "Gemma 4 …的替代品。"), or mostly the same
+    text with the same numbers ("Gemma 4 在 2026 年 4 月 2 日上线" after "… 3 月 31 日发布的" is
+    a new answer in the same words)."""
+    said, before = (normalize(MARKER.sub("", text)).strip(" 。.") for text in (answer, previous))
+    if not said or not before:
+        return False
+    return said in before or (re.findall(r"\d+", said) == re.findall(r"\d+", before)
+                              and SequenceMatcher(None, said, before, autojunk=False).ratio() >= _REPEAT_RATIO)
 
 
 def _quotable(sentence: str) -> str:
@@ -230,6 +250,7 @@ _NEGATION = re.compile(r"\b(?:not|no|never|none|nothing|neither|nor|without|cann
 # An echoed yes or no is replaced by a sentence holding this share of the question's own words.
 _STATED_SCORE = SUPPORT_THRESHOLD
 _ECHO_SHARE = 0.7             # share of the rest's words taken from the question
+_REPEAT_RATIO = 0.8           # an answer this much like the previous one repeats it
 _SENTENCE_END = ".。!?！？:：;；\"”'’)）"        # what ends the text before a chunk that opens a sentence
 # The list letter or clause number a quoted sentence opens with: "(a) ", "4. ", "(iii) ".
 _LIST_MARK = re.compile(r"^(?:\((?:[a-z]|[ivx]+|\d+)\)|\d+\.)\s+", re.IGNORECASE)

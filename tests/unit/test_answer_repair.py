@@ -203,3 +203,34 @@ def test_a_template_given_again_is_replaced_by_the_sentence(make_assistant):
     assert len(assistant.llm.prompts) == 2 and not answer.refused
     assert answer.answer.startswith("The quokka kettle went on sale in early May 2026 in Perth[1]")
     assert "Darwin" not in answer.answer
+
+
+def test_a_follow_up_given_the_previous_answer_again_is_answered_again_without_the_history(make_assistant):
+    from rag.chat import Turn
+    before = "The first quokka kettle was released on March 3, 2026 by Quokka Labs [1]."
+    assistant = make_assistant(before, "It went on sale in Perth in early May 2026 [1].")
+    history = [Turn("Who released the first quokka kettle?", before, "Who released the first quokka kettle?")]
+    answer = assistant.ask("Where did it go on sale?", history)
+    assert len(assistant.llm.prompts) == 2 and "early May 2026 in Perth" in assistant.llm.prompts[1]
+    assert "Who released the first quokka kettle?" in assistant.llm.prompts[0]
+    assert "Who released the first quokka kettle?" not in assistant.llm.prompts[1]       # no history to copy
+    assert not answer.refused and answer.answer.startswith("It went on sale in Perth")
+
+
+def test_a_follow_up_with_an_answer_of_its_own_is_not_asked_again(make_assistant):
+    from rag.chat import Turn
+    before = "The first quokka kettle was released on March 3, 2026 by Quokka Labs [1]."
+    assistant = make_assistant("It went on sale in Perth in early May 2026 [1].")
+    history = [Turn("Who released the first quokka kettle?", before, "Who released the first quokka kettle?")]
+    answer = assistant.ask("Where did it go on sale?", history)
+    assert len(assistant.llm.prompts) == 1 and "Perth" in answer.answer
+
+
+def test_repeats_tells_a_copied_answer_from_a_new_one():
+    from rag.repair import repeats
+    before = "不是。Gemma 4 是基于 Gemini 3 的研究基础上，但不是 Gemini 的替代品[1]。"
+    assert repeats("Gemma 4 是基于 Gemini 3 的研究基础上，但不是 Gemini 的替代品[1]。", before)   # inside it
+    assert repeats("Google 支援開源社群已經超過20年[2]。", "Google 支援開源社群已經超過 20 年[1]。")
+    assert not repeats("Google 表示 Gemma 4 是下一代 Gemini Nano 的基础[1]。", before)
+    assert not repeats("是的[1]。", "")
+    assert not repeats("Gemma 4 在 2026 年 4 月 2 日上线[1]。", "Gemma 4 是在 2026 年 3 月 31 日发布的[1]。")
