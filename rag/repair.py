@@ -14,6 +14,7 @@ import threading
 from difflib import SequenceMatcher
 from typing import Callable
 
+from . import prompt as P
 from .assemble import Assembler, Question
 from .cite import SUPPORT_THRESHOLD
 from .evidence import (Evidence, best_sentence, fix_amounts, mismatch, question_kind, sentence_score, values,
@@ -64,7 +65,9 @@ class Repair:
         # A follow-up answered with the previous answer again ("和 Gemini Nano 呢？" given the
         # answer about Gemini once more): the model copied the history instead of reading the
         # passages, so it is answered again from the sentence its own words find, without history.
-        repeated = not answer.refused and bool(history) and repeats(answer.answer, history[-1].answer)
+        # A refusal said again (the model writing the refusal message itself) is no copy to repair.
+        repeated = not answer.refused and bool(history) and repeats(answer.answer, history[-1].answer) \
+            and not says_no_answer(history[-1].answer)
         kind = question_kind(q.text) or (question_kind(q.standalone) if q.standalone != q.text else None)
         if not unsupported_draft and not echo and not templated and not repeated and kind is None:
             return answer
@@ -181,6 +184,19 @@ def repeats(answer: str, previous: str) -> bool:
         return False
     return said in before or (re.findall(r"\d+", said) == re.findall(r"\d+", before)
                               and SequenceMatcher(None, said, before, autojunk=False).ratio() >= _REPEAT_RATIO)
+
+
+def says_no_answer(text: str) -> bool:
+    """The text opens like the refusal message of any language, in either Chinese script or
+    the Taiwan wording a Traditional answer is converted to ("檔案中沒有找到…")."""
+    first = _first_sentence(text)
+    return bool(first) and any(SequenceMatcher(None, first, _first_sentence(r), autojunk=False).ratio() >= _REPEAT_RATIO
+                               for r in P.REFUSALS.values())
+
+
+def _first_sentence(text: str) -> str:
+    plain = to_simplified(normalize(MARKER.sub("", text))).strip()
+    return re.split(r"[。.!?！？]", plain, maxsplit=1)[0]
 
 
 def _quotable(sentence: str) -> str:

@@ -226,6 +226,24 @@ def test_a_follow_up_with_an_answer_of_its_own_is_not_asked_again(make_assistant
     assert len(assistant.llm.prompts) == 1 and "Perth" in answer.answer
 
 
+def test_a_refusal_said_again_is_not_asked_again(make_assistant):
+    from rag.chat import Turn
+    from rag.prompt import refusal_text
+    refused = refusal_text("en")
+    assistant = make_assistant(refused.replace(".", " [1].", 1))
+    history = [Turn("Who sells the quokka kettle?", refused, "Who sells the quokka kettle?")]
+    answer = assistant.ask("And who released the first quokka kettle?", history)
+    assert len(assistant.llm.prompts) == 1 and answer.answer.startswith("Sorry")
+
+
+def test_says_no_answer_knows_the_refusal_message_in_every_wording():
+    from rag.prompt import refusal_text
+    from rag.repair import says_no_answer
+    assert all(says_no_answer(refusal_text(lang)) for lang in ("en", "zh-Hans", "zh-Hant"))
+    assert says_no_answer("抱歉，檔案中沒有找到能回答這個問題的內容[1]。我只能回答與Gemma 4 文章相關的問題[2]。")
+    assert not says_no_answer("Gemma 4 是下一代 Gemini Nano 的基础[1]。")
+
+
 def test_repeats_tells_a_copied_answer_from_a_new_one():
     from rag.repair import repeats
     before = "不是。Gemma 4 是基于 Gemini 3 的研究基础上，但不是 Gemini 的替代品[1]。"
