@@ -175,15 +175,17 @@ class Repair:
 
 
 def repeats(answer: str, previous: str) -> bool:
-    """The answer says what the previous answer said: its text, citation marks aside, is inside
-    the previous answer ("不是。Gemma 4 …的替代品。" then "Gemma 4 …的替代品。"), or mostly the same
-    text with the same numbers ("Gemma 4 在 2026 年 4 月 2 日上线" after "… 3 月 31 日发布的" is
-    a new answer in the same words)."""
+    """The answer says what the previous answer said: its text, citation marks aside, is most of
+    the previous answer ("不是。Gemma 4 …的替代品。" then "Gemma 4 …的替代品。"; not "31B" picked from
+    a list of sizes), or mostly the same text with the same numbers ("Gemma 4 在 2026 年 4 月 2 日上线"
+    after "… 3 月 31 日发布的" is a new answer in the same words)."""
     said, before = (normalize(MARKER.sub("", text)).strip(" 。.") for text in (answer, previous))
     if not said or not before:
         return False
-    return said in before or (re.findall(r"\d+", said) == re.findall(r"\d+", before)
-                              and SequenceMatcher(None, said, before, autojunk=False).ratio() >= _REPEAT_RATIO)
+    if said in before:
+        return len(said) >= _REPEATED_PART * len(before)
+    return re.findall(r"\d+", said) == re.findall(r"\d+", before) \
+        and SequenceMatcher(None, said, before, autojunk=False).ratio() >= _REPEAT_RATIO
 
 
 def says_no_answer(text: str) -> bool:
@@ -267,6 +269,7 @@ _NEGATION = re.compile(r"\b(?:not|no|never|none|nothing|neither|nor|without|cann
 _STATED_SCORE = SUPPORT_THRESHOLD
 _ECHO_SHARE = 0.7             # share of the rest's words taken from the question
 _REPEAT_RATIO = 0.8           # an answer this much like the previous one repeats it
+_REPEATED_PART = 0.5          # ... as does one inside it that is this share of it
 _SENTENCE_END = ".。!?！？:：;；\"”'’)）"        # what ends the text before a chunk that opens a sentence
 # The list letter or clause number a quoted sentence opens with: "(a) ", "4. ", "(iii) ".
 _LIST_MARK = re.compile(r"^(?:\((?:[a-z]|[ivx]+|\d+)\)|\d+\.)\s+", re.IGNORECASE)

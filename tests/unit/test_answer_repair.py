@@ -251,4 +251,5 @@ def test_repeats_tells_a_copied_answer_from_a_new_one():
     assert repeats("Google 支援開源社群已經超過20年[2]。", "Google 支援開源社群已經超過 20 年[1]。")
     assert not repeats("Google 表示 Gemma 4 是下一代 Gemini Nano 的基础[1]。", before)
     assert not repeats("是的[1]。", "")
+    assert not repeats("31B[1]。", "Gemma 4 有 E2B、E4B、31B 和 26B A4B 四种尺寸[1]。")      # one item picked from it
     assert not repeats("Gemma 4 在 2026 年 4 月 2 日上线[1]。", "Gemma 4 是在 2026 年 3 月 31 日发布的[1]。")
