@@ -5,7 +5,9 @@ gives for the question's subject (rag/evidence.py), is repaired. An amount off b
 scale is written again in code; otherwise the model answers once more with that sentence
 quoted in the question turn, and the new answer replaces the old one only when it passes the
 checks; failing that, the sentence itself is the answer when it is in the asker's language.
-An answer that is only a yes or no and the question's own words is repaired the same way."""
+An answer that is only a yes or no and the question's own words is repaired the same way, as are a
+list made from one template (stopped at its third item, rag/shaping.py) and a follow-up's copy of the
+previous answer (answered again without the history)."""
 from __future__ import annotations
 
 import dataclasses

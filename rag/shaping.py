@@ -1,8 +1,9 @@
 """Output shaping: the model's text pieces as the user sees them, while they stream. A reply
 that opens with the refusal marker is held back and never shown; Chinese answers lose the
 English glosses the prompt adds to 万/亿 amounts; citation markers are renumbered
-(`cite.CitationStream`); a Traditional Chinese answer is converted at phrase boundaries. After
-the stream, `drop_echo` removes a repeated question turn from the draft."""
+(`cite.CitationStream`); a Traditional Chinese answer is converted at phrase boundaries; a reply
+that loops, or that makes a list from one template, is stopped. After the stream, `drop_echo`
+removes a repeated question turn from the draft."""
 from __future__ import annotations
 
 import re
