@@ -73,10 +73,11 @@ class Repair:
         kind = question_kind(q.text) or (question_kind(q.standalone) if q.standalone != q.text else None)
         if not unsupported_draft and not echo and not templated and not repeated and kind is None:
             return answer
-        evidence = self.evidence_for(q, kind) if kind and not repeated else None
         if repeated:
             evidence = self.evidence_for(dataclasses.replace(q, standalone=q.text)) or self.evidence_for(q)
-        evidence = evidence or (self.evidence_for(q) if unsupported_draft or echo or templated else None)
+        else:
+            evidence = self.evidence_for(q, kind) if kind else None
+            evidence = evidence or (self.evidence_for(q) if unsupported_draft or echo or templated else None)
         if evidence is None:
             return answer
         if not unsupported_draft and not echo and not templated and not repeated \
@@ -194,7 +195,7 @@ def says_no_answer(text: str) -> bool:
     """The text opens like the refusal message of any language, in either Chinese script or
     the Taiwan wording a Traditional answer is converted to ("檔案中沒有找到…")."""
     first = _first_sentence(text)
-    return bool(first) and any(SequenceMatcher(None, first, _first_sentence(r), autojunk=False).ratio() >= _REPEAT_RATIO
+    return bool(first) and any(SequenceMatcher(None, first, _first_sentence(r), autojunk=False).ratio() >= _REFUSAL_LIKE
                                for r in P.REFUSALS.values())
 
 
@@ -272,6 +273,7 @@ _STATED_SCORE = SUPPORT_THRESHOLD
 _ECHO_SHARE = 0.7             # share of the rest's words taken from the question
 _REPEAT_RATIO = 0.8           # an answer this much like the previous one repeats it
 _REPEATED_PART = 0.5          # ... as does one inside it that is this share of it
+_REFUSAL_LIKE = 0.8           # a first sentence this much like the refusal message's says there is no answer
 _SENTENCE_END = ".。!?！？:：;；\"”'’)）"        # what ends the text before a chunk that opens a sentence
 # The list letter or clause number a quoted sentence opens with: "(a) ", "4. ", "(iii) ".
 _LIST_MARK = re.compile(r"^(?:\((?:[a-z]|[ivx]+|\d+)\)|\d+\.)\s+", re.IGNORECASE)
