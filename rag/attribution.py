@@ -4,6 +4,7 @@ that repeats the claim (cite.py). Read from the document's own title and site: n
 knows a corpus."""
 from __future__ import annotations
 
+import bisect
 import re
 
 from .types import Document
@@ -62,20 +63,62 @@ def credited_documents(sentence: str, documents: dict[str, Document]) -> set[str
     longest name shared), and a name that fits several documents equally well credits none
     ("Google" fits every Google site)."""
     found: set[str] = set()
+    names = _names_of(documents)
     for name in credited_names(sentence):
-        fits: dict[str, int] = {}
-        for doc_id, doc in documents.items():
-            shared = [len(n) for n in document_names(doc) if n in name]
-            if name in _squeeze(doc.title or ""):
-                shared.append(len(name))
-            if shared:
-                fits[doc_id] = max(shared)
+        fits = names.fits(name)
         if fits:
             best = max(fits.values())
             top = [d for d, length in fits.items() if length == best]
             if len(top) == 1:
                 found.add(top[0])
     return found
+
+
+class _NameIndex:
+    """The documents' names looked up by the credited name's parts instead of read one document
+    at a time: at 5,000 documents a credited sentence costs microseconds, not tens of milliseconds."""
+
+    def __init__(self, documents: dict[str, Document]):
+        self.by_name: dict[str, dict[str, int]] = {}
+        for doc_id, doc in documents.items():
+            for n in document_names(doc):
+                self.by_name.setdefault(n, {})[doc_id] = len(n)
+        self.ids = list(documents)
+        titles = [_squeeze(documents[d].title or "") for d in self.ids]
+        self.starts, at = [], 0
+        for title in titles:
+            self.starts.append(at)
+            at += len(title) + 1
+        self.titles = "\0".join(titles)          # no squeezed name holds a NUL: no match spans two titles
+
+    def fits(self, name: str) -> dict[str, int]:
+        """doc id -> the longest name it shares with `name`: one of its names inside `name`, or
+        `name` inside its title (then all of `name`)."""
+        fits: dict[str, int] = {}
+        for i in range(len(name)):
+            for j in range(i + _MIN_NAME, len(name) + 1):
+                for doc_id, length in self.by_name.get(name[i:j], {}).items():
+                    fits[doc_id] = max(fits.get(doc_id, 0), length)
+        at = self.titles.find(name)
+        while name and at != -1:
+            doc_id = self.ids[bisect.bisect_right(self.starts, at) - 1]
+            fits[doc_id] = max(fits.get(doc_id, 0), len(name))
+            at = self.titles.find(name, at + 1)
+        return fits
+
+
+# id(documents) -> (documents, how many, their index). Holding the dict keeps its id from being
+# reused while the entry exists; a dict that grew or shrank is indexed again.
+_NAME_INDEX: dict[int, tuple[dict, int, _NameIndex]] = {}
+
+
+def _names_of(documents: dict[str, Document]) -> _NameIndex:
+    cached = _NAME_INDEX.get(id(documents))
+    if cached is None or cached[0] is not documents or cached[1] != len(documents):
+        if len(_NAME_INDEX) >= 8:
+            _NAME_INDEX.clear()
+        cached = _NAME_INDEX[id(documents)] = (documents, len(documents), _NameIndex(documents))
+    return cached[2]
 
 
 def _squeeze(text: str) -> str:

@@ -27,6 +27,38 @@ def test_a_name_fits_the_document_by_title_part_or_site_and_only_when_one_fits_b
     assert credited_documents("Quokka Labs says it is fast.", DOCS) == set()
 
 
+def _fits_one_by_one(name, documents):
+    # The reading the name index replaces: every document's names, one document at a time.
+    from rag.attribution import _squeeze, document_names
+    fits = {}
+    for doc_id, doc in documents.items():
+        shared = [len(n) for n in document_names(doc) if n in name]
+        if name in _squeeze(doc.title or ""):
+            shared.append(len(name))
+        if shared:
+            fits[doc_id] = max(shared)
+    return fits
+
+
+def test_the_name_index_fits_names_as_reading_every_document_does():
+    from rag.attribution import _names_of
+    docs = dict(DOCS)
+    docs["cloud"] = Document("cloud", "Kettles available on Quokka Cloud", "", site="cloud.quokka.example")
+    docs["untitled"] = Document("untitled", "", "", site=None)
+    docs["wiki"] = Document("wiki", "Kettle notes", "", site="wiki.example")       # a name of the shortest length
+    names = ["wikikettles", "wiki", "quokkaweekly", "quokkalabs", "quokkalabsshop", "quokkacloud", "quokka", "kettles", "news",
+             "kettlesof2026quokkaweekly", "thekettlenews", "asummaryofthekettlenews", "quokkaweeklyreview", "shop"]
+    for name in names:
+        assert _names_of(docs).fits(name) == _fits_one_by_one(name, docs), name
+
+
+def test_the_name_index_follows_documents_added_later():
+    docs = dict(DOCS)
+    assert credited_documents("According to Wombat Daily, it is fast.", docs) == set()
+    docs["wombat"] = Document("wombat", "Wombat Daily", "", site="wombatdaily.example.com")
+    assert credited_documents("According to Wombat Daily, it is fast.", docs) == {"wombat"}
+
+
 def test_a_credited_sentence_is_repointed_to_the_credited_documents_chunk():
     summary = "Quokka Weekly found that the kettle boils water in 40 seconds."
     review = "Our test: the kettle boils water in 40 seconds, the fastest we measured. (quokkaweekly.example.com)"
