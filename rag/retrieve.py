@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import Settings
+from .attribution import index_names
 from .bridge import build as build_bridge
 from .profile import load as load_profile
 from .store import IndexData
@@ -177,6 +178,8 @@ class Retriever:
         # `glossary`: the cross-language bridge (rag/bridge.py), the term list merged in
         self.glossary = build_bridge(frozenset(self.vocab), terms) if settings.bridge else terms
         self._word_sets: dict[int, set[str]] = {}
+        # Built here, with the version, rather than by its first answer that credits a source.
+        index_names(data.documents)
 
     # --- the two sides -------------------------------------------------------------
 

@@ -111,3 +111,29 @@ def test_a_credited_chunk_backing_the_claim_about_as_well_takes_the_citation():
     checked, added = check_answer(text, {1: summary}, all_chunks={10: summary, 20: review},
                                   credited=lambda s: {20}, key_of={1: 10})
     assert added == {2: 20}
+
+
+def test_names_indexed_ahead_are_not_indexed_again_by_an_answer(monkeypatch):
+    import rag.attribution as attribution
+    docs = dict(DOCS)
+    attribution.index_names(docs)
+    monkeypatch.setattr(attribution, "_NameIndex", lambda documents: pytest.fail("indexed again by the answer"))
+    assert credited_documents("According to Quokka Weekly, it is fast.", docs) == {"review"}
+
+
+def test_an_index_version_is_name_indexed_when_it_loads(tmp_path, monkeypatch):
+    import rag.attribution as attribution
+    from rag import store
+    from rag.config import Settings
+    from rag.ingest import ingest
+    from rag.retrieve import Retriever
+    from tests.conftest import FakeEmbedder
+    page = tmp_path / "quokka-weekly.md"
+    page.write_text("# Kettles of 2026 - Quokka Weekly\n\nThe kettle boils in 40 seconds.\n", encoding="utf-8")
+    settings = Settings.from_env(index_dir=tmp_path / "index")
+    assert ingest(settings, [str(page)], embedder=FakeEmbedder(), progress=False).ok
+    data = store.load_index(settings.index_dir)
+    Retriever(data, FakeEmbedder(), settings)
+    monkeypatch.setattr(attribution, "_NameIndex", lambda documents: pytest.fail("indexed by the answer"))
+    page_id = next(d for d, doc in data.documents.items() if "Quokka" in doc.title)
+    assert credited_documents("According to Quokka Weekly, it boils fast.", data.documents) == {page_id}
