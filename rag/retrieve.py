@@ -70,6 +70,22 @@ in on of for and or to by with about from as at its it this that these those the
 besides beyond after before since if between vs versus""".split())
 
 
+# A numbered part of a document ("Section 8", "Article 5") is no name: documents number their
+# parts ("8. Limitation of Liability") more often than they name them.
+_PARTS = set("""section sections article articles clause clauses chapter chapters paragraph paragraphs part parts
+appendix annex exhibit schedule figure table page pages step steps item items point""".split())
+
+# A language or nationality before a word it describes ("the Chinese article", "English
+# sources") says what the thing is written in or where it is from, which documents seldom state.
+_ADJECTIVES = set("""chinese english japanese korean french german spanish italian russian arabic portuguese dutch
+hindi vietnamese thai indonesian turkish polish swedish american british european asian african taiwanese
+indian canadian australian""".split())
+
+# Short parts that make a lower-case hyphenated word an ordinary compound ("non-exclusive",
+# "co-founder", "state-of-the-art"), not a name ("gpt-oss").
+_PREFIXES = set("""a an as at by co de in of on or re to up un non pre pro sub out off all end low big new old one
+two day per and the via mid""".split())
+
 # Dates are not names: "January 2026" asks about a time the documents may hold as
 # "January 15, 2026".
 _CALENDAR = set("""january february march april may june july august september october november december
@@ -92,10 +108,12 @@ def unknown_names(question: str, corpus_text: str, common: frozenset = frozenset
         name = m.group(0)
         word = name.split()[0].lower()
         has_digit = any(ch.isdigit() for ch in name)
-        odd_case = any(ch.isupper() for ch in name[1:]) or "-" in name
+        odd_case = any(ch.isupper() for ch in name[1:]) or _odd_compound(name)
         capital_inside = name[0].isupper() and not titled and \
             (chinese or m.start() > 0 and not _sentence_start(text, m.start()))
         if word in _COMMON or word in common or word in _CALENDAR or not (has_digit or odd_case or capital_inside):
+            continue
+        if word in _PARTS and has_digit or word in _ADJECTIVES and re.match(r" +[a-z]", text[m.end():]):
             continue
         if not _mentions(corpus_text, name):
             names.append(name)
@@ -106,6 +124,16 @@ def unknown_names(question: str, corpus_text: str, common: frozenset = frozenset
         if not any(n in phrase for n in names) and not _mentions(corpus_text, phrase):
             names.append(phrase)
     return names
+
+
+def _odd_compound(name: str) -> bool:
+    """A hyphenated word that reads as a name by its short parts ("gpt-oss"), not "long-standing" or
+    "community-made", whose parts are ordinary words (of four letters or more, or a common prefix or
+    small word: "non-exclusive"). Capitals inside ("DeepSeek-V3") are judged by the caller."""
+    parts = name.split("-")
+    if len(parts) < 2:
+        return False
+    return any(len(p) < 4 and p.lower() not in _PREFIXES for p in parts if p)
 
 
 def _phrases(text: str) -> list[str]:

@@ -90,3 +90,18 @@ def test_a_title_cased_question_has_no_names_by_capitals_alone():
     assert unknown_names("Does The MMLU Score Matter?", corpus) == ["MMLU"]
     # nor is a title looked for where the small words are capitalised too
     assert unknown_names("What Is The Code of Conduct?", corpus) == []
+
+
+def test_compounds_numbered_parts_and_languages_are_no_names():
+    corpus = "gemma 4 uses apache 2.0. 8. limitation of liability. in no event shall any contributor be liable"
+    # a lower-case compound of ordinary words is a description; short odd parts make a name
+    assert unknown_names("Is Gemma 4 part of a long-standing community-made effort?", corpus) == []
+    assert unknown_names("What licence does gpt-oss use?", corpus) == ["gpt-oss"]
+    assert unknown_names("Is the grant non-exclusive?", corpus) == []
+    # a numbered part of a document points into it
+    assert unknown_names("Under Section 8, when is a contributor liable?", corpus) == []
+    assert unknown_names("What does Llama 8 say?", corpus) == ["Llama 8"]
+    # a language describing a word names no subject; a language alone still does
+    assert unknown_names("What is the title of the Chinese article?", corpus) == []
+    assert unknown_names("Does Gemma 4 speak Swahili?", corpus) == ["Swahili"]
+    assert unknown_names("Is there a Japanese version?", corpus) == []
