@@ -253,3 +253,30 @@ def test_repeats_tells_a_copied_answer_from_a_new_one():
     assert not repeats("是的[1]。", "")
     assert not repeats("31B[1]。", "Gemma 4 有 E2B、E4B、31B 和 26B A4B 四种尺寸[1]。")      # one item picked from it
     assert not repeats("Gemma 4 在 2026 年 4 月 2 日上线[1]。", "Gemma 4 是在 2026 年 3 月 31 日发布的[1]。")
+
+
+def test_no_answer_is_asked_again_when_a_sentence_holds_the_questions_words(make_assistant):
+    assistant = make_assistant("NOT_FOUND", "Quokka Labs released the first quokka kettle on March 3, 2026 [1].")
+    answer = assistant.ask("Who released the first quokka kettle?")
+    assert not answer.refused and "Quokka Labs" in answer.answer and answer.citations
+    assert len(assistant.llm.prompts) == 2 and "March 3, 2026" in assistant.llm.prompts[1].rsplit("\n", 1)[-1]
+
+
+def test_no_answer_stays_when_the_second_reply_is_no_answer_or_unbacked(make_assistant):
+    assistant = make_assistant("NOT_FOUND")
+    assert assistant.ask("Who released the first quokka kettle?").refused
+    assert len(assistant.llm.prompts) == 2
+    assistant = make_assistant("NOT_FOUND", "Quokka Labs employs 300 engineers [1].")
+    assert assistant.ask("Who released the first quokka kettle?").refused
+
+
+def test_no_answer_is_not_asked_again_when_no_sentence_fits_the_question(make_assistant):
+    assistant = make_assistant("NOT_FOUND", "Quokka Labs sells kettles in Perth [1].")
+    answer = assistant.ask("What colour is the quokka kettle's lid?")
+    assert answer.refused and len(assistant.llm.prompts) == 1
+
+
+def test_no_answer_is_kept_with_repair_off(make_assistant):
+    assistant = make_assistant("NOT_FOUND", "Quokka Labs released the first quokka kettle on March 3, 2026 [1].",
+                               repair=False)
+    assert assistant.ask("Who released the first quokka kettle?").refused and len(assistant.llm.prompts) == 1
