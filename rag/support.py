@@ -66,7 +66,7 @@ def _value(number: str) -> str:
 
 
 def _number_values(text: str) -> set[str]:
-    return {_value(n) for n in _standalone_numbers(text)}
+    return {_value(n) for n in _standalone_numbers(_AMOUNT.sub(" ", text))}
 
 
 def _has_number(number: str, values: set[str], text: str) -> bool:
@@ -108,9 +108,12 @@ def support_scores(sentence: str, chunk_text: str, glossary: dict[str, list[str]
     chunk_norm = normalize(chunk_text)
     plain = MARKER.sub(" ", sentence)
     values = _number_values(chunk_norm)
-    if not all(_has_number(num, values, chunk_norm) for num in _standalone_numbers(plain)):
+    # A number with a scale word ("10 万", "10 萬", "400 million") is checked as an amount below,
+    # whole: "10" alone ("Android 10") is not in "10 万".
+    said = normalize(plain)
+    if not all(_has_number(num, values, chunk_norm) for num in _standalone_numbers(_AMOUNT.sub(" ", said))):
         return Backing(0.0, 0.0, 0)
-    if not amounts(plain) <= amounts(chunk_norm):
+    if not amounts(said) <= amounts(chunk_norm):
         return Backing(0.0, 0.0, 0)        # "4 billion" where the chunk says 4 亿 (400 million)
     if any(t not in chunk_norm for t in tokenize(plain) if "_" not in t and _MEASURE.fullmatch(t)):
         return Backing(0.0, 0.0, 0)        # "256MB" where the chunk says 256K

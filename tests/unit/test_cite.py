@@ -83,6 +83,16 @@ def test_amounts_must_match_across_units():
     assert wrong.unsupported
 
 
+def test_a_bare_number_is_not_backed_by_the_digits_of_an_amount():
+    from rag.support import support
+    chunk = "Quokka 水壶已卖出超过 4 亿(400 million)台,并有 10 万(100,000)多个用户评价"
+    assert support("The Quokka kettle needs Android 10 to pair.", chunk) == 0.0       # 10 万 is no 10
+    assert support("Quokka 水壶有 10 万多个用户评价。", chunk) > 0                       # the amount itself is
+    assert support("Quokka 水壺有 10 萬多個用戶評價。", chunk) > 0                       # in Traditional too
+    assert support("Quokka 水壺賣出超過 4 萬台。", chunk) == 0.0                          # a Traditional amount is checked
+    assert support("Over 100,000 users reviewed the Quokka kettle.", chunk) > 0
+
+
 def test_remarks_about_the_passages_are_dropped():
     chunk = "Gemma 4 覆盖 E2B、E4B、31B、26B A4B 等尺寸"
     checked, _ = check_answer("Gemma 4 comes in E2B, E4B, 31B and 26B A4B sizes[1]. This is stated in the passage [1] and .",
