@@ -7,7 +7,9 @@ quoted in the question turn, and the new answer replaces the old one only when i
 checks; failing that, the sentence itself is the answer when it is in the asker's language.
 An answer that is only a yes or no and the question's own words is repaired the same way, as are a
 list made from one template (stopped at its third item, rag/shaping.py) and a follow-up's copy of the
-previous answer (answered again without the history)."""
+previous answer (answered again without the history). When the model finds no answer yet a sentence holds
+most of the question's own words, it is asked once more with that sentence quoted (`unrefused`). A second
+reply replaces the first only in the asker's language."""
 from __future__ import annotations
 
 import dataclasses
@@ -111,6 +113,7 @@ class Repair:
                 shaper.shown = fix_amounts(shaper.shown, evidence)
             candidate = self.assembler.answer(again, shaper)
             if not candidate.refused and not (kind and mismatch(candidate.answer, evidence, kind)) \
+                    and _in_language(candidate.answer, q) \
                     and not (echo and bare_yes_no(candidate.answer, q) is not None) and not shaper.templated \
                     and not (repeated and repeats(candidate.answer, history[-1].answer)):
                 return candidate
@@ -146,7 +149,7 @@ class Repair:
         shaper.flush()
         candidate = self.assembler.answer(again, shaper)
         if candidate.refused or (kind and mismatch(candidate.answer, evidence, kind)) \
-                or bare_yes_no(candidate.answer, q) is not None:
+                or bare_yes_no(candidate.answer, q) is not None or not _in_language(candidate.answer, q):
             return None
         return candidate
 
@@ -201,6 +204,12 @@ class Repair:
             if holder is not None and holder.score >= evidence.score - 0.05:
                 return False
         return True
+
+
+def _in_language(text: str, q: Question) -> bool:
+    """A second reply is in the asker's language, Chinese or not (the quoted sentence may be in
+    the other one, and the model may copy it instead of answering)."""
+    return detect_language(MARKER.sub("", text)).startswith("zh") == q.language.startswith("zh")
 
 
 def repeats(answer: str, previous: str) -> bool:

@@ -280,3 +280,18 @@ def test_no_answer_is_kept_with_repair_off(make_assistant):
     assistant = make_assistant("NOT_FOUND", "Quokka Labs released the first quokka kettle on March 3, 2026 [1].",
                                repair=False)
     assert assistant.ask("Who released the first quokka kettle?").refused and len(assistant.llm.prompts) == 1
+
+
+CHINESE_NOTE = "# 袋鼠水壶\n\n第一款袋鼠水壶由 Quokka Labs 于 2026 年 3 月 3 日发布。\n"
+
+
+def test_a_second_reply_in_the_other_language_is_not_the_answer(note_assistant):
+    assistant = note_assistant(CHINESE_NOTE, ScriptedLLM("NOT_FOUND", "Quokka Labs released the first kettle [1]."))
+    answer = assistant.ask("第一款袋鼠水壶是谁发布的？")
+    assert answer.refused and len(assistant.llm.prompts) == 2
+
+
+def test_a_second_reply_in_the_askers_language_is_the_answer(note_assistant):
+    assistant = note_assistant(CHINESE_NOTE, ScriptedLLM("NOT_FOUND", "第一款袋鼠水壶由 Quokka Labs 发布[1]。"))
+    answer = assistant.ask("第一款袋鼠水壶是谁发布的？")
+    assert not answer.refused and "Quokka Labs" in answer.answer and len(assistant.llm.prompts) == 2
