@@ -177,11 +177,7 @@ class Assistant:
         if (yield from self._shaped(q, shaper, cancel)):
             return                        # stopped by the user: no answer, and the model is free
         if shaper.found_nothing:
-            # A passage sentence holding most of the question's words: asked once more, quoted.
-            answer = self._repair().unrefused(q, history, cancel) if self.settings.repair else None
-            if cancel is not None and cancel.is_set():
-                return
-            yield from _refusal_events(answer or self._assembler().refusal_after_model(
+            yield from _refusal_events(self._assembler().refusal_after_model(
                 q, "the model found no answer in the passages"))
             return
         tail = shaper.flush()
@@ -249,6 +245,5 @@ def _close(pieces) -> None:
 
 
 def _refusal_events(answer: Answer) -> Iterator[StreamEvent]:
-    """A refusal, or an answer checked whole before it is shown, as a stream."""
     yield TokenEvent(answer.answer)
     yield AnswerEvent(answer)

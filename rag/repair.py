@@ -7,9 +7,8 @@ quoted in the question turn, and the new answer replaces the old one only when i
 checks; failing that, the sentence itself is the answer when it is in the asker's language.
 An answer that is only a yes or no and the question's own words is repaired the same way, as are a
 list made from one template (stopped at its third item, rag/shaping.py) and a follow-up's copy of the
-previous answer (answered again without the history). When the model finds no answer yet a sentence holds
-most of the question's own words, it is asked once more with that sentence quoted (`unrefused`). A second
-reply replaces the first only in the asker's language."""
+previous answer (answered again without the history). A second reply replaces the first only in the
+asker's language."""
 from __future__ import annotations
 
 import dataclasses
@@ -126,32 +125,6 @@ class Repair:
             # product that includes software licensed under the Apache License 2.0?").
             return answer
         return self._stated(again, evidence, answer) or answer
-
-    def unrefused(self, q: Question, history: list, cancel: threading.Event | None) -> Answer | None:
-        """The model found no answer, yet a sentence of the passages holds most of the question's
-        own words: asked once more with that sentence quoted, the reply is the answer when it
-        passes the checks (the citation check holds it to the passages, as any answer). None
-        otherwise, or when the user cancelled meanwhile."""
-        kind = question_kind(q.text) or (question_kind(q.standalone) if q.standalone != q.text else None)
-        evidence = self.evidence_for(q, kind) if kind else self.evidence_for(q)
-        if evidence is None or self._own_score(q, evidence) < _UNREFUSED_SCORE \
-                or _echoed(_words(evidence.sentence), q):
-            return None
-        if cancel is not None and cancel.is_set():
-            return None
-        again = dataclasses.replace(q, stats=GenStats(), context=self.build_context(
-            q.text, q.language, q.hits, history, evidence=(evidence.key, evidence.sentence)))
-        shaper = Shaper(q.language, set(again.context.numbering))
-        for _ in self.shaped(again, shaper, cancel):
-            pass                          # checked before anything of it is shown
-        if (cancel is not None and cancel.is_set()) or shaper.found_nothing or shaper.templated:
-            return None
-        shaper.flush()
-        candidate = self.assembler.answer(again, shaper)
-        if candidate.refused or (kind and mismatch(candidate.answer, evidence, kind)) \
-                or bare_yes_no(candidate.answer, q) is not None or not _in_language(candidate.answer, q):
-            return None
-        return candidate
 
     def _own_score(self, q: Question, evidence: Evidence) -> float:
         _, _, title = self._titled(evidence.key)
@@ -305,8 +278,6 @@ _YES_NO_QUESTION = re.compile(r"^(?:is|are|was|were|do|does|did|can|could|may|mi
 _NEGATION = re.compile(r"\b(?:not|no|never|none|nothing|neither|nor|without|cannot)\b|n't|[不没无非未否别]")
 # An echoed yes or no is replaced by a sentence holding this share of the question's own words.
 _STATED_SCORE = SUPPORT_THRESHOLD
-# The model's "no answer" is asked again when a sentence holds this share of the question's own words.
-_UNREFUSED_SCORE = 0.5
 _ECHO_SHARE = 0.7             # share of the rest's words taken from the question
 _REPEAT_RATIO = 0.8           # an answer this much like the previous one repeats it
 _REPEATED_PART = 0.5          # ... as does one inside it that is this share of it

@@ -255,43 +255,16 @@ def test_repeats_tells_a_copied_answer_from_a_new_one():
     assert not repeats("Gemma 4 在 2026 年 4 月 2 日上线[1]。", "Gemma 4 是在 2026 年 3 月 31 日发布的[1]。")
 
 
-def test_no_answer_is_asked_again_when_a_sentence_holds_the_questions_words(make_assistant):
-    assistant = make_assistant("NOT_FOUND", "Quokka Labs released the first quokka kettle on March 3, 2026 [1].")
-    answer = assistant.ask("Who released the first quokka kettle?")
-    assert not answer.refused and "Quokka Labs" in answer.answer and answer.citations
-    assert len(assistant.llm.prompts) == 2 and "March 3, 2026" in assistant.llm.prompts[1].rsplit("\n", 1)[-1]
-
-
-def test_no_answer_stays_when_the_second_reply_is_no_answer_or_unbacked(make_assistant):
-    assistant = make_assistant("NOT_FOUND")
-    assert assistant.ask("Who released the first quokka kettle?").refused
-    assert len(assistant.llm.prompts) == 2
-    assistant = make_assistant("NOT_FOUND", "Quokka Labs employs 300 engineers [1].")
-    assert assistant.ask("Who released the first quokka kettle?").refused
-
-
-def test_no_answer_is_not_asked_again_when_no_sentence_fits_the_question(make_assistant):
-    assistant = make_assistant("NOT_FOUND", "Quokka Labs sells kettles in Perth [1].")
-    answer = assistant.ask("What colour is the quokka kettle's lid?")
-    assert answer.refused and len(assistant.llm.prompts) == 1
-
-
-def test_no_answer_is_kept_with_repair_off(make_assistant):
-    assistant = make_assistant("NOT_FOUND", "Quokka Labs released the first quokka kettle on March 3, 2026 [1].",
-                               repair=False)
-    assert assistant.ask("Who released the first quokka kettle?").refused and len(assistant.llm.prompts) == 1
-
-
 CHINESE_NOTE = "# 袋鼠水壶\n\n第一款袋鼠水壶由 Quokka Labs 于 2026 年 3 月 3 日发布。\n"
 
 
 def test_a_second_reply_in_the_other_language_is_not_the_answer(note_assistant):
-    assistant = note_assistant(CHINESE_NOTE, ScriptedLLM("NOT_FOUND", "Quokka Labs released the first kettle [1]."))
-    answer = assistant.ask("第一款袋鼠水壶是谁发布的？")
-    assert answer.refused and len(assistant.llm.prompts) == 2
+    assistant = note_assistant(CHINESE_NOTE, ScriptedLLM("是的。", "Yes, Quokka Labs released the first kettle [1]."))
+    answer = assistant.ask("第一款袋鼠水壶是 Quokka Labs 发布的吗？")
+    assert "released" not in answer.answer and len(assistant.llm.prompts) == 2
 
 
 def test_a_second_reply_in_the_askers_language_is_the_answer(note_assistant):
-    assistant = note_assistant(CHINESE_NOTE, ScriptedLLM("NOT_FOUND", "第一款袋鼠水壶由 Quokka Labs 发布[1]。"))
-    answer = assistant.ask("第一款袋鼠水壶是谁发布的？")
-    assert not answer.refused and "Quokka Labs" in answer.answer and len(assistant.llm.prompts) == 2
+    assistant = note_assistant(CHINESE_NOTE, ScriptedLLM("是的。", "是的，第一款袋鼠水壶由 Quokka Labs 发布[1]。"))
+    answer = assistant.ask("第一款袋鼠水壶是 Quokka Labs 发布的吗？")
+    assert not answer.refused and "由 Quokka Labs 发布" in answer.answer and len(assistant.llm.prompts) == 2
