@@ -133,9 +133,9 @@ class Repair:
     def _stated(self, q: Question, evidence: Evidence, answer: Answer) -> Answer | None:
         """The evidence sentence itself as the answer, cited, when it is in the asker's language
         (after a bare "不是。" the model would not expand, or a value it kept getting wrong)."""
-        chinese = q.language in ("zh-Hans", "zh-Hant")
-        if chinese != detect_language(evidence.sentence).startswith("zh"):
+        if not _in_language(evidence.sentence, q):
             return None
+        chinese = q.language in ("zh-Hans", "zh-Hant")
         n = next((m for m, p in q.context.numbering.items() if p == evidence.key), None)
         if n is None or self._cut_at_start(evidence):
             return None
@@ -180,8 +180,8 @@ class Repair:
 
 
 def _in_language(text: str, q: Question) -> bool:
-    """A second reply is in the asker's language, Chinese or not (the quoted sentence may be in
-    the other one, and the model may copy it instead of answering)."""
+    """`text` (a second reply, or the evidence sentence to state) is in the asker's language,
+    Chinese or not: the quoted sentence may be in the other one, and the model may copy it."""
     return detect_language(MARKER.sub("", text)).startswith("zh") == q.language.startswith("zh")
 
 
