@@ -95,6 +95,18 @@ class Assembler:
                       standalone_question=q.standalone, unsupported=checked.unsupported,
                       context=self.context_use(q), timings=self.timings(q), model=self.model_name)
 
+    def credited(self, q: Question, doc_ids: list[str], position: int, claim: str = "") -> Answer:
+        """The answer to a question asking which document said something: those documents named
+        from their titles and sites (not by the model), citing the passage at `position` that
+        says it (`claim`, quoted in a Chinese answer), with the sources it cites in turn."""
+        documents = [self.data.documents[d] for d in doc_ids]
+        scores = {self.data.position(h.chunk_id): h.score for h in q.hits}
+        citation = Citation(**vars(self._hit(position, scores)), n=1, sources=self.provenance(position))
+        ranked = sorted(q.context.given if q.context else [position], key=lambda p: -scores.get(p, -1.0))
+        return Answer(q.text, P.credit_text(q.language, documents, 1, claim), q.language, citations=[citation],
+                      retrieved=[self._hit(p, scores) for p in ranked], standalone_question=q.standalone,
+                      context=self.context_use(q), timings=self.timings(q), model=self.model_name)
+
     def _credited(self, given: list[int]):
         """sentence -> the given chunks of the documents it credits with its claim."""
         def credited(sentence: str) -> set[int]:

@@ -7,7 +7,8 @@ from __future__ import annotations
 import bisect
 import re
 
-from .types import Document
+from .text import FOOTNOTE, FOOTNOTE_RUN, to_simplified
+from .types import Chunk, Document
 
 # The name a sentence credits: after "according to" / 据, or before a verb of saying. A name is a
 # run of capitalised or digit-bearing words, "for" / "of" / "and" allowed inside ("Google AI for
@@ -57,6 +58,23 @@ def document_names(doc: Document) -> set[str]:
     return {n for n in names if len(n) >= _MIN_NAME}
 
 
+def publication_names(doc: Document) -> set[str]:
+    """What names a document as a publication, squeezed: its whole title, the last part of a
+    title cut by " | " or " - " ("Google AI Developers Forum"; not its headline "Gemma 4"), and
+    its site: the labels of an address ("engadget", "opensource"), else the whole name ("Studio
+    Global", not "global")."""
+    names = set()
+    if doc.title:
+        parts = re.split(r"\s+[|\-–—]\s+", doc.title)
+        names |= {_squeeze(doc.title)} | ({_squeeze(parts[-1])} if len(parts) > 1 else set())
+    if doc.site and "." in doc.site.strip(".") and " " not in doc.site.strip():
+        names |= {_squeeze(label) for label in doc.site.lower().split(".") if label not in _PLAIN_LABELS}
+        names.add(_squeeze(doc.site))
+    elif doc.site:
+        names.add(_squeeze(doc.site))
+    return {n for n in names if len(n) >= _MIN_NAME}
+
+
 def credited_documents(sentence: str, documents: dict[str, Document]) -> set[str]:
     """The documents a sentence credits: for each credited name, the documents one of whose names
     the credited one holds, or that hold it in their title; only the best fit counts (the
@@ -74,6 +92,60 @@ def credited_documents(sentence: str, documents: dict[str, Document]) -> set[str
     return found
 
 
+def asks_for_source(question: str) -> bool:
+    """The question asks which document said something ("是哪家媒体报道的？", "出自文章引用的哪个
+    来源？", "Which of the article's sources …?", "Who reported …?"), not what it said."""
+    return bool(_ASKS_SOURCE.search(to_simplified(question)))
+
+
+def without_source_ask(question: str) -> str:
+    """The question without its asking for a source ("文章引用的哪一个来源，用发布记录列出了…" ->
+    "，用发布记录列出了…"): the words left are those the sentence that says it should hold."""
+    return _CITED_BY.sub(" ", _ASKS_SOURCE.sub(" ", to_simplified(question)))
+
+
+def named_documents(text: str, documents: dict[str, Document]) -> set[str]:
+    """The documents a text names by a name no other document goes by ("Google Cloud" names the
+    one on cloud.google.com; "Google" alone, the label of several sites, names none). A name is
+    written with a capital or a digit where it starts ("Open Source Blog", "9to5Google"; not the
+    "open-source community"), or is a whole site ("engadget.com")."""
+    cased = re.sub(_SQUEEZED_OUT, "", text)
+    squeezed, index, found = cased.lower(), _names_of(documents), set()
+    if len(squeezed) != len(cased):
+        cased = squeezed.upper()              # a letter whose lower case is longer: no case to read
+    for i in range(len(squeezed)):
+        for j in range(i + _MIN_NAME, len(squeezed) + 1):
+            owners = index.publications.get(squeezed[i:j])
+            if owners is not None and len(owners) == 1 and (not cased[i].islower() or squeezed[i:j] in index.sites):
+                found |= set(owners)
+    return found
+
+
+def sentence_sources(sentence: str, chunk: Chunk, documents: dict[str, Document]) -> list[str]:
+    """The documents a sentence of `chunk` comes from. In a document that cites others by
+    numbered footnotes (an article and its 来源 list), the documents of the first footnotes
+    after the sentence on its line ("…基础;今天…运行。[4]"), narrowed to those the sentence names
+    when it names some ("Google Cloud 明确把…;Google AI Developers Forum 也…。[3][5]"); with no
+    footnote, the cited documents it names. Any other sentence comes from its own document."""
+    doc = documents.get(chunk.doc_id)
+    if doc is None:
+        return []
+    cited = doc.meta.get("sources") or {}
+    if not cited:
+        return [doc.doc_id]
+    at = doc.text.find(sentence, max(0, chunk.start - len(sentence)))
+    end = at + len(sentence) if at >= 0 else chunk.end
+    line_end = doc.text.find("\n", end)
+    line = doc.text[end - 1 if end else 0:line_end if line_end >= 0 else len(doc.text)]
+    tail = sentence[-8:] + line
+    run = FOOTNOTE_RUN.search(tail)
+    footnoted = [cited[n] for n in FOOTNOTE.findall(run.group(0)) if cited.get(n) in documents] if run else []
+    named = named_documents(FOOTNOTE_RUN.sub(" ", sentence), documents) & set(cited.values())
+    if footnoted:
+        return [d for d in footnoted if d in named] or list(dict.fromkeys(footnoted))
+    return sorted(named) or [doc.doc_id]
+
+
 class _NameIndex:
     """The documents' names looked up by the credited name's parts instead of read one document
     at a time: at 5,000 documents a credited sentence costs microseconds, not tens of milliseconds."""
@@ -83,6 +155,11 @@ class _NameIndex:
         for doc_id, doc in documents.items():
             for n in document_names(doc):
                 self.by_name.setdefault(n, {})[doc_id] = len(n)
+        self.publications: dict[str, set[str]] = {}
+        for doc_id, doc in documents.items():
+            for n in publication_names(doc):
+                self.publications.setdefault(n, set()).add(doc_id)
+        self.sites = {_squeeze(doc.site) for doc in documents.values() if doc.site}
         self.ids = list(documents)
         titles = [_squeeze(documents[d].title or "") for d in self.ids]
         self.starts, at = [], 0
@@ -127,5 +204,24 @@ def _names_of(documents: dict[str, Document]) -> _NameIndex:
     return cached[2]
 
 
+# "哪家媒体报道的", "出自…哪个来源", "这个说法出自", "Which of the sources …", "Who reported …": read in
+# Simplified Chinese. "来源是什么" alone may ask where a thing comes from, and "什么渠道试用" for a
+# channel, not which document said something.
+_ASKS_SOURCE = re.compile(
+    r"(?:哪|什么|何)[^，,。？?！!]{0,12}?(?:来源|出处|媒体|刊物|博客"
+    r"|(?:网站|渠道|管道)[^，,。？?]{0,3}(?:介绍|报道|报导|称|说|写|提到|宣布|表示))"
+    r"|(?:说法|消息|数据|内容|话|引述|报道)[^，,。？?]{0,6}出自|出自[^，,。？?]{0,12}(?:来源|文章|网站|媒体|哪里|何处|哪篇)"
+    r"|\bwhich\b(?:\s+[\w']+){0,4}?\s+(?:sources?|outlets?|publications?|sites?|websites?|blogs?|posts?|reports?)\b"
+    r"(?!\s+(?:code|form))|\bwho\s+(?:reported|reports|wrote|writes|said|says|announced|stated|states)\b",
+    re.IGNORECASE)
+
+# "…文章引用的哪个来源", "文中是哪个来源", "Which of the article's sources": words of the asking.
+_CITED_BY = re.compile(r"(?:文章|文中|本文)(?:所?引用的|里|中|是)?|\b(?:of\s+)?the\s+(?:article|document)'s\b|\bof the\b(?=\s*$)",
+                       re.IGNORECASE)
+
+
+_SQUEEZED_OUT = re.compile(r"[\s\-_.'’]+")
+
+
 def _squeeze(text: str) -> str:
-    return re.sub(r"[\s\-_.'’]+", "", text.lower())
+    return _SQUEEZED_OUT.sub("", text.lower())

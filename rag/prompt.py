@@ -197,6 +197,41 @@ def user_turn(question: str, language: str, hint: list[int] | None = None,
     return f"{head}{question.strip()}\n（{see}{instruction}）" if chinese else f"{head}{question.strip()}\n({see}{instruction})"
 
 
+# The answer to "which source said this?", written in code from the documents' own names
+# (rag/repair.py): {names} are the documents, {n} the marker of the passage that says it; a
+# Chinese answer quotes the Chinese sentence it credits ({claim}), so that a reader sees which
+# claim is meant and the answer reads as Chinese beside the documents' English titles.
+CREDITS = {
+    "zh-Hans": "文档中这一说法出自 {names}[{n}]。",
+    "zh-Hant": "文件中這一說法出自 {names}[{n}]。",
+    "en": "In the documents, this comes from {names}[{n}].",
+}
+CREDITS_QUOTED = {
+    "zh-Hans": "文档中，“{claim}”这一说法出自 {names}[{n}]。",
+    "zh-Hant": "文件中，「{claim}」這一說法出自 {names}[{n}]。",
+}
+_AND = {"zh-Hans": " 和 ", "zh-Hant": " 和 ", "en": " and "}
+
+
+def credit_text(language: str, documents: list[Document], n: int, claim: str = "") -> str:
+    """CREDITS for these documents, each named by its publication (the last part of a title
+    cut by " - " or " | ", else the whole title) and its site; a Chinese `claim` is quoted."""
+    key = language if language in CREDITS else "en"
+    chinese = key != "en"
+    names = []
+    for doc in documents:
+        parts = re.split(r"\s+[|\-–—]\s+", doc.title or "")
+        name = parts[-1] if len(parts) > 1 else (doc.title or doc.site or doc.doc_id)
+        site = f"（{doc.site}）" if chinese else f" ({doc.site})"
+        titled = (f"《{name}》" if chinese else f'"{name}"') if len(parts) == 1 and doc.title else name
+        names.append(titled + (site if doc.site else ""))
+    joined = _AND[key].join([", ".join(names[:-1]), names[-1]] if len(names) > 2 and not chinese
+                            else [" 、".join(names[:-1]), names[-1]] if len(names) > 1 else names)
+    template = CREDITS_QUOTED[key] if claim and chinese else CREDITS[key]
+    # no blank beside a Chinese bracket: "出自《…》" and "《…》和 Google Blog"
+    return re.sub(r" ?([《》（）、]) ?", r"\1", template.format(names=joined, n=n, claim=claim))
+
+
 def refusal_text(language: str) -> str:
     from .profile import current
     subject = current().subject

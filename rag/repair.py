@@ -19,13 +19,14 @@ from typing import Callable
 
 from . import prompt as P
 from .assemble import Assembler, Question
+from .attribution import asks_for_source, named_documents, sentence_sources, without_source_ask
 from .cite import SUPPORT_THRESHOLD
 from .evidence import (Evidence, best_sentence, fix_amounts, mismatch, question_kind, sentence_score, values,
                        without_heading)
 from .llm import GenStats
 from .shaping import Shaper
 from .support import key_terms
-from .text import FOOTNOTE_RUN, HAN, MARKER, detect_language, normalize, singular, to_simplified
+from .text import FOOTNOTE_RUN, HAN, MARKER, detect_language, normalize, singular, to_simplified, to_traditional
 from .types import Answer
 
 
@@ -57,6 +58,10 @@ class Repair:
         answered again when the check passed it too; if the model echoes once more, the evidence
         sentence is the answer when it holds enough of the question's words.
         None when the user cancelled meanwhile."""
+        if asks_for_source(q.text):
+            credited = self._credited(q, answer)
+            if credited is not None:
+                return credited
         unsupported_draft = answer.refused
         # An answer that is a yes or no and the question's own words ("Yes, the licence lets you
         # use the trademarks.") passes the citation check on the question's words alone: nothing
@@ -125,6 +130,25 @@ class Repair:
             # product that includes software licensed under the Apache License 2.0?").
             return answer
         return self._stated(again, evidence, answer) or answer
+
+    def _credited(self, q: Question, answer: Answer) -> Answer | None:
+        """For a question asking which document said something, when the answer names no document
+        (the model never sees the names of an article's footnoted sources, and often answers "出自[1]"
+        or the claim again): the documents the best evidence sentence comes from, named in code
+        (attribution.sentence_sources). None when the answer names one, or no sentence holds enough
+        of the question's words."""
+        if not answer.refused and named_documents(MARKER.sub(" ", answer.answer), self.data.documents):
+            return None
+        asked = dataclasses.replace(q, text=without_source_ask(q.text), standalone=without_source_ask(q.standalone or q.text))
+        evidence = self.evidence_for(asked)
+        if evidence is None or self._own_score(asked, evidence) < _STATED_SCORE:
+            return None
+        sources = sentence_sources(evidence.sentence, self.data.chunks[evidence.key], self.data.documents)
+        if not sources:
+            return None
+        claim = _quotable(evidence.sentence) if q.language.startswith("zh") and _in_language(evidence.sentence, q) else ""
+        claim = to_traditional(claim) if q.language == "zh-Hant" else claim
+        return self.assembler.credited(q, sources, evidence.key, claim if len(claim) <= _QUOTED_CLAIM else "")
 
     def _own_score(self, q: Question, evidence: Evidence) -> float:
         _, _, title = self._titled(evidence.key)
@@ -278,6 +302,7 @@ _YES_NO_QUESTION = re.compile(r"^(?:is|are|was|were|do|does|did|can|could|may|mi
 _NEGATION = re.compile(r"\b(?:not|no|never|none|nothing|neither|nor|without|cannot)\b|n't|[不没无非未否别]")
 # An echoed yes or no is replaced by a sentence holding this share of the question's own words.
 _STATED_SCORE = SUPPORT_THRESHOLD
+_QUOTED_CLAIM = 120           # characters of a sentence a credit answer quotes; a longer one is not quoted
 _ECHO_SHARE = 0.7             # share of the rest's words taken from the question
 _REPEAT_RATIO = 0.8           # an answer this much like the previous one repeats it
 _REPEATED_PART = 0.5          # ... as does one inside it that is this share of it

@@ -268,3 +268,25 @@ def test_a_second_reply_in_the_askers_language_is_the_answer(note_assistant):
     assistant = note_assistant(CHINESE_NOTE, ScriptedLLM("是的。", "是的，第一款袋鼠水壶由 Quokka Labs 发布[1]。"))
     answer = assistant.ask("第一款袋鼠水壶是 Quokka Labs 发布的吗？")
     assert not answer.refused and "由 Quokka Labs 发布" in answer.answer and len(assistant.llm.prompts) == 2
+
+
+def test_a_source_question_answered_without_a_name_gets_the_document_named_in_code(make_assistant):
+    assistant = make_assistant("The passage says so [1].")
+    answer = assistant.ask("Which source says the first quokka kettle was released by Quokka Labs?")
+    note = next(d for d in assistant.data.documents.values() if d.kind == "note")
+    assert not answer.refused and answer.answer.startswith("In the documents, this comes from")
+    assert f'"{note.title}"' in answer.answer and answer.answer.endswith("[1].")
+    assert [c.doc_id for c in answer.citations] == [note.doc_id]
+    assert "Quokka Labs" in answer.citations[0].text and len(assistant.llm.prompts) == 1
+
+
+def test_a_source_question_answered_with_a_documents_name_keeps_the_answer(make_assistant):
+    assistant = make_assistant("Quokka kettle says Quokka Labs released the first quokka kettle on March 3, 2026 [1].")
+    answer = assistant.ask("Which source says the first quokka kettle was released by Quokka Labs?")
+    assert answer.answer.startswith("Quokka kettle says") and len(assistant.llm.prompts) == 1
+
+
+def test_a_question_not_asking_for_a_source_gets_no_credit_answer(make_assistant):
+    assistant = make_assistant("The first quokka kettle was released by Quokka Labs [1].")
+    answer = assistant.ask("Who released the first quokka kettle?")
+    assert answer.answer.startswith("The first quokka kettle was released by Quokka Labs")

@@ -137,3 +137,97 @@ def test_an_index_version_is_name_indexed_when_it_loads(tmp_path, monkeypatch):
     monkeypatch.setattr(attribution, "_NameIndex", lambda documents: pytest.fail("indexed by the answer"))
     page_id = next(d for d, doc in data.documents.items() if "Quokka" in doc.title)
     assert credited_documents("According to Quokka Weekly, it boils fast.", data.documents) == {page_id}
+
+
+# Which document said something (rag/attribution.py: asks_for_source, sentence_sources).
+ARTICLE_TEXT = ("水壶的新闻\n\nQuokka Weekly 说水壶四十秒烧开;Kettle Review 也提到它很安静。[1][2]\n\n"
+                "水壶的价格是九十九元。[2] 另一句没有脚注。\n\n没有脚注的一段话,也不提任何来源。\n")
+CITING = {**DOCS, "article": Document("article", "水壶的文章", ARTICLE_TEXT, site="Kettle Daily", kind="article",
+                                      meta={"sources": {"1": "review", "2": "summary", "3": "missing"}})}
+
+
+def _chunk_of(doc_id, start=0):
+    from rag.types import Chunk
+    doc = CITING[doc_id]
+    return Chunk(f"{doc_id}-0", doc_id, doc.text[start:], start, len(doc.text))
+
+
+@pytest.mark.parametrize("question", [
+    "Gemma 4 与高通合作的消息，是哪家媒体报道的？", "文中是哪个来源说水壶很安静？", "这个说法出自文章引用的哪个来源？",
+    "哪一個來源寫到水壺很安靜？", "哪個網站報導了這件事？", "Which of the article's sources says the kettle is quiet?",
+    "Which blog post announced the kettle?", "Who reported that the kettle is quiet?"])
+def test_a_question_asking_which_document_said_something(question):
+    from rag.attribution import asks_for_source
+    assert asks_for_source(question)
+
+
+@pytest.mark.parametrize("question", [
+    "水壶出自哪家公司？", "水壶的研究来源是什么？", "安卓开发者可以通过什么渠道提前试用？", "哪些网站可以下载它？",
+    "What does 'Source form' mean?", "Which source code files need a notice?", "What does the article say about the kettle?"])
+def test_a_question_asking_what_was_said_is_no_source_question(question):
+    from rag.attribution import asks_for_source
+    assert not asks_for_source(question)
+
+
+def test_a_footnoted_sentence_comes_from_the_documents_of_the_footnotes_after_it_on_its_line():
+    from rag.attribution import sentence_sources
+    chunk = _chunk_of("article")
+    # the clause names one of the two footnoted documents: that one
+    assert sentence_sources("Quokka Weekly 说水壶四十秒烧开;", chunk, CITING) == ["review"]
+    # a clause naming neither: both, in footnote order
+    assert sentence_sources("Kettle Review 也提到它很安静。[1][2]", chunk, CITING) == ["review", "summary"]
+    assert sentence_sources("水壶的价格是九十九元。[2]", chunk, CITING) == ["summary"]
+    # no footnote after it on its line, no cited document named: the article itself
+    assert sentence_sources("没有脚注的一段话,也不提任何来源。", chunk, CITING) == ["article"]
+    # a chunk that starts later in the article finds the sentence in the article's text all the same
+    later = ARTICLE_TEXT.index("水壶的价格")
+    assert sentence_sources("水壶的价格是九十九元。[2]", _chunk_of("article", later), CITING) == ["summary"]
+
+
+def test_a_sentence_of_a_document_citing_none_comes_from_that_document():
+    from rag.attribution import sentence_sources
+    from rag.types import Chunk
+    assert sentence_sources("Anything at all.", Chunk("r-0", "review", "Anything at all.", 0, 16), CITING) == ["review"]
+    assert sentence_sources("Anything.", Chunk("x-0", "gone", "Anything.", 0, 9), CITING) == []
+
+
+def test_a_document_is_named_only_by_a_name_no_other_document_goes_by():
+    from rag.attribution import named_documents
+    assert named_documents("Quokka Weekly 说它很快", DOCS) == {"review"}
+    assert named_documents("quokkaweekly.example.com lists it", DOCS) == {"review"}
+    # "Quokka Labs" and the site label "quokkalabs" belong to two documents: neither is named
+    assert named_documents("Quokka Labs says so", DOCS) == set()
+    # a title's headline ("Kettles of 2026") is no name of its publication
+    assert named_documents("Kettles of 2026 are fast", DOCS) == set()
+
+
+def test_the_credit_names_each_document_by_its_publication_and_site_in_the_askers_language():
+    from rag.prompt import credit_text
+    forum = Document("f", "Kettle 4 - Launch Announcement - Quokka Developers Forum", "", site="discuss.quokka.example")
+    cloud = Document("c", "Kettle 4 available on Quokka Cloud", "", site="cloud.quokka.example")
+    assert credit_text("zh-Hans", [cloud], 1) == "文档中这一说法出自《Kettle 4 available on Quokka Cloud》（cloud.quokka.example）[1]。"
+    assert credit_text("zh-Hant", [forum, cloud], 2) == \
+        "文件中這一說法出自 Quokka Developers Forum（discuss.quokka.example）和《Kettle 4 available on Quokka Cloud》（cloud.quokka.example）[2]。"
+    assert credit_text("en", [forum, cloud, DOCS["review"]], 1) == (
+        'In the documents, this comes from Quokka Developers Forum (discuss.quokka.example), "Kettle 4 available on '
+        'Quokka Cloud" (cloud.quokka.example) and Quokka Weekly (quokkaweekly.example.com)[1].')
+
+
+def test_a_name_is_written_as_a_name_or_as_the_whole_site():
+    from rag.attribution import named_documents
+    blog = {"os": Document("os", "Kettles: the open story", "", site="opensource.quokkablog.example"),
+            "cl": Document("cl", "Kettle 4 on Kettlehost Cloud", "", site="cloud.kettlehost.example")}
+    assert named_documents("The Quokka Open Source Blog says so", blog) == {"os"}
+    assert named_documents("its commitment to the open-source community", blog) == set()
+    assert named_documents("see opensource.quokkablog.example", blog) == {"os"}
+    assert named_documents("Kettlehost Cloud 明确说", blog) == {"cl"}
+    assert named_documents("runs in the cloud", blog) == set()
+
+
+def test_a_chinese_credit_quotes_the_claim_it_credits():
+    from rag.prompt import credit_text
+    weekly = [DOCS["review"]]
+    assert credit_text("zh-Hans", weekly, 1, "水壶四十秒烧开") == \
+        "文档中，“水壶四十秒烧开”这一说法出自 Quokka Weekly（quokkaweekly.example.com）[1]。"
+    assert credit_text("zh-Hant", weekly, 1, "水壺四十秒燒開").startswith("文件中，「水壺四十秒燒開」這一說法出自")
+    assert credit_text("en", weekly, 1, "ignored") == "In the documents, this comes from Quokka Weekly (quokkaweekly.example.com)[1]."
