@@ -42,7 +42,8 @@ class Question:
 _TITLE_LINE = re.compile(r"^\[\d+\] .+\([a-z0-9.-]+\.[a-z]{2,}\)$")
 
 
-def _is_title_list(text: str) -> bool:
+def is_title_list(text: str) -> bool:
+    """A chunk that is mostly a list of source titles ("[1] Title (site)" lines: an article's 来源 list)."""
     lines = [l.strip() for l in text.splitlines() if l.strip() and l.strip() != "来源"]
     return bool(lines) and sum(bool(_TITLE_LINE.match(l)) for l in lines) >= 0.6 * len(lines)
 
@@ -75,7 +76,7 @@ class Assembler:
         scores = {self.data.position(h.chunk_id): h.score for h in q.hits}
         # Best retrieval rank first, but a bare list of source titles (the article's 来源
         # list) last: when it ties with the sentence that states the fact, cite the sentence.
-        ranked = sorted(context.given, key=lambda p: (_is_title_list(self.data.chunks[p].text), -scores.get(p, -1.0)))
+        ranked = sorted(context.given, key=lambda p: (is_title_list(self.data.chunks[p].text), -scores.get(p, -1.0)))
         all_given = {p: self._as_read(p, q.language) for p in ranked}
         shown = drop_echo(shaper.shown, q.text)
         checked, added = check_answer(shown, chunk_for, all_chunks=all_given, glossary=self.retriever.glossary,

@@ -98,6 +98,29 @@ def asks_for_source(question: str) -> bool:
     return bool(_ASKS_SOURCE.search(to_simplified(question)))
 
 
+def asked_documents(question: str, documents: dict[str, Document]) -> tuple[set[str], str]:
+    """The documents a question asks what they said ("Engadget 是怎么描述…的？", "What word does
+    Google's Open Source Blog use…?", "According to 9to5Google, …"): a document named just before
+    a verb of saying, or after "according to" / 根据; and the question without those names (the
+    words a sentence that states the answer should hold)."""
+    found: set[str] = set()
+    rest = question
+    for frame in _ASKED_FRAMES:
+        for m in frame.finditer(question):
+            named = named_documents(m.group(1), documents)
+            if named:
+                found |= named
+                rest = rest.replace(m.group(1), " ")
+    return found, rest
+
+
+def credits(sentence: str, chunk: Chunk, documents: dict[str, Document], wanted: set[str]) -> bool:
+    """The sentence of `chunk` is one of the `wanted` documents' own, or comes from one of them by
+    its footnotes, or names one."""
+    return chunk.doc_id in wanted or bool(set(sentence_sources(sentence, chunk, documents)) & wanted) \
+        or bool(named_documents(sentence, documents) & wanted)
+
+
 def without_source_ask(question: str) -> str:
     """The question without its asking for a source ("文章引用的哪一个来源，用发布记录列出了…" ->
     "，用发布记录列出了…"): the words left are those the sentence that says it should hold."""
@@ -214,6 +237,19 @@ _ASKS_SOURCE = re.compile(
     r"|\bwhich\b(?:\s+[\w']+){0,4}?\s+(?:sources?|outlets?|publications?|sites?|websites?|blogs?|posts?|reports?)\b"
     r"(?!\s+(?:code|form))|\bwho\s+(?:reported|reports|wrote|writes|said|says|announced|stated|states)\b",
     re.IGNORECASE)
+
+# The name a question asks about, just before a verb of saying ("Engadget 是怎么描述", "Google Cloud 把
+# … 列为", "did the Google Open Source Blog cite") or after "according to" / 根据 (read in the question's script).
+_SAID_ZH = r"说|說|称|稱|表示|报道|報道|報導|报导|描述|评价|評價|介绍|介紹|提到|写|寫|列为|列為|列出|形容|看待|解读|解讀|强调|強調"
+_SAID_EN = (r"say|says|said|describe|describes|described|cite|cites|cited|use|uses|used|report|reports|reported|"
+            r"call|calls|called|mention|mentions|mentioned|list|lists|listed|highlight|highlights|highlighted|"
+            r"announce|announces|announced|write|writes|wrote|frame|frames|framed|put|puts|claim|claims|claimed")
+_ASKED_FRAMES = [
+    re.compile(r"(?i:according to|per)\s+(.{3,60}?)(?:'s?\b|,|，|$)"),
+    re.compile(r"(?:据|據|根据|根據|依照|依據|按照)\s*(.{2,40}?)(?:的|,|，|$)"),
+    re.compile(rf"([^，,。？?]{{2,40}}?)\s*(?:是|又|也|还|還)?\s*(?:怎么|怎麼|如何)?\s*(?:{_SAID_ZH})"),
+    re.compile(rf"\b(?i:did|does|do|has|have)\s+(.{{3,60}}?)\s+(?:{_SAID_EN})\b"),
+    re.compile(rf"(?<![\w'])((?:[A-Z0-9][\w.'-]*\s+){{0,5}}[A-Z0-9][\w.'-]*)\s+(?:{_SAID_EN})\b")]
 
 # "…文章引用的哪个来源", "文中是哪个来源", "Which of the article's sources": words of the asking.
 _CITED_BY = re.compile(r"(?:文章|文中|本文)(?:所?引用的|里|中|是)?|\b(?:of\s+)?the\s+(?:article|document)'s\b|\bof the\b(?=\s*$)",

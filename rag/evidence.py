@@ -115,20 +115,22 @@ class Evidence:
 
 
 def best_sentence(question: str, chunks: list[tuple], kind: str | None = None,
-                  glossary: dict | None = None, holding=None) -> Evidence | None:
+                  glossary: dict | None = None, holding=None, keep=None) -> Evidence | None:
     """The sentence of `chunks` ((key, text) or (key, text, document title), best-ranked first)
     that best states what the question asks: the share of the question's key terms it holds
     (across languages through `glossary`), ties to the better-ranked chunk. A sentence holds its
     document's title too: in "Does the Apache License 2.0 grant a patent license?" the name says
     which document, and the licence's patent clause, which never repeats it, is the answer. With
     `kind`, only sentences that hold a value of that kind; with `holding` (a value of that kind),
-    only sentences that hold that value."""
+    only sentences that hold that value; with `keep` ((key, sentence) -> bool), only sentences it keeps."""
     best: tuple | None = None
     for rank, (key, text, *title) in enumerate(chunks):
         for a, b in _with_headings(text):
             sentence = text[a:b].strip()
             found = values(sentence, kind) if kind else None
             if len(sentence) < 6 or (kind and not found) or (holding is not None and not _holds(found, holding)):
+                continue
+            if keep is not None and not keep(key, sentence):
                 continue
             score = sentence_score(question, sentence, title[0] if title else "", glossary)
             row = (round(score, 2), -rank, sentence, key)

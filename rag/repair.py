@@ -18,15 +18,16 @@ from difflib import SequenceMatcher
 from typing import Callable
 
 from . import prompt as P
-from .assemble import Assembler, Question
-from .attribution import asks_for_source, named_documents, sentence_sources, without_source_ask
+from .assemble import Assembler, Question, is_title_list
+from .attribution import (asked_documents, asks_for_source, credits, named_documents, sentence_sources,
+                          without_source_ask)
 from .cite import SUPPORT_THRESHOLD
 from .evidence import (Evidence, best_sentence, fix_amounts, mismatch, question_kind, sentence_score, values,
                        without_heading)
 from .llm import GenStats
 from .shaping import Shaper
-from .support import key_terms
-from .text import FOOTNOTE_RUN, HAN, MARKER, detect_language, normalize, singular, to_simplified, to_traditional
+from .support import key_terms, rank_support
+from .text import FOOTNOTE_RUN, HAN, MARKER, detect_language, normalize, sentence_spans, singular, to_simplified, to_traditional
 from .types import Answer
 
 
@@ -62,6 +63,10 @@ class Repair:
             credited = self._credited(q, answer)
             if credited is not None:
                 return credited
+        else:
+            sourced = self._from_asked_source(q, answer, cancel)
+            if sourced is None or sourced is not answer:
+                return sourced
         unsupported_draft = answer.refused
         # An answer that is a yes or no and the question's own words ("Yes, the licence lets you
         # use the trademarks.") passes the citation check on the question's words alone: nothing
@@ -149,6 +154,57 @@ class Repair:
         claim = _quotable(evidence.sentence) if q.language.startswith("zh") and _in_language(evidence.sentence, q) else ""
         claim = to_traditional(claim) if q.language == "zh-Hant" else claim
         return self.assembler.credited(q, sources, evidence.key, claim if len(claim) <= _QUOTED_CLAIM else "")
+
+    def _from_asked_source(self, q: Question, answer: Answer, cancel: threading.Event | None) -> Answer | None:
+        """A question asking what a document said ("Engadget 是怎么描述…的？"), answered without citing
+        a passage of that document or one crediting it, or without saying what the best such
+        sentence says (the sentence that best states it among the document's own and those whose
+        footnotes or words credit it): answered again with that sentence quoted. The new answer
+        replaces the old only when it passes the checks, is in the asker's language, cites such a
+        passage and says what the sentence says. `answer` when nothing changes; None when cancelled."""
+        wanted, asked = asked_documents(q.text, self.data.documents)
+        if answer.refused or not wanted:
+            return answer
+        documents = self.data.documents
+        positions = dict.fromkeys([*(q.context.given if q.context else []), *(self.data.position(h.chunk_id) for h in q.hits),
+                                   *(p for p, c in enumerate(self.data.chunks) if c.doc_id in wanted)])
+        chunks = [self._titled(p) for p in positions if not is_title_list(self.data.chunks[p].text)]
+        evidence = best_sentence(asked, chunks, None, self.glossary,
+                                 keep=lambda key, s: len(s) >= _CLAIM_LENGTH and not _LISTED.match(s)
+                                 and credits(s, self.data.chunks[key], documents, wanted))
+        if evidence is None or self._own_score(dataclasses.replace(q, text=asked), evidence) < _STATED_SCORE:
+            return answer
+        if any(self._credits_any(self.data.position(c.chunk_id), wanted) for c in answer.citations) \
+                and rank_support(evidence.sentence, MARKER.sub(" ", answer.answer), self.glossary) >= _STATED_SCORE:
+            return answer             # it cites such a passage and says what its best sentence says
+        if cancel is not None and cancel.is_set():
+            return None
+        again = dataclasses.replace(q, stats=GenStats(), context=self.build_context(
+            q.text, q.language, q.hits, [], evidence=(evidence.key, evidence.sentence)))
+        shaper = Shaper(q.language, set(again.context.numbering))
+        for _ in self.shaped(again, shaper, cancel):
+            pass
+        if cancel is not None and cancel.is_set():
+            return None
+        if shaper.found_nothing or shaper.templated:
+            return answer
+        shaper.flush()
+        candidate = self.assembler.answer(again, shaper)
+        if candidate.refused or not _in_language(candidate.answer, q) \
+                or not any(self._credits_any(self.data.position(c.chunk_id), wanted) for c in candidate.citations) \
+                or rank_support(evidence.sentence, MARKER.sub(" ", candidate.answer), self.glossary) < _STATED_SCORE:
+            return answer
+        return candidate
+
+    def _credits_any(self, position: int, wanted: set[str]) -> bool:
+        """A sentence of the chunk at `position` is one of the `wanted` documents' or credits one."""
+        chunk = self.data.chunks[position]
+        if chunk.doc_id in wanted:
+            return True
+        if is_title_list(chunk.text):
+            return False              # a list of source titles names every source and credits none
+        return any(credits(chunk.text[a:b].strip(), chunk, self.data.documents, wanted)
+                   for a, b in sentence_spans(chunk.text, document=True))
 
     def _own_score(self, q: Question, evidence: Evidence) -> float:
         _, _, title = self._titled(evidence.key)
@@ -302,6 +358,8 @@ _YES_NO_QUESTION = re.compile(r"^(?:is|are|was|were|do|does|did|can|could|may|mi
 _NEGATION = re.compile(r"\b(?:not|no|never|none|nothing|neither|nor|without|cannot)\b|n't|[不没无非未否别]")
 # An echoed yes or no is replaced by a sentence holding this share of the question's own words.
 _STATED_SCORE = SUPPORT_THRESHOLD
+_CLAIM_LENGTH = 20            # characters of the shortest sentence that states what a document said ("- Engadget": none)
+_LISTED = re.compile(r"^\[\d+\]\s")     # "[10] Google releases Gemma 4, …": a source's title line, no claim
 _QUOTED_CLAIM = 120           # characters of a sentence a credit answer quotes; a longer one is not quoted
 _ECHO_SHARE = 0.7             # share of the rest's words taken from the question
 _REPEAT_RATIO = 0.8           # an answer this much like the previous one repeats it

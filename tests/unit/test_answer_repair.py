@@ -290,3 +290,46 @@ def test_a_question_not_asking_for_a_source_gets_no_credit_answer(make_assistant
     assistant = make_assistant("The first quokka kettle was released by Quokka Labs [1].")
     answer = assistant.ask("Who released the first quokka kettle?")
     assert answer.answer.startswith("The first quokka kettle was released by Quokka Labs")
+
+
+GAZETTE = ("# Kettle Gazette\n\nKettle Gazette reports that the quokka kettle boils a full litre of water in forty seconds. "
+           "The reviewers liked its copper spout.\n")
+
+
+class QuotingLLM(ScriptedLLM):
+    """ScriptedLLM whose second reply cites the passage the question turn quotes ("see [n]")."""
+
+    def generate(self, prompt, max_tokens, stats):
+        import re
+        quoted = re.search(r"see \[(\d+)\]", prompt.rsplit("\n", 1)[-1])
+        if quoted:
+            self.prompts.append(prompt)
+            yield self.second.replace("{n}", quoted.group(1))
+            return
+        yield from super().generate(prompt, max_tokens, stats)
+
+
+def test_what_a_document_said_answered_with_another_claim_is_answered_again_with_its_sentence(note_assistant):
+    llm = QuotingLLM("The reviewers liked its copper spout [1].",
+                     "Kettle Gazette reports the quokka kettle boils a full litre of water in forty seconds [{n}].")
+    assistant = note_assistant(GAZETTE, llm)
+    answer = assistant.ask("What does Kettle Gazette say about how fast the quokka kettle boils water?")
+    note = next(d for d in assistant.data.documents.values() if d.kind == "note")
+    assert len(llm.prompts) == 2 and "forty seconds" in llm.prompts[1].rsplit("\n", 1)[-1]
+    assert not answer.refused and "forty seconds" in answer.answer
+    assert [c.doc_id for c in answer.citations] == [note.doc_id]
+
+
+def test_a_second_reply_that_does_not_say_what_the_sentence_says_is_not_taken(note_assistant):
+    llm = QuotingLLM("The reviewers liked its copper spout [1].", "Kettle Gazette likes copper spouts [{n}].")
+    assistant = note_assistant(GAZETTE, llm)
+    answer = assistant.ask("What does Kettle Gazette say about how fast the quokka kettle boils water?")
+    assert len(llm.prompts) == 2 and answer.answer.startswith("The reviewers liked its copper spout")
+
+
+def test_what_a_document_said_answered_from_its_own_passage_is_kept(note_assistant):
+    llm = QuotingLLM("Kettle Gazette reports that the quokka kettle boils a full litre of water in forty seconds [1].",
+                     "unused [{n}].")
+    assistant = note_assistant(GAZETTE, llm)
+    answer = assistant.ask("What does Kettle Gazette say about how fast the quokka kettle boils water?")
+    assert len(llm.prompts) == 1 and "forty seconds" in answer.answer

@@ -231,3 +231,30 @@ def test_a_chinese_credit_quotes_the_claim_it_credits():
         "文档中，“水壶四十秒烧开”这一说法出自 Quokka Weekly（quokkaweekly.example.com）[1]。"
     assert credit_text("zh-Hant", weekly, 1, "水壺四十秒燒開").startswith("文件中，「水壺四十秒燒開」這一說法出自")
     assert credit_text("en", weekly, 1, "ignored") == "In the documents, this comes from Quokka Weekly (quokkaweekly.example.com)[1]."
+
+
+@pytest.mark.parametrize("question, rest", [
+    ("Quokka Weekly 是怎么描述这个水壶的？", "这个水壶的？"),
+    ("According to Quokka Weekly, how fast does it boil?", "how fast does it boil?"),
+    ("What word does Quokka Weekly use for the kettle?", "for the kettle?"),
+    ("據 Quokka Weekly 的評測，水壺多快？", "水壺多快？")])
+def test_a_question_asking_what_a_document_said_names_it(question, rest):
+    from rag.attribution import asked_documents
+    found, without = asked_documents(question, DOCS)
+    assert found == {"review"} and "Quokka Weekly" not in without and without.strip().endswith(rest)
+
+
+@pytest.mark.parametrize("question", ["文章说水壶很快吗？", "Is the Quokka Weekly kettle fast?",
+                                      "Quokka Labs 说水壶很快吗？", "What does the article say about kettles?"])
+def test_a_question_naming_no_document_as_a_speaker_asks_none(question):
+    from rag.attribution import asked_documents
+    assert asked_documents(question, DOCS)[0] == set()
+
+
+def test_a_sentence_credits_a_document_as_its_own_by_footnote_or_by_name():
+    from rag.attribution import credits
+    article = _chunk_of("article")
+    assert credits("Anything.", _chunk_of("review"), CITING, {"review"})                 # its own
+    assert credits("水壶的价格是九十九元。[2]", article, CITING, {"summary"})               # a footnote
+    assert credits("Quokka Weekly 说水壶四十秒烧开;", article, CITING, {"review"})         # its name
+    assert not credits("没有脚注的一段话,也不提任何来源。", article, CITING, {"review"})
