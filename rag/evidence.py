@@ -147,7 +147,7 @@ def sentence_score(question: str, sentence: str, title: str = "", glossary: dict
     question's numbers)."""
     scored = f"{title}: {sentence}" if title else sentence
     return rank_support(question, scored, glossary, inflected=True) \
-        or 0.5 * rank_support(_without_numbers(question), scored, glossary, inflected=True)
+        or 0.5 * rank_support(without_numbers(question), scored, glossary, inflected=True)
 
 
 def _with_headings(text: str) -> list[tuple[int, int]]:
@@ -185,9 +185,9 @@ def _holds(found: set, value) -> bool:
     return any(f.agrees(value) for f in found) if isinstance(value, Date) else value in found
 
 
-def _without_numbers(question: str) -> str:
-    # rank_support demands each of the question's numbers in the sentence ("MedGemma 1.5"
-    # should); a sentence that leaves out the "4" of "Gemma 4" still counts, at half.
+def without_numbers(question: str) -> str:
+    """The text without its numbers. rank_support demands each of a text's numbers in the other
+    ("MedGemma 1.5" should); a sentence that leaves out the "4" of "Gemma 4" still counts, at half."""
     return re.sub(r"\d+(?:\.\d+)?", " ", question)
 
 

@@ -23,7 +23,7 @@ from .attribution import (asked_documents, asks_for_source, credits, named_docum
                           without_source_ask)
 from .cite import SUPPORT_THRESHOLD
 from .evidence import (Evidence, best_sentence, fix_amounts, mismatch, question_kind, sentence_score, values,
-                       without_heading)
+                       without_heading, without_numbers)
 from .llm import GenStats
 from .shaping import Shaper
 from .support import key_terms, rank_support
@@ -156,15 +156,16 @@ class Repair:
         return self.assembler.credited(q, sources, evidence.key, claim if len(claim) <= _QUOTED_CLAIM else "")
 
     def _from_asked_source(self, q: Question, answer: Answer, cancel: threading.Event | None) -> Answer | None:
-        """A question asking what a document said ("Engadget 是怎么描述…的？"), answered without citing
-        a passage of that document or one crediting it, or without saying what the best such
-        sentence says (the sentence that best states it among the document's own and those whose
-        footnotes or words credit it): answered again with that sentence quoted. The new answer
-        replaces the old only when it passes the checks, is in the asker's language, cites such a
-        passage and says what the sentence says. `answer` when nothing changes; None when cancelled."""
+        """A question asking what a document said ("Engadget 是怎么描述…的？"), answered from a passage
+        that is neither that document's nor credits it: answered again with the sentence that best
+        states it among the document's own and those whose footnotes or words credit it quoted. The
+        new answer replaces the old only when it passes the checks, is in the asker's language, cites
+        such a passage and says what the sentence says. `answer` when nothing changes; None when
+        cancelled."""
         wanted, asked = asked_documents(q.text, self.data.documents)
-        if answer.refused or not wanted:
-            return answer
+        if answer.refused or not wanted or (answer.citations and all(
+                self._credits_any(self.data.position(c.chunk_id), wanted) for c in answer.citations)):
+            return answer             # every passage it cites is that document's or credits it
         documents = self.data.documents
         positions = dict.fromkeys([*(q.context.given if q.context else []), *(self.data.position(h.chunk_id) for h in q.hits),
                                    *(p for p, c in enumerate(self.data.chunks) if c.doc_id in wanted)])
@@ -174,9 +175,6 @@ class Repair:
                                  and credits(s, self.data.chunks[key], documents, wanted))
         if evidence is None or self._own_score(dataclasses.replace(q, text=asked), evidence) < _STATED_SCORE:
             return answer
-        if any(self._credits_any(self.data.position(c.chunk_id), wanted) for c in answer.citations) \
-                and rank_support(evidence.sentence, MARKER.sub(" ", answer.answer), self.glossary) >= _STATED_SCORE:
-            return answer             # it cites such a passage and says what its best sentence says
         if cancel is not None and cancel.is_set():
             return None
         again = dataclasses.replace(q, stats=GenStats(), context=self.build_context(
@@ -192,7 +190,7 @@ class Repair:
         candidate = self.assembler.answer(again, shaper)
         if candidate.refused or not _in_language(candidate.answer, q) \
                 or not any(self._credits_any(self.data.position(c.chunk_id), wanted) for c in candidate.citations) \
-                or rank_support(evidence.sentence, MARKER.sub(" ", candidate.answer), self.glossary) < _STATED_SCORE:
+                or not _says(evidence, candidate.answer, self.glossary):
             return answer
         return candidate
 
@@ -257,6 +255,12 @@ class Repair:
             if holder is not None and holder.score >= evidence.score - 0.05:
                 return False
         return True
+
+
+def _says(evidence: Evidence, answer: str, glossary: dict) -> bool:
+    """The answer holds enough of the evidence sentence's key terms, its numbers aside (an answer
+    about the uses Google Cloud lists need not repeat the date of the same sentence)."""
+    return rank_support(without_numbers(evidence.sentence), MARKER.sub(" ", answer), glossary) >= _STATED_SCORE
 
 
 def _in_language(text: str, q: Question) -> bool:

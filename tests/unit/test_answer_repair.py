@@ -297,7 +297,9 @@ GAZETTE = ("# Kettle Gazette\n\nKettle Gazette reports that the quokka kettle bo
 
 
 class QuotingLLM(ScriptedLLM):
-    """ScriptedLLM whose second reply cites the passage the question turn quotes ("see [n]")."""
+    """ScriptedLLM whose second reply cites the passage the question turn quotes ("see [n]"), and
+    whose first reply "{other}" is the first sentence of the first passage of another document
+    than Kettle Gazette, cited."""
 
     def generate(self, prompt, max_tokens, stats):
         import re
@@ -306,12 +308,22 @@ class QuotingLLM(ScriptedLLM):
             self.prompts.append(prompt)
             yield self.second.replace("{n}", quoted.group(1))
             return
+        if self.reply.startswith("{other}"):
+            self.prompts.append(prompt)
+            gazette = re.search(r"^\[(\d+)\] (?:# )?Kettle Gazette", prompt, re.MULTILINE)
+            for block in prompt.split("\n## ")[1:]:
+                passage = re.search(r"^\[(\d+)\] (.+)$", block, re.MULTILINE)
+                if not block.startswith("Kettle Gazette") and passage:
+                    sentence = re.split(r"(?<=[。.])\s*", passage.group(2).strip())[0].rstrip("。.")
+                    yield f"{sentence}[{passage.group(1)}]。"
+                    if self.reply.endswith("{gazette}") and gazette:
+                        yield f" The reviewers liked its copper spout[{gazette.group(1)}]."
+                    return
         yield from super().generate(prompt, max_tokens, stats)
 
 
-def test_what_a_document_said_answered_with_another_claim_is_answered_again_with_its_sentence(note_assistant):
-    llm = QuotingLLM("The reviewers liked its copper spout [1].",
-                     "Kettle Gazette reports the quokka kettle boils a full litre of water in forty seconds [{n}].")
+def test_what_a_document_said_answered_from_another_passage_is_answered_again_with_its_sentence(note_assistant):
+    llm = QuotingLLM("{other}", "Kettle Gazette reports the quokka kettle boils a full litre of water in forty seconds [{n}].")
     assistant = note_assistant(GAZETTE, llm)
     answer = assistant.ask("What does Kettle Gazette say about how fast the quokka kettle boils water?")
     note = next(d for d in assistant.data.documents.values() if d.kind == "note")
@@ -321,10 +333,25 @@ def test_what_a_document_said_answered_with_another_claim_is_answered_again_with
 
 
 def test_a_second_reply_that_does_not_say_what_the_sentence_says_is_not_taken(note_assistant):
-    llm = QuotingLLM("The reviewers liked its copper spout [1].", "Kettle Gazette likes copper spouts [{n}].")
+    llm = QuotingLLM("{other}", "Kettle Gazette likes copper spouts [{n}].")
     assistant = note_assistant(GAZETTE, llm)
     answer = assistant.ask("What does Kettle Gazette say about how fast the quokka kettle boils water?")
-    assert len(llm.prompts) == 2 and answer.answer.startswith("The reviewers liked its copper spout")
+    assert len(llm.prompts) == 2 and not answer.refused and "Kettle Gazette" not in answer.answer
+    assert "copper" not in answer.answer
+
+
+def test_an_answer_citing_another_passage_beside_the_documents_own_is_answered_again(note_assistant):
+    llm = QuotingLLM("{other} {gazette}", "Kettle Gazette reports the quokka kettle boils a full litre of water in forty seconds [{n}].")
+    assistant = note_assistant(GAZETTE, llm)
+    answer = assistant.ask("What does Kettle Gazette say about how fast the quokka kettle boils water?")
+    assert len(llm.prompts) == 2 and "forty seconds" in answer.answer
+
+
+def test_another_claim_of_the_documents_own_passage_is_kept(note_assistant):
+    llm = QuotingLLM("The reviewers liked its copper spout [1].", "unused [{n}].")
+    assistant = note_assistant(GAZETTE, llm)
+    answer = assistant.ask("What does Kettle Gazette say about how fast the quokka kettle boils water?")
+    assert len(llm.prompts) == 1 and "copper spout" in answer.answer
 
 
 def test_what_a_document_said_answered_from_its_own_passage_is_kept(note_assistant):
@@ -333,3 +360,11 @@ def test_what_a_document_said_answered_from_its_own_passage_is_kept(note_assista
     assistant = note_assistant(GAZETTE, llm)
     answer = assistant.ask("What does Kettle Gazette say about how fast the quokka kettle boils water?")
     assert len(llm.prompts) == 1 and "forty seconds" in answer.answer
+
+
+def test_an_answer_says_what_a_sentence_says_whatever_numbers_it_leaves_out():
+    from rag.evidence import Evidence
+    from rag.repair import _says
+    sentence = Evidence(0, "On 2 April 2026 Quokka Cloud listed complex logic and offline code generation as its main uses.", 0.5)
+    assert _says(sentence, "Quokka Cloud lists complex logic and offline code generation [1].", {})
+    assert not _says(sentence, "Quokka Cloud is a cloud [1].", {})
