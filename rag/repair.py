@@ -8,7 +8,10 @@ checks; failing that, the sentence itself is the answer when it is in the asker'
 An answer that is only a yes or no and the question's own words is repaired the same way, as are a
 list made from one template (stopped at its third item, rag/shaping.py) and a follow-up's copy of the
 previous answer (answered again without the history). A second reply replaces the first only in the
-asker's language."""
+asker's language. A question asking which source said something, answered with no document's name, is
+answered in code with the documents its best sentence comes from (rag/attribution.py); one asking what
+a document said, answered from a passage that neither is that document's nor credits it, is answered
+again with that document's best sentence quoted."""
 from __future__ import annotations
 
 import dataclasses
@@ -27,7 +30,8 @@ from .evidence import (Evidence, best_sentence, fix_amounts, mismatch, question_
 from .llm import GenStats
 from .shaping import Shaper
 from .support import key_terms, rank_support
-from .text import FOOTNOTE_RUN, HAN, MARKER, detect_language, normalize, sentence_spans, singular, to_simplified, to_traditional
+from .text import (FOOTNOTE_RUN, HAN, MARKER, detect_language, normalize, sentence_spans, singular, to_simplified,
+                   to_traditional)
 from .types import Answer
 
 
