@@ -46,13 +46,19 @@ def uncredited(sentence: str) -> str:
     return sentence
 
 
+def title_parts(title: str) -> list[str]:
+    """A title cut at " | " or " - " ("Gemma releases | Google AI for Developers"): the last part
+    is usually the publication, the first the headline."""
+    return re.split(r"\s+[|\-–—]\s+", title)
+
+
 def document_names(doc: Document) -> set[str]:
     """What a document goes by, squeezed: its whole title, each part of a title cut by " | " or
     " - " ("Engadget"), and the labels of its site ("9to5google", "engadget", "opensource")."""
     names = set()
     if doc.title:
         names.add(_squeeze(doc.title))
-        names |= {_squeeze(part) for part in re.split(r"\s+[|\-–—]\s+", doc.title)}
+        names |= {_squeeze(part) for part in title_parts(doc.title)}
     if doc.site:
         names |= {_squeeze(label) for label in re.split(r"[.\s]+", doc.site.lower()) if label not in _PLAIN_LABELS}
     return {n for n in names if len(n) >= _MIN_NAME}
@@ -65,13 +71,11 @@ def publication_names(doc: Document) -> set[str]:
     Global", not "global")."""
     names = set()
     if doc.title:
-        parts = re.split(r"\s+[|\-–—]\s+", doc.title)
-        names |= {_squeeze(doc.title)} | ({_squeeze(parts[-1])} if len(parts) > 1 else set())
-    if doc.site and "." in doc.site.strip(".") and " " not in doc.site.strip():
-        names |= {_squeeze(label) for label in doc.site.lower().split(".") if label not in _PLAIN_LABELS}
+        names |= {_squeeze(doc.title), _squeeze(title_parts(doc.title)[-1])}
+    if doc.site:
         names.add(_squeeze(doc.site))
-    elif doc.site:
-        names.add(_squeeze(doc.site))
+        if "." in doc.site.strip(".") and " " not in doc.site.strip():
+            names |= {_squeeze(label) for label in doc.site.lower().split(".") if label not in _PLAIN_LABELS}
     return {n for n in names if len(n) >= _MIN_NAME}
 
 
@@ -117,8 +121,10 @@ def asked_documents(question: str, documents: dict[str, Document]) -> tuple[set[
 def credits(sentence: str, chunk: Chunk, documents: dict[str, Document], wanted: set[str]) -> bool:
     """The sentence of `chunk` is one of the `wanted` documents' own, or comes from one of them by
     its footnotes, or names one."""
-    return chunk.doc_id in wanted or bool(set(sentence_sources(sentence, chunk, documents)) & wanted) \
-        or bool(named_documents(sentence, documents) & wanted)
+    if chunk.doc_id in wanted:
+        return True
+    named = named_documents(FOOTNOTE_RUN.sub(" ", sentence), documents)
+    return bool(named & wanted) or bool(set(sentence_sources(sentence, chunk, documents, named)) & wanted)
 
 
 def without_source_ask(question: str) -> str:
@@ -137,19 +143,21 @@ def named_documents(text: str, documents: dict[str, Document]) -> set[str]:
     if len(squeezed) != len(cased):
         cased = squeezed.upper()              # a letter whose lower case is longer: no case to read
     for i in range(len(squeezed)):
-        for j in range(i + _MIN_NAME, len(squeezed) + 1):
+        for j in range(i + _MIN_NAME, min(len(squeezed), i + index.longest) + 1):
             owners = index.publications.get(squeezed[i:j])
             if owners is not None and len(owners) == 1 and (not cased[i].islower() or squeezed[i:j] in index.sites):
                 found |= set(owners)
     return found
 
 
-def sentence_sources(sentence: str, chunk: Chunk, documents: dict[str, Document]) -> list[str]:
+def sentence_sources(sentence: str, chunk: Chunk, documents: dict[str, Document],
+                     named: set[str] | None = None) -> list[str]:
     """The documents a sentence of `chunk` comes from. In a document that cites others by
     numbered footnotes (an article and its 来源 list), the documents of the first footnotes
     after the sentence on its line ("…基础;今天…运行。[4]"), narrowed to those the sentence names
     when it names some ("Google Cloud 明确把…;Google AI Developers Forum 也…。[3][5]"); with no
-    footnote, the cited documents it names. Any other sentence comes from its own document."""
+    footnote, the cited documents it names. Any other sentence comes from its own document.
+    `named`: the documents the sentence names, when the caller has them (named_documents)."""
     doc = documents.get(chunk.doc_id)
     if doc is None:
         return []
@@ -163,7 +171,9 @@ def sentence_sources(sentence: str, chunk: Chunk, documents: dict[str, Document]
     tail = sentence[-8:] + line
     run = FOOTNOTE_RUN.search(tail)
     footnoted = [cited[n] for n in FOOTNOTE.findall(run.group(0)) if cited.get(n) in documents] if run else []
-    named = named_documents(FOOTNOTE_RUN.sub(" ", sentence), documents) & set(cited.values())
+    if named is None:
+        named = named_documents(FOOTNOTE_RUN.sub(" ", sentence), documents)
+    named = named & set(cited.values())
     if footnoted:
         return [d for d in footnoted if d in named] or list(dict.fromkeys(footnoted))
     return sorted(named) or [doc.doc_id]
@@ -182,6 +192,7 @@ class _NameIndex:
         for doc_id, doc in documents.items():
             for n in publication_names(doc):
                 self.publications.setdefault(n, set()).add(doc_id)
+        self.longest = max(map(len, self.publications), default=0)
         self.sites = {_squeeze(doc.site) for doc in documents.values() if doc.site}
         self.ids = list(documents)
         titles = [_squeeze(documents[d].title or "") for d in self.ids]

@@ -14,6 +14,7 @@ import functools
 import re
 from dataclasses import dataclass
 
+from .attribution import title_parts
 from .text import FOOTNOTE_RUN, english_amount
 from .types import Chunk, Document
 
@@ -220,7 +221,7 @@ def credit_text(language: str, documents: list[Document], n: int, claim: str = "
     chinese = key != "en"
     names = []
     for doc in documents:
-        parts = re.split(r"\s+[|\-–—]\s+", doc.title or "")
+        parts = title_parts(doc.title or "")
         name = parts[-1] if len(parts) > 1 else (doc.title or doc.site or doc.doc_id)
         site = f"（{doc.site}）" if chinese else f" ({doc.site})"
         titled = (f"《{name}》" if chinese else f'"{name}"') if len(parts) == 1 and doc.title else name

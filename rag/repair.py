@@ -69,7 +69,7 @@ class Repair:
                 return credited
         else:
             sourced = self._from_asked_source(q, answer, cancel)
-            if sourced is None or sourced is not answer:
+            if sourced is not answer:         # answered again, or None: cancelled
                 return sourced
         unsupported_draft = answer.refused
         # An answer that is a yes or no and the question's own words ("Yes, the licence lets you
