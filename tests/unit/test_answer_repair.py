@@ -368,3 +368,47 @@ def test_an_answer_says_what_a_sentence_says_whatever_numbers_it_leaves_out():
     sentence = Evidence(0, "On 2 April 2026 Quokka Cloud listed complex logic and offline code generation as its main uses.", 0.5)
     assert _says(sentence, "Quokka Cloud lists complex logic and offline code generation [1].", {})
     assert not _says(sentence, "Quokka Cloud is a cloud [1].", {})
+
+
+class QuotingChineseLLM(QuotingLLM):
+    """QuotingLLM for a Chinese question turn, which quotes its sentence as "参考[n]：「…」"."""
+
+    def generate(self, prompt, max_tokens, stats):
+        import re
+        quoted = re.search(r"参考\[(\d+)\]：「", prompt.rsplit("\n", 1)[-1])
+        if quoted:
+            self.prompts.append(prompt)
+            yield self.second.replace("{n}", quoted.group(1))
+            return
+        yield from super().generate(prompt, max_tokens, stats)
+
+
+GAZETTE_ZH = ("# Kettle Gazette\n\n袋鼠水壶烧水速度很快。\n\n"
+              "[2] Kettle Gazette 袋鼠水壶烧水速度评测\n\n"
+              "Kettle Gazette 报道，袋鼠水壶四十秒就能烧开一升水，烧水速度在同类产品里最快。\n")
+
+
+def test_what_a_document_said_is_quoted_from_a_claim_not_a_short_line_or_a_title_line(note_assistant):
+    # The short line and the "[2] …" title line hold the question's words as well as the claim does:
+    # quoted, they state nothing the document said (_CLAIM_LENGTH, _LISTED).
+    llm = QuotingChineseLLM("{other}", "Kettle Gazette 报道袋鼠水壶四十秒就能烧开一升水[{n}]。")
+    assistant = note_assistant(GAZETTE_ZH, llm)
+    answer = assistant.ask("Kettle Gazette 是怎么描述袋鼠水壶烧水速度的？")
+    assert len(llm.prompts) == 2, llm.prompts
+    quoted = llm.prompts[1].rsplit("\n", 1)[-1]
+    assert "四十秒" in quoted and "评测" not in quoted
+    assert not answer.refused and "四十秒" in answer.answer
+
+
+LONG_CLAIM = ("第一款袋鼠水壶由 Quokka Labs 于 2026 年 3 月 3 日在珀斯发布，" + "它配有铜制壶嘴、双层隔热壶身、"
+              "可拆卸滤网、六档温控、保温四小时的功能、夜间柔光指示灯、防干烧断电保护、一键除垢程序、"
+              "可折叠提手、可选的木质底座、蓝牙连接和手机应用、以及长达五年的整机保修服务和免费上门维修。")
+
+
+@pytest.mark.parametrize("claim,quoted", [("第一款袋鼠水壶由 Quokka Labs 于 2026 年 3 月 3 日发布。", True),
+                                          (LONG_CLAIM, False)])
+def test_a_credit_answer_quotes_the_claim_only_when_it_is_short(note_assistant, claim, quoted):
+    assistant = note_assistant("# 袋鼠水壶\n\n" + claim + "\n", ScriptedLLM("出自文章[1]。"))
+    answer = assistant.ask("第一款袋鼠水壶由 Quokka Labs 发布这个说法出自哪个来源？")
+    assert not answer.refused and answer.answer.startswith("文档中")
+    assert ("“" in answer.answer) is quoted and ("保修" in answer.answer) is False
