@@ -86,6 +86,12 @@ indian canadian australian""".split())
 _PREFIXES = set("""a an as at by co de in of on or re to up un non pre pro sub out off all end low big new old one
 two day per and the via mid""".split())
 
+# A word that says how much, how far or when before a number ("more than 400 million", "over
+# 100,000", "above 4B", "the past 2 years") makes no name of it.
+_BEFORE_AMOUNT = set("""than over under above below more less fewer around roughly approximately nearly almost exactly
+only just least most top past last next first within every each per up down some any all both times reached reach
+exceeds exceeded exceed beyond until till near circa""".split())
+
 # Dates are not names: "January 2026" asks about a time the documents may hold as
 # "January 15, 2026".
 _CALENDAR = set("""january february march april may june july august september october november december
@@ -111,7 +117,8 @@ def unknown_names(question: str, corpus_text: str, common: frozenset = frozenset
         odd_case = any(ch.isupper() for ch in name[1:]) or _odd_compound(name)
         capital_inside = name[0].isupper() and not titled and \
             (chinese or m.start() > 0 and not _sentence_start(text, m.start()))
-        if word in _COMMON or word in common or word in _CALENDAR or not (has_digit or odd_case or capital_inside):
+        if word in _COMMON or word in common or word in _CALENDAR or not (has_digit or odd_case or capital_inside) \
+                or word in _BEFORE_AMOUNT and not capital_inside and not _odd_word(name.split()[0]):
             continue
         if word in _PARTS and has_digit or word in _ADJECTIVES and re.match(r" +[a-z]", text[m.end():]):
             continue
@@ -124,6 +131,11 @@ def unknown_names(question: str, corpus_text: str, common: frozenset = frozenset
         if not any(n in phrase for n in names) and not _mentions(corpus_text, phrase):
             names.append(phrase)
     return names
+
+
+def _odd_word(word: str) -> bool:
+    """A word written as a name: a capital inside ("DeepSeek"), or odd short parts ("gpt-oss")."""
+    return any(ch.isupper() for ch in word[1:]) or _odd_compound(word)
 
 
 def _odd_compound(name: str) -> bool:

@@ -89,3 +89,19 @@ def test_a_date_is_not_a_name_the_documents_lack():
     corpus = "january15,2026releaseoftranslategemma"
     assert unknown_names("What came out in January 2026?", corpus) == []
     assert unknown_names("What about Llama 4?", corpus) == ["Llama 4"]
+
+
+@pytest.mark.parametrize("question", ["Which document says developers downloaded it more than 400 million times?",
+                                      "Have developers made over 100,000 variants?", "Which sizes are above 4B?",
+                                      "What changed in the past 2 years?"])
+def test_an_amount_after_a_word_of_quantity_is_not_a_name_the_documents_lack(question):
+    from rag.retrieve import unknown_names
+    assert unknown_names(question, "developersdownloadedgemma4") == []
+
+
+@pytest.mark.parametrize("question,name", [("Is it better than Llama 4?", "Llama 4"), ("What about llama 4?", "llama 4"),
+                                           ("Is it smaller than gpt-oss 120b?", "gpt-oss 120b"),
+                                           ("Does it beat DeepSeek 3 by over 5 points?", "DeepSeek 3")])
+def test_a_name_beside_a_word_of_quantity_is_still_a_name(question, name):
+    from rag.retrieve import unknown_names
+    assert unknown_names(question, "developersdownloadedgemma4") == [name]
