@@ -238,15 +238,21 @@ def _names_of(documents: dict[str, Document]) -> _NameIndex:
     return cached[2]
 
 
-# "哪家媒体报道的", "出自…哪个来源", "这个说法出自", "Which of the sources …", "Who reported …": read in
-# Simplified Chinese. "来源是什么" alone may ask where a thing comes from, and "什么渠道试用" for a
-# channel, not which document said something.
+# "哪家媒体报道的", "出自…哪个来源", "这个说法出自", "哪份文件提到", "Which of the sources …", "Which document
+# says …", "Who reported …": read in Simplified Chinese. "来源是什么" alone may ask where a thing comes from,
+# "什么渠道试用" for a channel, and "哪些文件需要标注" or "Which files must carry a notice?" for files a
+# licence speaks of: a document or file is asked for only with a verb of saying after it.
 _ASKS_SOURCE = re.compile(
     r"(?:哪|什么|何)[^，,。？?！!]{0,12}?(?:来源|出处|媒体|刊物|博客"
     r"|(?:网站|渠道|管道)[^，,。？?]{0,3}(?:介绍|报道|报导|称|说|写|提到|宣布|表示))"
+    r"|(?:哪|什么)[一份篇个]{0,2}(?:文档|文件|文章|网页|页面)[^，,。？?]{0,4}"
+    r"(?:说|写|提到|称|表示|介绍|报道|报导|列出|记载|描述|宣布)"
     r"|(?:说法|消息|数据|内容|话|引述|报道)[^，,。？?]{0,6}出自|出自[^，,。？?]{0,12}(?:来源|文章|网站|媒体|哪里|何处|哪篇)"
     r"|\bwhich\b(?:\s+[\w']+){0,4}?\s+(?:sources?|outlets?|publications?|sites?|websites?|blogs?|posts?|reports?)\b"
-    r"(?!\s+(?:code|form))|\bwho\s+(?:reported|reports|wrote|writes|said|says|announced|stated|states)\b",
+    r"(?!\s+(?:code|form))|\bwho\s+(?:reported|reports|wrote|writes|said|says|announced|stated|states)\b"
+    r"|\bwhich\s+(?:of\s+the\s+)?(?:documents?|files?|articles?|pages?)\s+(?:[\w']+\s+)?(?:says?|said|mentions?|"
+    r"mentioned|states?|stated|reports?|reported|describes?|described|lists?|listed|claims?|claimed|announces?|"
+    r"announced|writes?|wrote|notes?|noted)\b",
     re.IGNORECASE)
 
 # The name a question asks about, just before a verb of saying ("Engadget 是怎么描述", "Google Cloud 把
