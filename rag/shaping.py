@@ -227,11 +227,23 @@ _INSTRUCTION_ECHO = re.compile(
 
 def drop_echo(answer: str, question: str) -> str:
     """A small model sometimes starts by repeating the question turn, instruction and all
-    ("…為什麼重要？（參考[2]；用繁體中文完整回答）"): drop the instruction and a first line that
-    only repeats the question."""
+    ("…為什麼重要？（參考[2]；用繁體中文完整回答）"): drop the instruction, a first line that
+    only repeats the question, and an opening question made of the question's own words
+    ("Google 为什么要开放 Gemma 4[1]？" before the answer)."""
     text = _INSTRUCTION_ECHO.sub("", answer)
     first, _, rest = text.partition("\n")
     plain = MARKER.sub("", first).strip()
-    if rest.strip() and normalize(plain) in (normalize(question.strip()), normalize(to_traditional(question.strip()))):
+    asked = (normalize(question.strip()), normalize(to_traditional(question.strip())))
+    if rest.strip() and normalize(plain) in asked:
         text = rest
+    opening = _OPENING_QUESTION.match(text)
+    if opening and text[opening.end():].strip():
+        said = normalize(MARKER.sub("", opening.group(1))).strip()
+        if len(said) >= _ECHOED_CHARS and any(said in a for a in asked):
+            text = text[opening.end():]
     return text.strip()
+
+
+# A reply's first sentence when it is a question, its markers included ("Google 为什么要开放 Gemma 4[1]？").
+_OPENING_QUESTION = re.compile(r"\s*([^。！？!?.\n]+?)\s*(?:\[\d+\]\s*)*[？?](?:\s*\[\d+\])*")
+_ECHOED_CHARS = 6            # an opening question this long, found in the user's question, repeats it

@@ -77,6 +77,22 @@ def test_an_echoed_question_turn_is_dropped_from_the_answer():
     assert drop_echo(kept, "Gemma 4 采用什么许可证？") == kept
 
 
+@pytest.mark.parametrize("draft,question,left", [
+    ("Google 为什么要开放 Gemma 4[1]？Google 用 Apache 2.0 降低采用摩擦[1]。", "这篇文章的结论是什么？Google 为什么要开放 Gemma 4？",
+     "Google 用 Apache 2.0 降低采用摩擦[1]。"),
+    ("Google 哪些开放技术的历史[1]？  它提到 Kubernetes 和 Go[1]。", "Google Open Source Blog 提到了 Google 哪些开放技术的历史？",
+     "它提到 Kubernetes 和 Go[1]。"),
+    ("Why does the licence matter? It lowers adoption friction [1].", "Why does the licence matter?",
+     "It lowers adoption friction [1]."),
+    # kept: a question of the model's own, a short one, or nothing after it
+    ("想知道为什么吗？Google 用 Apache 2.0 降低采用摩擦[1]。", "Google 为什么要开放 Gemma 4？", None),
+    ("为什么？因为许可更宽松[1]。", "为什么？", None),
+    ("Google 为什么要开放 Gemma 4？", "Google 为什么要开放 Gemma 4？", None)])
+def test_an_opening_question_in_the_questions_own_words_is_dropped(draft, question, left):
+    from rag.shaping import drop_echo
+    assert drop_echo(draft, question) == (left if left is not None else draft)
+
+
 def _shape(language, pieces):
     from rag.shaping import Shaper
     shaper = Shaper(language, {1, 2, 3})
