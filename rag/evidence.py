@@ -5,7 +5,8 @@ among the sentences of the best retrieved chunks, the one that best states the a
 question's subject (and holds a value of the asked kind). `mismatch` compares the answer's
 values with that sentence's: a date from another sentence ("2026 年 4 月初" for "3 月 31 日") or
 an amount off by a 万/亿 scale ("4 billion" for "4 亿") is a mismatch. `fix_amounts` rewrites
-such an amount in code (4 亿 = 400 million). The assistant uses these to repair an answer
+such an amount in code (4 亿 = 400 million). `definition_for` finds the sentence defining the term a
+question asks the meaning of ('"Source" form shall mean …'). The assistant uses these to repair an answer
 (rag/chat.py): see docs/EVAL.md for what each step changed."""
 from __future__ import annotations
 
@@ -237,3 +238,77 @@ def fix_amounts(answer: str, evidence: Evidence) -> str:
                 return to_traditional(chinese) if re.search("[萬億]", answer) else chinese
         return m.group(0)
     return _ANSWER_AMOUNT.sub(rewrite, answer)
+
+
+# A question asking what a term means ("What does 'Source form' mean?", "What counts as the Object
+# form?", "「衍生作品」是什麼意思？"), read in Simplified Chinese; the group is the term when the frame says it.
+_DEFINITION_ASKS = [re.compile(p, re.IGNORECASE) for p in (
+    r"\bwhat\s+(?:does|do|did)\s+(?:the\s+(?:term|word|phrase)\s+)?(.{1,60}?)\s+(?:mean|refer\s+to)\b",
+    r"\bwhat\s+is\s+meant\s+by\s+(?:the\s+(?:term|word|phrase)\s+)?(.{1,60}?)(?:\s+(?:in|under|according)\b|[?.]|$)",
+    r"\bwhat\s+(?:counts|qualifies)\s+as\s+(?:an?\s+|the\s+)?(.{1,60}?)(?:\s+(?:in|under|according)\b|[?.]|$)",
+    r"\b(?:how\s+(?:does|do)\s+.{1,40}?\s+define|definition\s+of|define)\s+(?:the\s+(?:term|word)\s+)?(.{1,60}?)"
+    r"(?:\s+(?:in|under|according)\b|[?.]|$)",
+    r"([^，,。？?！!的里中]{1,16})(?:\s*\([^)]{1,30}\))?\s*(?:到底|具体|究竟)?(?:是什么意思|什么意思|是指什么|指什么|指的是什么|"
+    r"指的是谁|是指谁|指谁|的定义是什么|怎么定义|如何定义|的含义是什么|的意思是什么)",
+    r"(?:什么是|何谓|什么叫做?)\s*([^，,。？?！!]{1,16})")]
+# A quoted or bracketed term: "…", “…”, 「…」, '…', or English words in brackets after a Chinese one.
+_QUOTED_TERM = re.compile(r"[\"“「『'‘]([^\"”」』'’]{1,40})[\"”」』'’]|[(（]([A-Za-z][A-Za-z \-]{0,40})[)）]")
+# A sentence defining a term: '"Source" form shall mean …', '"control" means …', 'X 是指 …'; group 1
+# the term, group 2 what follows the verb.
+_DEFINES = re.compile(r"^\W*(?:\(?[a-z0-9]{1,3}[.)]\s+)?(?:for the purposes of this \w+,\s*)?[\"“]([^\"”]{1,40})[\"”]"
+                      r"(?:\s*\((?:or\s+)?[\"“][^\"”]{1,20}[\"”]\))?(\s+form)?\s+(?:shall\s+mean|means|refers\s+to|"
+                      r"is\s+defined\s+as)\b\s*(.*)$|^([^，,。]{1,20}?)(?:是指|指的是|系指)(.*)$",
+                      re.IGNORECASE | re.DOTALL)
+
+
+def asked_terms(question: str) -> list[str]:
+    """The terms a question asks the meaning of: its quoted or bracketed terms, else the one its
+    frame names; [] when it asks no meaning."""
+    text = to_simplified(question).strip()
+    frames = [m for rx in _DEFINITION_ASKS for m in [rx.search(text)] if m]
+    if not frames:
+        return []
+    quoted = [a or b for a, b in _QUOTED_TERM.findall(text)]
+    return [t.strip() for t in quoted if t.strip()] or [frames[0].group(1).strip(" \"'“”「」")]
+
+
+def defined_term(sentence: str) -> tuple[str, str] | None:
+    """(term, definition) of a sentence that defines a term, else None."""
+    m = _DEFINES.match(without_heading(sentence).strip())
+    if m is None:
+        return None
+    if m.group(1):
+        return m.group(1) + (m.group(2) or ""), m.group(3)
+    return m.group(4).strip(), m.group(5)
+
+
+def definition_for(question: str, chunks: list[tuple], glossary: dict | None = None) -> Evidence | None:
+    """The sentence of `chunks` ((key, text, …), best first) defining the term the question asks
+    the meaning of: the defined term holding at least half of an asked term's words (across
+    languages through `glossary`: "衍生作品" is "Derivative Works"), the best such one; None when
+    the question asks no meaning or no sentence defines it."""
+    terms = asked_terms(question)
+    best: tuple | None = None
+    for rank, (key, text, *_) in enumerate(chunks) if terms else []:
+        for a, b in _with_headings(text):
+            sentence = text[a:b].strip()
+            found = defined_term(sentence)
+            if found is None:
+                continue
+            score = max(_term_match(term, found[0], glossary) for term in terms)
+            if score >= _DEFINED_SHARE and (best is None or (score, -rank) > best[:2]):
+                best = (score, -rank, sentence, key)
+    return Evidence(best[3], best[2], best[0]) if best else None
+
+
+def _term_match(asked: str, defined: str, glossary: dict | None) -> float:
+    """How well a defined term is the asked one: the share of the asked term's words it holds, and in
+    the same script also the other way round ("Work" is not "Derivative Works"); across scripts only
+    the first way, through the bridge (its Chinese renderings of an English term are too wide)."""
+    share = rank_support(asked, defined, glossary, inflected=True)
+    if bool(HAN.search(asked)) != bool(HAN.search(defined)):
+        return share
+    return min(share, rank_support(defined, asked, glossary, inflected=True))
+
+
+_DEFINED_SHARE = 0.5         # share of an asked term's words the defined term holds

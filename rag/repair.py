@@ -11,7 +11,8 @@ previous answer (answered again without the history). A second reply replaces th
 asker's language. A question asking which source said something, answered with no document's name, is
 answered in code with the documents its best sentence comes from (rag/attribution.py); one asking what
 a document said, answered from a passage that neither is that document's nor credits it, is answered
-again with that document's best sentence quoted."""
+again with that document's best sentence quoted; one asking what a term means, answered without what the
+sentence defining it says, is answered again with that sentence quoted."""
 from __future__ import annotations
 
 import dataclasses
@@ -25,8 +26,8 @@ from .assemble import Assembler, Question, is_title_list
 from .attribution import (asked_documents, asks_for_source, credits, named_documents, sentence_sources,
                           without_source_ask)
 from .cite import SUPPORT_THRESHOLD
-from .evidence import (Evidence, best_sentence, fix_amounts, mismatch, question_kind, sentence_score, values,
-                       without_heading, without_numbers)
+from .evidence import (Evidence, asked_terms, best_sentence, defined_term, definition_for, fix_amounts, mismatch,
+                       question_kind, sentence_score, values, without_heading, without_numbers)
 from .llm import GenStats
 from .shaping import Shaper
 from .support import key_terms, rank_support
@@ -71,6 +72,9 @@ class Repair:
             sourced = self._from_asked_source(q, answer, cancel)
             if sourced is not answer:         # answered again, or None: cancelled
                 return sourced
+        defined = self._defined(q, answer, history, cancel)
+        if defined is not answer:              # answered again, or None: cancelled
+            return defined
         unsupported_draft = answer.refused
         # An answer that is a yes or no and the question's own words ("Yes, the licence lets you
         # use the trademarks.") passes the citation check on the question's words alone: nothing
@@ -198,6 +202,38 @@ class Repair:
             return answer
         return candidate
 
+    def _defined(self, q: Question, answer: Answer, history: list, cancel: threading.Event | None) -> Answer | None:
+        """A question asking what a term means ("「衍生作品」是什麼意思？"), answered without what the sentence
+        defining it says ('"Derivative Works" shall mean any work …', found in the retrieved chunks'
+        documents): answered again with that sentence quoted. The new answer replaces the old only
+        when it passes the checks, is in the asker's language and says what the definition says; else
+        the sentence itself is the answer when it is in the asker's language. `answer` when nothing
+        changes; None when cancelled."""
+        if not asked_terms(q.text):
+            return answer
+        documents = {self.data.chunks[self.data.position(h.chunk_id)].doc_id for h in q.hits}
+        positions = dict.fromkeys([*(self.data.position(h.chunk_id) for h in q.hits),
+                                   *(p for p, c in enumerate(self.data.chunks) if c.doc_id in documents)])
+        evidence = definition_for(q.text, [self._titled(p) for p in positions], self.glossary)
+        if evidence is None or (not answer.refused and _defines(evidence, answer.answer, q.text, self.glossary)):
+            return answer
+        if cancel is not None and cancel.is_set():
+            return None
+        again = dataclasses.replace(q, stats=GenStats(), context=self.build_context(
+            q.text, q.language, q.hits, history, evidence=(evidence.key, evidence.sentence)))
+        shaper = Shaper(q.language, set(again.context.numbering))
+        for _ in self.shaped(again, shaper, cancel):
+            pass
+        if cancel is not None and cancel.is_set():
+            return None
+        if not shaper.found_nothing and not shaper.templated:
+            shaper.flush()
+            candidate = self.assembler.answer(again, shaper)
+            if not candidate.refused and _in_language(candidate.answer, q) \
+                    and _defines(evidence, candidate.answer, q.text, self.glossary):
+                return candidate
+        return self._stated(again, evidence, answer) or answer
+
     def _credits_any(self, position: int, wanted: set[str]) -> bool:
         """A sentence of the chunk at `position` is one of the `wanted` documents' or credits one."""
         chunk = self.data.chunks[position]
@@ -265,6 +301,16 @@ def _says(evidence: Evidence, answer: str, glossary: dict) -> bool:
     """The answer holds enough of the evidence sentence's key terms, its numbers aside (an answer
     about the uses Google Cloud lists need not repeat the date of the same sentence)."""
     return rank_support(without_numbers(evidence.sentence), MARKER.sub(" ", answer), glossary) >= _STATED_SCORE
+
+
+def _defines(evidence: Evidence, answer: str, question: str, glossary: dict) -> bool:
+    """The answer holds enough of the key terms of what the defining sentence says after its verb
+    ("the preferred form for making modifications, …"), numbers and the words of the term and the
+    question aside ("具体指软件源代码" says "source" and "form" again, not what they are)."""
+    term, body = defined_term(evidence.sentence) or ("", evidence.sentence)
+    asked = {w.lower() for w in re.findall(r"[A-Za-z]+", f"{term} {question}")}
+    body = " ".join(w for w in re.findall(r"[^\s,;.()]+", without_numbers(body)) if w.lower() not in asked)
+    return rank_support(body, to_simplified(MARKER.sub(" ", answer)), glossary) >= _STATED_SCORE
 
 
 def _in_language(text: str, q: Question) -> bool:

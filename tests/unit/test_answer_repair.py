@@ -301,9 +301,11 @@ class QuotingLLM(ScriptedLLM):
     whose first reply "{other}" is the first sentence of the first passage of another document
     than Kettle Gazette, cited."""
 
+    QUOTED = r"see \[(\d+)\]"          # how the question turn quotes its sentence
+
     def generate(self, prompt, max_tokens, stats):
         import re
-        quoted = re.search(r"see \[(\d+)\]", prompt.rsplit("\n", 1)[-1])
+        quoted = re.search(self.QUOTED, prompt.rsplit("\n", 1)[-1])
         if quoted:
             self.prompts.append(prompt)
             yield self.second.replace("{n}", quoted.group(1))
@@ -372,15 +374,7 @@ def test_an_answer_says_what_a_sentence_says_whatever_numbers_it_leaves_out():
 
 class QuotingChineseLLM(QuotingLLM):
     """QuotingLLM for a Chinese question turn, which quotes its sentence as "参考[n]：「…」"."""
-
-    def generate(self, prompt, max_tokens, stats):
-        import re
-        quoted = re.search(r"参考\[(\d+)\]：「", prompt.rsplit("\n", 1)[-1])
-        if quoted:
-            self.prompts.append(prompt)
-            yield self.second.replace("{n}", quoted.group(1))
-            return
-        yield from super().generate(prompt, max_tokens, stats)
+    QUOTED = r"参考\[(\d+)\]：「"
 
 
 GAZETTE_ZH = ("# Kettle Gazette\n\n袋鼠水壶烧水速度很快。\n\n"
@@ -412,3 +406,39 @@ def test_a_credit_answer_quotes_the_claim_only_when_it_is_short(note_assistant, 
     answer = assistant.ask("第一款袋鼠水壶由 Quokka Labs 发布这个说法出自哪个来源？")
     assert not answer.refused and answer.answer.startswith("文档中")
     assert ("“" in answer.answer) is quoted and ("保修" in answer.answer) is False
+
+
+TERMS = ('# Quokka kettle terms\n\n"Spout" shall mean the copper opening through which boiled water is poured.\n\n'
+         '"Lid" shall mean the hinged cover on top of the quokka kettle.\n')
+
+
+def test_a_term_answered_without_its_definition_is_answered_again_with_the_defining_sentence(note_assistant):
+    llm = ScriptedLLM("The Spout is a part of the quokka kettle [1].", "The Spout is the copper opening through which boiled water is poured [1].")
+    answer = note_assistant(TERMS, llm).ask("What does 'Spout' mean in the quokka kettle terms?")
+    assert len(llm.prompts) == 2 and 'shall mean the copper opening' in llm.prompts[1].rsplit("\n", 1)[-1]
+    assert not answer.refused and answer.answer.startswith("The Spout is the copper opening")
+
+
+def test_a_term_answered_with_its_definition_is_not_asked_again(note_assistant):
+    llm = ScriptedLLM("The Spout is the copper opening through which boiled water is poured [1].", "unused [1].")
+    answer = note_assistant(TERMS, llm).ask("What does 'Spout' mean in the quokka kettle terms?")
+    assert len(llm.prompts) == 1 and "copper opening" in answer.answer
+
+
+def test_a_term_the_model_twice_leaves_undefined_gets_the_defining_sentence(note_assistant):
+    # the second reply repeats the term's own words ("spout", "quokka kettle"): that defines nothing
+    llm = ScriptedLLM("The Spout is a part of the quokka kettle [1].", "The Spout is the spout of the quokka kettle [1].")
+    answer = note_assistant(TERMS, llm).ask("What does 'Spout' mean in the quokka kettle terms?")
+    assert len(llm.prompts) == 2 and not answer.refused
+    assert answer.answer.startswith('"Spout" shall mean the copper opening through which boiled water is poured')
+
+
+def test_an_answer_defines_a_term_only_with_words_beyond_the_term_and_the_question():
+    from rag.evidence import Evidence
+    from rag.repair import _defines
+    sentence = Evidence(0, '"Source" form shall mean the preferred form for making modifications, including software '
+                           'source code and configuration files.', 1.0)
+    question = "What does Source form mean?"
+    assert not _defines(sentence, "Source form means software source code [1].", question, {})
+    assert _defines(sentence, "Source form is the preferred form for making modifications, such as source code [1].",
+                    question, {})

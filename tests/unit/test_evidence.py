@@ -101,3 +101,48 @@ def test_a_question_word_counts_in_another_form_of_it_in_the_sentence():
     from rag.support import rank_support, support
     assert rank_support("warranty provided", "provides warranties", inflected=True) == 1.0
     assert support("warranty provided", "provides warranties") == 0.0      # the citation check stays exact
+
+
+# What a term means (evidence.asked_terms, defined_term, definition_for).
+@pytest.mark.parametrize("question, terms", [
+    ("What does 'Spout' mean in the kettle terms?", ["Spout"]),
+    ("What is meant by the term Base Plate under these terms?", ["Base Plate"]),
+    ("What counts as a Kettle under the warranty?", ["Kettle"]),
+    ("How do the terms define Derivative Works?", ["Derivative Works"]),
+    ("條款裡的「壺嘴」是什麼意思？", ["壶嘴"]),
+    ("里说的“源代码形式”(Source form)具体指什么？", ["源代码形式", "Source form"]),
+    ("什么是 Derivative Works？", ["Derivative Works"]),
+    ("条款里的“你”指的是谁？", ["你"]),
+    ("What does the article say about the kettle?", []), ("When was the kettle released?", []),
+    ("水壶是什么时候发布的？", [])])
+def test_a_question_asking_what_a_term_means_names_the_term(question, terms):
+    from rag.evidence import asked_terms
+    assert asked_terms(question) == terms
+
+
+@pytest.mark.parametrize("sentence, found", [
+    ('"Spout" shall mean the copper opening.', ("Spout", "the copper opening.")),
+    ('"Source" form shall mean the preferred form.', ("Source form", "the preferred form.")),
+    ('"You" (or "Your") shall mean an individual.', ("You", "an individual.")),
+    ('For the purposes of this definition, "control" means the power.', ("control", "the power.")),
+    ("1. Definitions.", None), ("The spout is made of copper.", None)])
+def test_a_defining_sentence_gives_its_term_and_what_it_means(sentence, found):
+    from rag.evidence import defined_term
+    assert defined_term(sentence) == found
+
+
+DEFINITIONS = [(0, "The kettle boils water. Its spout is copper."),
+               (1, '1. Definitions.\n"Work" shall mean the kettle as sold.\n'
+                   '"Derivative Works" shall mean any work based on the Work.\n"Spout" shall mean the copper opening.')]
+
+
+@pytest.mark.parametrize("question, defined", [
+    ("What does 'Spout' mean?", '"Spout" shall mean'),
+    ("What does 'Derivative Works' mean?", '"Derivative Works" shall mean'),
+    ("What does Work mean here?", '"Work" shall mean'),
+    ("條款裡的「衍生作品」是什麼意思？", '"Derivative Works" shall mean'),   # through the bridge, not "Work"
+    ("What does 'Handle' mean?", None), ("Why is the spout copper?", None)])
+def test_the_sentence_defining_the_asked_term_is_found(question, defined):
+    from rag.evidence import definition_for
+    found = definition_for(question, DEFINITIONS, {"derivative": ["衍生"], "works": ["作品"], "work": ["作品"]})
+    assert (found.sentence.startswith(defined) and found.key == 1) if defined else found is None
