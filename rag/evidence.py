@@ -253,8 +253,8 @@ _DEFINITION_ASKS = [re.compile(p, re.IGNORECASE) for p in (
     r"(?:什么是|何谓|什么叫做?)\s*([^，,。？?！!]{1,16})")]
 # A quoted or bracketed term: "…", “…”, 「…」, '…', or English words in brackets after a Chinese one.
 _QUOTED_TERM = re.compile(r"[\"“「『'‘]([^\"”」』'’]{1,40})[\"”」』'’]|[(（]([A-Za-z][A-Za-z \-]{0,40})[)）]")
-# A sentence defining a term: '"Source" form shall mean …', '"control" means …', 'X 是指 …'; group 1
-# the term, group 2 what follows the verb.
+# A sentence defining a term: '"Source" form shall mean …', '"control" means …', 'X 是指 …'. Groups: the
+# quoted term, " form" after it, what follows the verb; or the Chinese term and what follows 是指.
 _DEFINES = re.compile(r"^\W*(?:\(?[a-z0-9]{1,3}[.)]\s+)?(?:for the purposes of this \w+,\s*)?[\"“]([^\"”]{1,40})[\"”]"
                       r"(?:\s*\((?:or\s+)?[\"“][^\"”]{1,20}[\"”]\))?(\s+form)?\s+(?:shall\s+mean|means|refers\s+to|"
                       r"is\s+defined\s+as)\b\s*(.*)$|^([^，,。]{1,20}?)(?:是指|指的是|系指)(.*)$",
