@@ -145,20 +145,19 @@ class Repair:
         return self._stated(again, evidence, answer) or answer
 
     def _credited(self, q: Question, answer: Answer) -> Answer | None:
-        """For a question asking which document said something, when the answer names no document
-        (the model never sees the names of an article's footnoted sources, and often answers "出自[1]"
-        or the claim again): the documents the best evidence sentence comes from, named in code
-        (attribution.sentence_sources). None when the answer names one, or no sentence holds enough
-        of the question's words."""
-        if not answer.refused and named_documents(MARKER.sub(" ", answer.answer), self.data.documents):
-            return None
+        """For a question asking which document said something, when the answer names none of the
+        documents the best evidence sentence comes from (the model never sees the names of an article's
+        footnoted sources, and answers "出自[1]", the claim again, or another source's name): those
+        documents, named in code (attribution.sentence_sources). None when the answer names one of
+        them, or no sentence holds enough of the question's words."""
+        named = named_documents(MARKER.sub(" ", answer.answer), self.data.documents) if not answer.refused else set()
         asked = dataclasses.replace(q, text=without_source_ask(q.text), standalone=without_source_ask(q.standalone or q.text))
         evidence = self.evidence_for(asked)
         if evidence is None or self._own_score(asked, evidence) < _STATED_SCORE:
             return None
         sources = sentence_sources(evidence.sentence, self.data.chunks[evidence.key], self.data.documents)
-        if not sources:
-            return None
+        if not sources or named & set(sources):
+            return None               # no source to name, or the answer names one of them
         claim = _quotable(evidence.sentence) if q.language.startswith("zh") and _in_language(evidence.sentence, q) else ""
         claim = to_traditional(claim) if q.language == "zh-Hant" else claim
         return self.assembler.credited(q, sources, evidence.key, claim if len(claim) <= _QUOTED_CLAIM else "")

@@ -286,6 +286,14 @@ def test_a_source_question_answered_with_a_documents_name_keeps_the_answer(make_
     assert answer.answer.startswith("Quokka kettle says") and len(assistant.llm.prompts) == 1
 
 
+def test_a_source_question_answered_with_another_documents_name_gets_the_right_one_named_in_code(make_assistant):
+    assistant = make_assistant("Engadget says Quokka Labs released the first quokka kettle on March 3, 2026 [1].")
+    answer = assistant.ask("Which document says the first quokka kettle was released by Quokka Labs?")
+    note = next(d for d in assistant.data.documents.values() if d.kind == "note")
+    assert answer.answer.startswith("In the documents, this comes from") and f'"{note.title}"' in answer.answer
+    assert "Engadget" not in answer.answer and [c.doc_id for c in answer.citations] == [note.doc_id]
+
+
 def test_a_question_not_asking_for_a_source_gets_no_credit_answer(make_assistant):
     assistant = make_assistant("The first quokka kettle was released by Quokka Labs [1].")
     answer = assistant.ask("Who released the first quokka kettle?")
