@@ -265,11 +265,11 @@ def asked_terms(question: str) -> list[str]:
     """The terms a question asks the meaning of: its quoted or bracketed terms, else the one its
     frame names; [] when it asks no meaning."""
     text = to_simplified(question).strip()
-    frames = [m for rx in _DEFINITION_ASKS for m in [rx.search(text)] if m]
-    if not frames:
+    frame = next((m for m in (rx.search(text) for rx in _DEFINITION_ASKS) if m), None)
+    if frame is None:
         return []
     quoted = [a or b for a, b in _QUOTED_TERM.findall(text)]
-    return [t.strip() for t in quoted if t.strip()] or [frames[0].group(1).strip(" \"'“”「」")]
+    return [t.strip() for t in quoted if t.strip()] or [frame.group(1).strip(" \"'“”「」")]
 
 
 def defined_term(sentence: str) -> tuple[str, str] | None:

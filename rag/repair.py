@@ -47,7 +47,7 @@ class Repair:
 
     def evidence_for(self, q: Question, kind: str | None = None) -> Evidence | None:
         """The sentence of the best retrieved chunks that best states the answer (rag/evidence.py)."""
-        top = [self._titled(self.data.position(h.chunk_id)) for h in q.hits]
+        top = [self._titled(p) for p in self._hit_positions(q)]
         return best_sentence(q.standalone or q.text, top, kind, self.glossary)
 
     def _titled(self, position: int) -> tuple[int, str, str]:
@@ -115,17 +115,11 @@ class Repair:
             return answer         # a refused draft is answered again only when it was a bare yes or no
             # (a draft with claims no passage backs may be a guess at a question the documents
             # do not answer; one with no claim at all, "Sure!", may be a hijacked reply)
-        if cancel is not None and cancel.is_set():
+        replied = self._reply_with(q, evidence, [] if repeated else history, cancel)
+        if replied is None:
             return None
-        again = dataclasses.replace(q, stats=GenStats(), context=self.build_context(
-            q.text, q.language, q.hits, [] if repeated else history, evidence=(evidence.key, evidence.sentence)))
-        shaper = Shaper(q.language, set(again.context.numbering))
-        for _ in self.shaped(again, shaper, cancel):
-            pass                          # the second reply is checked before anything of it is shown
-        if cancel is not None and cancel.is_set():
-            return None
+        again, shaper = replied
         if not shaper.found_nothing:
-            shaper.flush()
             if kind == "amount":
                 shaper.shown = fix_amounts(shaper.shown, evidence)
             candidate = self.assembler.answer(again, shaper)
@@ -174,26 +168,19 @@ class Repair:
                 self._credits_any(self.data.position(c.chunk_id), wanted) for c in answer.citations)):
             return answer             # every passage it cites is that document's or credits it
         documents = self.data.documents
-        positions = dict.fromkeys([*(q.context.given if q.context else []), *(self.data.position(h.chunk_id) for h in q.hits),
-                                   *(p for p, c in enumerate(self.data.chunks) if c.doc_id in wanted)])
+        positions = self._with_documents([*(q.context.given if q.context else []), *self._hit_positions(q)], wanted)
         chunks = [self._titled(p) for p in positions if not is_title_list(self.data.chunks[p].text)]
         evidence = best_sentence(asked, chunks, None, self.glossary,
                                  keep=lambda key, s: len(s) >= _CLAIM_LENGTH and not _LISTED.match(s)
                                  and credits(s, self.data.chunks[key], documents, wanted))
         if evidence is None or self._own_score(dataclasses.replace(q, text=asked), evidence) < _STATED_SCORE:
             return answer
-        if cancel is not None and cancel.is_set():
+        replied = self._reply_with(q, evidence, [], cancel)
+        if replied is None:
             return None
-        again = dataclasses.replace(q, stats=GenStats(), context=self.build_context(
-            q.text, q.language, q.hits, [], evidence=(evidence.key, evidence.sentence)))
-        shaper = Shaper(q.language, set(again.context.numbering))
-        for _ in self.shaped(again, shaper, cancel):
-            pass
-        if cancel is not None and cancel.is_set():
-            return None
+        again, shaper = replied
         if shaper.found_nothing or shaper.templated:
             return answer
-        shaper.flush()
         candidate = self.assembler.answer(again, shaper)
         if candidate.refused or not _in_language(candidate.answer, q) \
                 or not any(self._credits_any(self.data.position(c.chunk_id), wanted) for c in candidate.citations) \
@@ -210,12 +197,28 @@ class Repair:
         changes; None when cancelled."""
         if not asked_terms(q.text):
             return answer
-        documents = {self.data.chunks[self.data.position(h.chunk_id)].doc_id for h in q.hits}
-        positions = dict.fromkeys([*(self.data.position(h.chunk_id) for h in q.hits),
-                                   *(p for p, c in enumerate(self.data.chunks) if c.doc_id in documents)])
+        hits = self._hit_positions(q)
+        positions = self._with_documents(hits, {self.data.chunks[p].doc_id for p in hits})
         evidence = definition_for(q.text, [self._titled(p) for p in positions], self.glossary)
         if evidence is None or (not answer.refused and _defines(evidence, answer.answer, q.text, self.glossary)):
             return answer
+        replied = self._reply_with(q, evidence, history, cancel)
+        if replied is None:
+            return None
+        again, shaper = replied
+        if not shaper.found_nothing and not shaper.templated:
+            candidate = self.assembler.answer(again, shaper)
+            if not candidate.refused and _in_language(candidate.answer, q) \
+                    and _defines(evidence, candidate.answer, q.text, self.glossary):
+                return candidate
+        return self._stated(again, evidence, answer) or answer
+
+    def _reply_with(self, q: Question, evidence: Evidence, history: list,
+                    cancel: threading.Event | None) -> tuple[Question, Shaper] | None:
+        """The model's second reply to `q`, with `evidence` quoted in the question turn after `history`:
+        (the question as asked again, its shaper, flushed unless the model found nothing). The reply is
+        read to its end before anything of it is shown, so the caller checks it first. None when the
+        user cancelled meanwhile."""
         if cancel is not None and cancel.is_set():
             return None
         again = dataclasses.replace(q, stats=GenStats(), context=self.build_context(
@@ -225,13 +228,16 @@ class Repair:
             pass
         if cancel is not None and cancel.is_set():
             return None
-        if not shaper.found_nothing and not shaper.templated:
+        if not shaper.found_nothing:
             shaper.flush()
-            candidate = self.assembler.answer(again, shaper)
-            if not candidate.refused and _in_language(candidate.answer, q) \
-                    and _defines(evidence, candidate.answer, q.text, self.glossary):
-                return candidate
-        return self._stated(again, evidence, answer) or answer
+        return again, shaper
+
+    def _hit_positions(self, q: Question) -> list[int]:
+        return [self.data.position(h.chunk_id) for h in q.hits]
+
+    def _with_documents(self, positions: list[int], doc_ids: set[str]) -> list[int]:
+        """`positions`, then every other chunk of these documents, in index order."""
+        return list(dict.fromkeys([*positions, *(p for p, c in enumerate(self.data.chunks) if c.doc_id in doc_ids)]))
 
     def _credits_any(self, position: int, wanted: set[str]) -> bool:
         """A sentence of the chunk at `position` is one of the `wanted` documents' or credits one."""
