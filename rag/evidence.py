@@ -154,15 +154,39 @@ def sentence_score(question: str, sentence: str, title: str = "", glossary: dict
 def _with_headings(text: str) -> list[tuple[int, int]]:
     """The document's sentence spans, a short one that ends its line's first words ("2. Grant of
     Copyright License. Subject to ...": a section heading) joined to the sentence after it on
-    the same line; alone it would state nothing and win on the question's words."""
+    the same line; alone it would state nothing and win on the question's words. A line a hard
+    wrap cut off is joined to the next (plain-text licences wrap at 72 columns), and so is a term
+    alone on its line to the "means …" defining it on the next."""
     spans = sentence_spans(text, document=True)
     out: list[tuple[int, int]] = []
     for a, b in spans:
-        if out and _is_heading(text, *out[-1]) and "\n" not in text[out[-1][1] - 1:a]:
+        if out and (_is_heading(text, *out[-1]) and "\n" not in text[out[-1][1] - 1:a]
+                    or _wrapped(text, out[-1], (a, b))):
             out[-1] = (out[-1][0], b)
         else:
             out.append((a, b))
     return out
+
+
+def _wrapped(text: str, before: tuple[int, int], after: tuple[int, int]) -> bool:
+    """The span `after` goes on with the sentence of `before`, cut by a hard wrap: `before` ends
+    mid-sentence (no stop, colon or semicolon), one line break parts them, and `after` goes on in
+    lower case with a word ("by a Contributor and …", "means Source Code Form …"; not a domain
+    name under a title, "ai.google.dev"), or with any word after a long line ending in a lower-case
+    word ("licensed under this" then "License.")."""
+    end = before[0] + len(text[before[0]:before[1]].rstrip())
+    start = after[1] - len(text[after[0]:after[1]].lstrip())
+    if text[end - 1:end] in _STOPS or text[end:start].count("\n") != 1:
+        return False
+    line = text[text.rfind("\n", 0, end) + 1:end].strip()
+    return _GOES_ON.match(text, start) is not None \
+        or len(line) >= _WRAP_WIDTH and re.search(r"[a-z,]$", line) is not None and _WORD_GOES_ON.match(text, start) is not None
+
+
+_STOPS = set(".!?;:。！？；：")
+_GOES_ON = re.compile(r"[a-z]+,?[ \t]")                     # "by a Contributor", "means Source Code Form"
+_WORD_GOES_ON = re.compile(r"[A-Za-z]+[,.;:]?(?:[ \t]|$)", re.MULTILINE)   # "License." after "licensed under this"
+_WRAP_WIDTH = 40            # characters of a line that a hard wrap, not its sentence's end, cut off
 
 
 def without_heading(sentence: str) -> str:
@@ -255,10 +279,11 @@ _DEFINITION_ASKS = [re.compile(p, re.IGNORECASE) for p in (
 _QUOTED_TERM = re.compile(r"[\"“「『'‘]([^\"”」』'’]{1,40})[\"”」』'’]|[(（]([A-Za-z][A-Za-z \-]{0,40})[)）]")
 # A sentence defining a term: '"Source" form shall mean …', '"control" means …', 'X 是指 …'. Groups: the
 # quoted term, " form" after it, what follows the verb; or the Chinese term and what follows 是指.
-_DEFINES = re.compile(r"^\W*(?:\(?[a-z0-9]{1,3}[.)]\s+)?(?:for the purposes of this \w+,\s*)?[\"“]([^\"”]{1,40})[\"”]"
+_DEFINES = re.compile(r"^\W*(?:\(?[a-z0-9]{1,3}(?:\.\d{1,3})*[.)]\s+)?(?:for the purposes of this \w+,\s*)?[\"“]([^\"”]{1,40})[\"”]"
                       r"(?:\s*\((?:or\s+)?[\"“][^\"”]{1,20}[\"”]\))?(\s+form)?\s+(?:shall\s+mean|means|refers\s+to|"
                       r"is\s+defined\s+as)\b\s*(.*)$|^([^，,。]{1,20}?)(?:是指|指的是|系指)(.*)$",
                       re.IGNORECASE | re.DOTALL)
+
 
 
 def asked_terms(question: str) -> list[str]:

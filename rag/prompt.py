@@ -192,7 +192,7 @@ def user_turn(question: str, language: str, hint: list[int] | None = None,
     see = ("参考" if chinese else "see ") + "".join(f"[{n}]" for n in hint) + ("；" if chinese else "; ") if hint else ""
     if evidence:
         n, sentence = evidence
-        quoted = english_units(neutralise(FOOTNOTE_RUN.sub("", sentence)).strip())
+        quoted = english_units(neutralise(FOOTNOTE_RUN.sub("", re.sub(r"\s*\n\s*", " ", sentence))).strip())
         see = f"参考[{n}]：「{quoted}」；" if chinese else f'see [{n}]: "{quoted}"; '
     instruction = (across and ANSWER_ACROSS.get(language)) or ANSWER_IN.get(language, "answer in the language of the question")
     return f"{head}{question.strip()}\n（{see}{instruction}）" if chinese else f"{head}{question.strip()}\n({see}{instruction})"

@@ -355,7 +355,7 @@ def _quotable(sentence: str) -> str:
     """An evidence sentence as the text of an answer: without its footnote marks, the section
     heading or list letter it opens with ("3. Grant of Patent License.", "(a)"), a linking word
     that tied it to the sentence before, or its closing punctuation; "…" where the chunk cut it off."""
-    text = without_heading(FOOTNOTE_RUN.sub("", sentence).strip())
+    text = without_heading(FOOTNOTE_RUN.sub("", re.sub(r"\s*\n\s*", " ", sentence)).strip())
     text = _LEADING_LINK.sub("", _LIST_MARK.sub("", text))
     if re.search(r"[\w)\]]$", text) and not HAN.search(text[-1:]):
         return text + "…"

@@ -158,6 +158,15 @@ def test_a_quoted_sentence_loses_its_heading_list_letter_and_closing_mark():
     assert _quotable("(a) You must give any other recipients a copy of this License;") == \
         "You must give any other recipients a copy of this License"
     assert _quotable("但 Gemma 4 是开放的。") == "Gemma 4 是开放的"
+    # a definition wrapped over lines, its number and term on the first, reads as one line
+    assert _quotable('1.3. "Spout"\n    means the copper opening\n    of the Kettle.') == \
+        '"Spout" means the copper opening of the Kettle'
+
+
+def test_the_quoted_evidence_in_the_question_turn_is_one_line():
+    from rag import prompt as P
+    turn = P.user_turn("What does 'Spout' mean?", "en", evidence=(2, '"Spout"\n    means the copper opening.'))
+    assert '[2]: ""Spout" means the copper opening."' in turn
 
 
 def test_bare_yes_no_tells_an_echo_from_a_claim():

@@ -136,6 +136,26 @@ DEFINITIONS = [(0, "The kettle boils water. Its spout is copper."),
                    '"Derivative Works" shall mean any work based on the Work.\n"Spout" shall mean the copper opening.')]
 
 
+def test_a_hard_wrapped_sentence_is_one_sentence_and_a_title_over_its_domain_is_not():
+    from rag.evidence import _with_headings
+    text = ("The spout is made of copper and the handle of oak, both of them\n  cut by hand in the workshop.\n"
+            "Every kettle is tested under the pressure the buyer was promised by the\nMaker.\n"
+            "Kettle releases | Orchid Tools\norchid.example\nThe lid is tin.\nIt rattles.")
+    assert [text[a:b].strip() for a, b in _with_headings(text)] == [
+        "The spout is made of copper and the handle of oak, both of them\n  cut by hand in the workshop.",
+        "Every kettle is tested under the pressure the buyer was promised by the\nMaker.",
+        "Kettle releases | Orchid Tools", "orchid.example", "The lid is tin.", "It rattles."]
+
+
+def test_a_term_on_its_own_numbered_line_is_defined_by_the_means_on_the_next():
+    from rag.evidence import definition_for
+    text = ('1. Definitions\n\n1.3. "Spout"\n    means the copper opening\n    of the Kettle.\n\n'
+            '1.4. "Lid"\n\n    means the tin cover.')
+    found = definition_for("What does 'Spout' mean?", [(0, text)])
+    assert found.sentence == '1.3. "Spout"\n    means the copper opening\n    of the Kettle.'
+    assert definition_for("What does 'Lid' mean?", [(0, text)]) is None     # a blank line parts them
+
+
 @pytest.mark.parametrize("question, defined", [
     ("What does 'Spout' mean?", '"Spout" shall mean'),
     ("What does 'Derivative Works' mean?", '"Derivative Works" shall mean'),
