@@ -16,6 +16,7 @@ import numpy as np
 
 from .config import Settings
 from .attribution import index_names
+from .evidence import asked_terms
 from .bridge import build as build_bridge
 from .profile import load as load_profile
 from .store import IndexData
@@ -99,9 +100,11 @@ jan feb mar apr jun jul aug sep sept oct nov dec monday tuesday wednesday thursd
 q1 q2 q3 q4""".split())
 
 
-def unknown_names(question: str, corpus_text: str, common: frozenset = frozenset()) -> list[str]:
+def unknown_names(question: str, corpus_text: str, common: frozenset = frozenset(),
+                  initials: frozenset = frozenset()) -> list[str]:
     """Names in the question that the corpus never mentions; `common`: the profile's words
-    that read like names but are no subject of their own (a vendor's name)."""
+    that read like names but are no subject of their own (a vendor's name); `initials`: the
+    `acronyms` of the corpus's titles ("MPL" names the "Mozilla Public License" it holds)."""
     text = unicodedata.normalize("NFKC", question)
     # Chinese text has no capitals of its own: a capitalised Latin word in it is a name also where
     # it opens the question ("Llama 授權允許…嗎？").
@@ -122,7 +125,7 @@ def unknown_names(question: str, corpus_text: str, common: frozenset = frozenset
             continue
         if word in _PARTS and has_digit or word in _ADJECTIVES and re.match(r" +[a-z]", text[m.end():]):
             continue
-        if not _mentions(corpus_text, name):
+        if not _mentions(corpus_text, name) and not _initials_known(name, initials):
             names.append(name)
     # A title of several words ("Gemma Terms of Use") is a name of its own: the documents may
     # mention each word ("Gemma", "Terms") and never the thing it names. A title-cased question
@@ -131,6 +134,49 @@ def unknown_names(question: str, corpus_text: str, common: frozenset = frozenset
         if not any(n in phrase for n in names) and not _mentions(corpus_text, phrase):
             names.append(phrase)
     return names
+
+
+def acronyms(text: str) -> frozenset[str]:
+    """The initials of the runs of two or more capitalised words in `text`, and of their first and
+    last words ("Mozilla Public License Version": MPLV, MPL; "Lesser General Public License": LGPL,
+    GPL), that a question may name the thing by. A small word breaks a run: "Grant of Patent
+    License" is no GPL."""
+    out: set[str] = set()
+    for m in _TITLE_RUN.finditer(text):
+        heads = "".join(w[0] for w in re.split(r"[ \-]+", m.group(0)))
+        out.update(heads[:j] for j in range(2, len(heads) + 1))
+        out.update(heads[i:] for i in range(len(heads) - 1))
+    return frozenset(out)
+
+
+def _initials_known(name: str, initials: frozenset) -> bool:
+    """The name opens with an acronym of three or more letters ("MPL 2.0") the corpus holds the words of."""
+    m = re.match(r"([A-Z]{3,8})s?(?![A-Za-z])", name)
+    return m is not None and m.group(1) in initials
+
+
+_TITLE_RUN = re.compile(r"\b[A-Z][a-z]+(?:[ \-]+[A-Z][a-z]+){1,7}")
+
+
+def unknown_terms(question: str, corpus_text: str, lexicon) -> list[str]:
+    """The terms a question asks the meaning of ("What does 'copyleft' mean …?", "「傳染性」是什麼意思？")
+    that the corpus never mentions: a quoted or bracketed term, or one word of the question's frame.
+    An English term is looked for as itself or without its plural s; a Chinese one as any of its
+    words, or any English word of the index they render (`lexicon`, the bridge). [] when the
+    question asks no meaning or any one of its terms is mentioned ("“目标形式”(Object form)")."""
+    terms = asked_terms(question)
+    quoted = to_simplified(question)
+    if not terms or any(len(t.split()) > 1 and not re.search(rf"[\"“「『'‘(（]{re.escape(t)}", quoted) for t in terms):
+        return []
+    for term in terms:
+        if HAN.search(term):
+            words = [w for w in tokenize(term) if len(w) >= 2 and HAN.search(w)]
+            english = lexicon.english_for(term) if hasattr(lexicon, "english_for") else []
+            if not words or any(normalize(w) in corpus_text for w in words) or english:
+                return []
+        elif _mentions(corpus_text, term) or _mentions(corpus_text, re.sub(r"(?<=[a-z])s$", "", term)):
+            return []
+    return terms
 
 
 def _odd_word(word: str) -> bool:
@@ -213,6 +259,7 @@ class Retriever:
         self.profile = load_profile(str(settings.corpus_dir))
         joined = "\n".join([d.title for d in data.documents.values()] + [c.text for c in data.chunks])
         self.corpus_key = re.sub(r"\s+", " ", normalize(joined))
+        self.initials = acronyms(joined)
         self.vocab = set(getattr(data.bm25, "vocab_dict", {}) or {})
         terms = load_glossary(self.profile.glossary) if self.profile.glossary else {}
         # `glossary`: the cross-language bridge (rag/bridge.py), the term list merged in
@@ -275,7 +322,8 @@ class Retriever:
         hits = [self.hit(i, fused[i]) for i in order]
         dense_top = dense[0][1] if dense else 0.0
         keyword_top = keyword[0][1] if keyword else 0.0
-        names = unknown_names(question, self.corpus_key, self.profile.common_words)
+        names = unknown_names(question, self.corpus_key, self.profile.common_words, self.initials)
+        names += [t for t in unknown_terms(question, self.corpus_key, lexicon) if t not in names]
         relevant, reason = self._judge(dense_top, keyword_top, names, hits)
         return Retrieval(hits, relevant, reason, dense_top, keyword_top, names, time.perf_counter() - started)
 

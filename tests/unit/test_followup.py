@@ -105,3 +105,36 @@ def test_an_amount_after_a_word_of_quantity_is_not_a_name_the_documents_lack(que
 def test_a_name_beside_a_word_of_quantity_is_still_a_name(question, name):
     from rag.retrieve import unknown_names
     assert unknown_names(question, "developersdownloadedgemma4") == [name]
+
+
+def test_an_acronym_of_a_title_the_documents_hold_is_no_unknown_name():
+    from rag.retrieve import acronyms, unknown_names
+    text = "Mozilla Public License Version 2.0\n3. Grant of Patent License. The Kettle Makers Guild may"
+    initials = acronyms(text)
+    assert {"MPL", "MPLV", "KMG"} <= initials and "GPL" not in initials      # a small word breaks a run
+    corpus = "mozillapubliclicenseversion2.0grantofpatentlicense"
+    assert unknown_names("Does the MPL 2.0 allow it?", corpus) == ["MPL 2.0"]
+    assert unknown_names("Does the MPL 2.0 allow it?", corpus, initials=initials) == []
+    assert unknown_names("What does the GPL require?", corpus, initials=initials) == ["GPL"]
+
+
+class FakeBridge:
+    def __init__(self, renderings):
+        self.renderings = renderings
+
+    def english_for(self, text):
+        return [en for zh, en in self.renderings.items() if zh in text]
+
+
+@pytest.mark.parametrize("question, unknown", [
+    ("What does 'copyleft' mean in the kettle terms?", ["copyleft"]),
+    ("What does 'Spouts' mean?", []),                                   # a plural of a word it holds
+    ("What does Google's new kettle mean for tea?", []),               # words of a frame, not a quoted term
+    ("「壺嘴」是什麼意思？", []),                                         # through the bridge
+    ("「傳染性」是什麼意思？", ["传染性"]),
+    ("“铜嘴”(spout)是什么意思？", []),                                   # one of its terms is held
+    ("Is the spout copper?", [])])
+def test_a_term_asked_the_meaning_of_that_the_documents_never_mention_is_unknown(question, unknown):
+    from rag.retrieve import unknown_terms
+    corpus = "the kettle's spout is copper. 水壶很好。"
+    assert unknown_terms(question, corpus, FakeBridge({"壶嘴": "spout"})) == unknown
