@@ -158,11 +158,12 @@ def _initials_known(name: str, initials: frozenset) -> bool:
 _TITLE_RUN = re.compile(r"\b[A-Z][a-z]+(?:[ \-]+[A-Z][a-z]+){1,7}")
 
 
-def unknown_terms(question: str, corpus_text: str, lexicon) -> list[str]:
+def unknown_terms(question: str, corpus_text: str, lexicon, initials: frozenset = frozenset()) -> list[str]:
     """The terms a question asks the meaning of ("What does 'copyleft' mean …?", "「傳染性」是什麼意思？")
     that the corpus never mentions: a quoted or bracketed term, or one word of the question's frame.
     An English term is looked for as itself or without its plural s; a Chinese one as any of its
-    words, or any English word of the index they render (`lexicon`, the bridge). [] when the
+    words, or any English word of the index they render (`lexicon`, the bridge); an acronym also as
+    the initials of a title the corpus holds (`initials`, see `acronyms`). [] when the
     question asks no meaning or any one of its terms is mentioned ("“目标形式”(Object form)")."""
     terms = asked_terms(question)
     quoted = to_simplified(question)
@@ -174,7 +175,8 @@ def unknown_terms(question: str, corpus_text: str, lexicon) -> list[str]:
             english = lexicon.english_for(term) if hasattr(lexicon, "english_for") else []
             if not words or any(normalize(w) in corpus_text for w in words) or english:
                 return []
-        elif _mentions(corpus_text, term) or _mentions(corpus_text, re.sub(r"(?<=[a-z])s$", "", term)):
+        elif _mentions(corpus_text, term) or _mentions(corpus_text, re.sub(r"(?<=[a-z])s$", "", term)) \
+                or _initials_known(term, initials):
             return []
     return terms
 
@@ -323,7 +325,7 @@ class Retriever:
         dense_top = dense[0][1] if dense else 0.0
         keyword_top = keyword[0][1] if keyword else 0.0
         names = unknown_names(question, self.corpus_key, self.profile.common_words, self.initials)
-        names += [t for t in unknown_terms(question, self.corpus_key, lexicon) if t not in names]
+        names += [t for t in unknown_terms(question, self.corpus_key, lexicon, self.initials) if t not in names]
         relevant, reason = self._judge(dense_top, keyword_top, names, hits)
         return Retrieval(hits, relevant, reason, dense_top, keyword_top, names, time.perf_counter() - started)
 

@@ -138,3 +138,11 @@ def test_a_term_asked_the_meaning_of_that_the_documents_never_mention_is_unknown
     from rag.retrieve import unknown_terms
     corpus = "the kettle's spout is copper. 水壶很好。"
     assert unknown_terms(question, corpus, FakeBridge({"壶嘴": "spout"})) == unknown
+
+
+def test_an_acronym_asked_the_meaning_of_is_known_by_the_title_it_stands_for():
+    from rag.retrieve import acronyms, unknown_terms
+    text = "The Kettle Makers Guild tests every kettle."
+    corpus = "the kettle makers guild tests every kettle."
+    assert unknown_terms("What does 'KMG' mean?", corpus, FakeBridge({})) == ["KMG"]
+    assert unknown_terms("What does 'KMG' mean?", corpus, FakeBridge({}), acronyms(text)) == []
