@@ -311,11 +311,22 @@ def _says(evidence: Evidence, answer: str, glossary: dict) -> bool:
 def _defines(evidence: Evidence, answer: str, question: str, glossary: dict) -> bool:
     """The answer holds enough of the key terms of what the defining sentence says after its verb
     ("the preferred form for making modifications, …"), numbers and the words of the term and the
-    question aside ("具体指软件源代码" says "source" and "form" again, not what they are)."""
+    question aside ("具体指软件源代码" says "source" and "form" again, not what they are), and of its
+    head, before the examples it goes on to ("…, including software source code, documentation
+    source, and configuration files" lists kinds of the preferred form; an answer listing them alone
+    leaves out what the term is)."""
     term, body = defined_term(evidence.sentence) or ("", evidence.sentence)
     asked = {w.lower() for w in re.findall(r"[A-Za-z]+", f"{term} {question}")}
-    body = " ".join(w for w in re.findall(r"[^\s,;.()]+", without_numbers(body)) if w.lower() not in asked)
-    return rank_support(body, to_simplified(MARKER.sub(" ", answer)), glossary) >= _STATED_SCORE
+    said = to_simplified(MARKER.sub(" ", answer))
+
+    def holds(part: str) -> bool:
+        words = " ".join(w for w in re.findall(r"[^\s,;.()]+", without_numbers(part)) if w.lower() not in asked)
+        return not key_terms(words) or rank_support(words, said, glossary) >= _STATED_SCORE
+    return holds(body) and holds(_EXAMPLES.split(body, 1)[0])
+
+
+# Where a definition goes on from what the term is to examples or cases of it.
+_EXAMPLES = re.compile(r",?\s+(?:including|such\s+as|for\s+example|e\.g\.)\b|[;:]|,?\s*包括|,?\s*例如|，?\s*比如", re.IGNORECASE)
 
 
 def _in_language(text: str, q: Question) -> bool:

@@ -459,3 +459,5 @@ def test_an_answer_defines_a_term_only_with_words_beyond_the_term_and_the_questi
     assert not _defines(sentence, "Source form means software source code [1].", question, {})
     assert _defines(sentence, "Source form is the preferred form for making modifications, such as source code [1].",
                     question, {})
+    # the examples the definition goes on to, without what the term is
+    assert not _defines(sentence, "Source form means software source code and configuration files [1].", question, {})
