@@ -269,12 +269,15 @@ def fix_amounts(answer: str, evidence: Evidence) -> str:
 _DEFINITION_ASKS = [re.compile(p, re.IGNORECASE) for p in (
     r"\bwhat\s+(?:does|do|did)\s+(?:the\s+(?:term|word|phrase)\s+)?(.{1,60}?)\s+(?:mean|refer\s+to)\b",
     r"\bwhat\s+is\s+meant\s+by\s+(?:the\s+(?:term|word|phrase)\s+)?(.{1,60}?)(?:\s+(?:in|under|according)\b|[?.]|$)",
-    r"\bwhat\s+(?:counts|qualifies)\s+as\s+(?:an?\s+|the\s+)?(.{1,60}?)(?:\s+(?:in|under|according)\b|[?.]|$)",
+    r"\b(?:what|who)\s+(?:counts|qualifies|is\s+considered|are\s+considered)\s+(?:as\s+)?(?:an?\s+|the\s+)?"
+    r"(.{1,60}?)(?:\s+(?:in|under|according)\b|[?.]|$)",
+    r"\b(?:what|who)\s+(?:is|are)\s+(?:an?\s+|the\s+)?([\"“'‘][^\"”'’]{1,40}[\"”'’])",
     r"\b(?:how\s+(?:does|do)\s+.{1,40}?\s+define|definition\s+of|define)\s+(?:the\s+(?:term|word)\s+)?(.{1,60}?)"
     r"(?:\s+(?:in|under|according)\b|[?.]|$)",
     r"([^，,。？?！!的里中]{1,16})(?:\s*\([^)]{1,30}\))?\s*(?:到底|具体|究竟)?(?:是什么意思|什么意思|是指什么|指什么|指的是什么|"
     r"指的是谁|是指谁|指谁|的定义是什么|怎么定义|如何定义|的含义是什么|的意思是什么)",
-    r"(?:什么是|何谓|什么叫做?)\s*([^，,。？?！!]{1,16})")]
+    r"(?:什么是|何谓|什么叫做?)\s*([^，,。？?！!]{1,16})",
+    r"(?:谁|什么人|什么|哪些|哪种)(?:才)?(?:算是?|属于|被视为|被当作|被当成)\s*(?:一个|一名|一位)?([^，,。？?！!]{1,16})")]
 # A quoted or bracketed term: "…", “…”, 「…」, '…', or English words in brackets after a Chinese one.
 _QUOTED_TERM = re.compile(r"[\"“「『'‘]([^\"”」』'’]{1,40})[\"”」』'’]|[(（]([A-Za-z][A-Za-z \-]{0,40})[)）]")
 # A sentence defining a term: '"Source" form shall mean …', '"control" means …', 'X 是指 …'. Groups: the
