@@ -30,7 +30,7 @@ from .evidence import (Evidence, asked_terms, best_sentence, defined_term, defin
                        question_kind, sentence_score, values, without_heading, without_numbers)
 from .llm import GenStats
 from .shaping import Shaper
-from .support import key_terms, rank_support
+from .support import key_terms, rank_support, stem
 from .text import (FOOTNOTE_RUN, HAN, MARKER, detect_language, normalize, sentence_spans, singular, to_simplified,
                    to_traditional)
 from .types import Answer
@@ -311,16 +311,17 @@ def _says(evidence: Evidence, answer: str, glossary: dict) -> bool:
 def _defines(evidence: Evidence, answer: str, question: str, glossary: dict) -> bool:
     """The answer holds enough of the key terms of what the defining sentence says after its verb
     ("the preferred form for making modifications, …"), numbers and the words of the term and the
-    question aside ("具体指软件源代码" says "source" and "form" again, not what they are), and of its
+    question in any form aside ("具体指软件源代码" says "source" and "form" again, not what they are;
+    "entities" is the word of "Legal Entity"), and of its
     head, before the examples it goes on to ("…, including software source code, documentation
     source, and configuration files" lists kinds of the preferred form; an answer listing them alone
     leaves out what the term is)."""
     term, body = defined_term(evidence.sentence) or ("", evidence.sentence)
-    asked = {w.lower() for w in re.findall(r"[A-Za-z]+", f"{term} {question}")}
+    asked = {stem(w.lower()) for w in re.findall(r"[A-Za-z]+", f"{term} {question}")}
     said = to_simplified(MARKER.sub(" ", answer))
 
     def holds(part: str) -> bool:
-        words = " ".join(w for w in re.findall(r"[^\s,;.()]+", without_numbers(part)) if w.lower() not in asked)
+        words = " ".join(w for w in re.findall(r"[^\s,;.()]+", without_numbers(part)) if stem(w.lower()) not in asked)
         return not key_terms(words) or rank_support(words, said, glossary) >= _STATED_SCORE
     return holds(body) and holds(_EXAMPLES.split(body, 1)[0])
 

@@ -122,7 +122,7 @@ def support_scores(sentence: str, chunk_text: str, glossary: dict[str, list[str]
     chunk_han = len(HAN.findall(chunk_norm)) >= 0.2 * len(re.findall(f"[a-z{HAN_CHARS}]", chunk_norm) or [1])
     counted = found = unchecked = words = 0
     for term in key_terms(sentence):
-        if term in chunk_norm or (inflected and _stem(term) in chunk_norm):
+        if term in chunk_norm or (inflected and stem(term) in chunk_norm):
             counted += 1
             found += 1
             words += not term.isdigit()
@@ -143,7 +143,7 @@ def support_scores(sentence: str, chunk_text: str, glossary: dict[str, list[str]
     return Backing(found / counted, found / (counted + 0.5 * unchecked), words)
 
 
-def _stem(word: str) -> str:
+def stem(word: str) -> str:
     """An English word without its inflection ("warranties" -> "warranti", "provided" -> "provid"),
     kept at 4 letters or more; other words as they are."""
     if word.isascii() and word.isalpha():

@@ -459,5 +459,9 @@ def test_an_answer_defines_a_term_only_with_words_beyond_the_term_and_the_questi
     assert not _defines(sentence, "Source form means software source code [1].", question, {})
     assert _defines(sentence, "Source form is the preferred form for making modifications, such as source code [1].",
                     question, {})
+    # the term's own words in another form ("kettles" of "Kettle Makers") define nothing
+    makers = Evidence(0, '"Kettle Makers" shall mean the makers of kettles and their workshops.', 1.0)
+    assert not _defines(makers, "Kettle Makers are people who make kettles [1].", "Who are the Kettle Makers?", {})
+    assert _defines(makers, "Kettle Makers are the kettle workshops [1].", "Who are the Kettle Makers?", {})
     # the examples the definition goes on to, without what the term is
     assert not _defines(sentence, "Source form means software source code and configuration files [1].", question, {})
