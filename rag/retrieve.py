@@ -150,8 +150,9 @@ def acronyms(text: str) -> frozenset[str]:
 
 
 def _initials_known(name: str, initials: frozenset) -> bool:
-    """The name opens with an acronym of three or more letters ("MPL 2.0") the corpus holds the words of."""
-    m = re.match(r"([A-Z]{3,8})s?(?![A-Za-z])", name)
+    """The name opens with an acronym of three or more letters ("MPL 2.0", "GPLv3") the corpus holds the
+    words of."""
+    m = re.match(r"([A-Z]{3,8})(?:s|v\d[\d.]*)?(?![A-Za-z])", name)
     return m is not None and m.group(1) in initials
 
 

@@ -115,6 +115,7 @@ def test_an_acronym_of_a_title_the_documents_hold_is_no_unknown_name():
     corpus = "mozillapubliclicenseversion2.0grantofpatentlicense"
     assert unknown_names("Does the MPL 2.0 allow it?", corpus) == ["MPL 2.0"]
     assert unknown_names("Does the MPL 2.0 allow it?", corpus, initials=initials) == []
+    assert unknown_names("Does MPLv2 allow it?", corpus, initials=initials) == []
     assert unknown_names("What does the GPL require?", corpus, initials=initials) == ["GPL"]
 
 
