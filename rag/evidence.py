@@ -161,14 +161,14 @@ def _with_headings(text: str) -> list[tuple[int, int]]:
     out: list[tuple[int, int]] = []
     for a, b in spans:
         if out and (_is_heading(text, *out[-1]) and "\n" not in text[out[-1][1] - 1:a]
-                    or _wrapped(text, out[-1], (a, b))):
+                    or hard_wrapped(text, out[-1], (a, b))):
             out[-1] = (out[-1][0], b)
         else:
             out.append((a, b))
     return out
 
 
-def _wrapped(text: str, before: tuple[int, int], after: tuple[int, int]) -> bool:
+def hard_wrapped(text: str, before: tuple[int, int], after: tuple[int, int]) -> bool:
     """The span `after` goes on with the sentence of `before`, cut by a hard wrap: `before` ends
     mid-sentence (no stop, colon or semicolon), one line break parts them, and `after` goes on in
     lower case with a word ("by a Contributor and …", "means Source Code Form …"; not a domain

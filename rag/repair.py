@@ -26,8 +26,8 @@ from .assemble import Assembler, Question, is_title_list
 from .attribution import (asked_documents, asks_for_source, credits, named_documents, sentence_sources,
                           without_source_ask)
 from .cite import SUPPORT_THRESHOLD
-from .evidence import (Evidence, asked_terms, best_sentence, defined_term, definition_for, fix_amounts, mismatch,
-                       question_kind, sentence_score, values, without_heading, without_numbers)
+from .evidence import (Evidence, asked_terms, best_sentence, defined_term, definition_for, fix_amounts, hard_wrapped,
+                       mismatch, question_kind, sentence_score, values, without_heading, without_numbers)
 from .llm import GenStats
 from .shaping import Shaper
 from .support import key_terms, rank_support, stem
@@ -281,7 +281,10 @@ class Repair:
             return False
         before = doc.text[:chunk.start]
         last = before.rstrip()[-1:]
-        return not before.endswith("\n") and bool(last) and last not in _SENTENCE_END
+        if not last or last in _SENTENCE_END:
+            return False
+        line = before.rstrip().rfind("\n") + 1          # a hard-wrapped line goes on past its break
+        return not before.endswith("\n") or hard_wrapped(doc.text, (line, chunk.start), (chunk.start, chunk.end))
 
     def _wrong_value(self, text: str, evidence: Evidence, kind: str, q: Question) -> bool:
         """The answer's value is not the evidence sentence's, and no sentence of the chunks the

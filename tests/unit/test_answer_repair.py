@@ -137,6 +137,22 @@ def test_a_sentence_a_chunk_cut_in_two_is_not_stated(make_assistant):
     assert firsts and not any(repair._cut_at_start(opening(i)) for i in firsts)
 
 
+def test_a_sentence_a_hard_wrap_and_a_chunk_cut_in_two_is_not_stated():
+    # a plain-text licence wraps mid-sentence: a chunk opening on "sure that …" is inside "… to make"
+    from types import SimpleNamespace
+    from rag.evidence import Evidence
+    from rag.repair import Repair
+    from rag.types import Chunk, Document
+    text = "Every kettle of the quokka line is sold so that we can make\nsure that it boils.\nThe lid is tin.\n"
+    inside, after = text.index("sure that"), text.index("The lid")
+    doc = Document("terms", "Kettle terms", text)
+    chunks = [Chunk("terms:1", "terms", text[inside:after], inside, after),
+              Chunk("terms:2", "terms", text[after:], after, len(text))]
+    repair = Repair(SimpleNamespace(chunks=chunks, documents={"terms": doc}), {}, None, None, None)
+    assert repair._cut_at_start(Evidence(0, "sure that it boils.", 1.0))
+    assert not repair._cut_at_start(Evidence(1, "The lid is tin.", 1.0))
+
+
 def test_a_yes_no_question_put_as_a_statement_is_answered_again(make_assistant):
     # No "yes" at all: the question's words in the order of a statement.
     assistant = make_assistant("The first quokka kettle was released by Quokka Labs.",
