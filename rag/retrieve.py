@@ -136,6 +136,14 @@ def unknown_names(question: str, corpus_text: str, common: frozenset = frozenset
     return names
 
 
+def file_stem(origin: str) -> str:
+    """The name of a document's file without its folder and extension ("/licences/BSD.txt": "BSD");
+    "" for a web address."""
+    if re.match(r"[a-z][a-z0-9+.\-]*://", origin, re.IGNORECASE):
+        return ""
+    return Path(origin).stem
+
+
 def acronyms(text: str) -> frozenset[str]:
     """The initials of the runs of two or more capitalised words in `text`, and of their first and
     last words ("Mozilla Public License Version": MPLV, MPL; "Lesser General Public License": LGPL,
@@ -260,7 +268,9 @@ class Retriever:
         self.embedder = embedder
         self.settings = settings
         self.profile = load_profile(str(settings.corpus_dir))
-        joined = "\n".join([d.title for d in data.documents.values()] + [c.text for c in data.chunks])
+        # A document is also known by its file's name ("BSD.txt" holds a licence whose text never says BSD).
+        joined = "\n".join([d.title for d in data.documents.values()] + [c.text for c in data.chunks]
+                            + [file_stem(d.origin) for d in data.documents.values() if d.origin])
         self.corpus_key = re.sub(r"\s+", " ", normalize(joined))
         self.initials = acronyms(joined)
         self.vocab = set(getattr(data.bm25, "vocab_dict", {}) or {})

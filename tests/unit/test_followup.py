@@ -147,3 +147,10 @@ def test_an_acronym_asked_the_meaning_of_is_known_by_the_title_it_stands_for():
     corpus = "the kettle makers guild tests every kettle."
     assert unknown_terms("What does 'KMG' mean?", corpus, FakeBridge({})) == ["KMG"]
     assert unknown_terms("What does 'KMG' mean?", corpus, FakeBridge({}), acronyms(text)) == []
+
+
+@pytest.mark.parametrize("origin, stem", [("/home/me/licences/BSD.txt", "BSD"), ("notes/Kettle-2.0.md", "Kettle-2.0"),
+                                          ("https://example.com/terms.html", "")])
+def test_a_document_is_known_by_its_file_name_not_its_web_address(origin, stem):
+    from rag.retrieve import file_stem
+    assert file_stem(origin) == stem
