@@ -144,6 +144,33 @@ def file_stem(origin: str) -> str:
     return Path(origin).stem
 
 
+def versioned(name: str) -> tuple[str, str]:
+    """A document's name as (name, version), lower case, without the spaces, hyphens and "v" or
+    "version" between ("GPL-3", "GPLv3", "GPL version 3": ("gpl", "3"); "MPL-2.0", "MPL 2": ("mpl", "2");
+    "LGPL-2.1": ("lgpl", "2.1"); "BSD": ("bsd", ""))."""
+    m = _VERSIONED.fullmatch(name.strip())
+    if m is None:
+        return re.sub(r"[\s_\-]+", "", name.lower()), ""
+    return m.group(1).lower(), re.sub(r"(?:\.0)+$", "", m.group(2) or "")
+
+
+def named_files(question: str, file_names: dict[str, tuple[str, str]]) -> set[str]:
+    """The documents whose file name the question names ("Under GPLv3, …" names GPL-3.txt; "the GPL"
+    names GPL-2.txt and GPL-3.txt; "Which file …" names none): a name of three or more letters (or
+    with a digit) that is a file's name, its version, when the question gives one, the file's; a name
+    the question also gives with a version counts only with it."""
+    said = [versioned(m.group(0)) for m in _VERSIONED_IN.finditer(question)]
+    said = [(name, version) for name, version in said if len(name) >= 3 or re.search(r"\d", name)]
+    given = {name for name, version in said if version}      # "Under Kettle v3 … the kettle": the v3 one
+    return {doc for name, version in said if version or name not in given
+            for doc, (file, file_version) in file_names.items() if file == name and (not version or version == file_version)}
+
+
+_VERSIONED = re.compile(r"([A-Za-z][A-Za-z0-9]*?)(?:[\s_\-]*(?:v|version)?[\s_\-]*(\d+(?:\.\d+)*))?", re.IGNORECASE)
+_VERSIONED_IN = re.compile(r"(?<![A-Za-z0-9])[A-Za-z][A-Za-z0-9]*(?:[\s_\-]*(?:v|version)?[\s_\-]*\d+(?:\.\d+)*)?"
+                           r"(?![A-Za-z0-9])", re.IGNORECASE)
+
+
 def acronyms(text: str) -> frozenset[str]:
     """The initials of the runs of two or more capitalised words in `text`, and of their first and
     last words ("Mozilla Public License Version": MPLV, MPL; "Lesser General Public License": LGPL,
@@ -278,6 +305,9 @@ class Retriever:
         # `glossary`: the cross-language bridge (rag/bridge.py), the term list merged in
         self.glossary = build_bridge(frozenset(self.vocab), terms) if settings.bridge else terms
         self._word_sets: dict[int, set[str]] = {}
+        # Each document's file name read as a name and a version ("GPL-3.txt": gpl, 3), for questions that
+        # name the document they ask about ("Under GPLv3, …").
+        self.file_names = {d.doc_id: versioned(file_stem(d.origin)) for d in data.documents.values() if d.origin}
         # Built here, with the version, rather than by its first answer that credits a source.
         index_names(data.documents)
 
@@ -289,6 +319,15 @@ class Retriever:
         vector = self.embedder.query(question).reshape(1, -1).astype(np.float32)
         scores, ids = self.data.faiss_index.search(vector, min(n, len(self.data.chunks)))
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+
+    def within(self, question: str, doc_ids: set[str]) -> list[tuple[int, float]]:
+        """The chunks of the documents `doc_ids`, closest to the question first."""
+        own = [i for i, c in enumerate(self.data.chunks) if c.doc_id in doc_ids]
+        if not own:
+            return []
+        vector = self.embedder.query(question).reshape(-1).astype(np.float32)
+        scores = self.data.vectors[own] @ vector
+        return [(own[j], float(scores[j])) for j in np.argsort(-scores)]
 
     def keyword(self, question: str, n: int) -> list[tuple[int, float]]:
         if not self.data.chunks:
@@ -327,6 +366,9 @@ class Retriever:
             if crossing:
                 lists.append((self.settings.cross_dense_weight, self.dense(" ".join(crossing), n)))
         dense, keyword = lists[0][1], lists[1][1]
+        named = named_files(question, self.file_names) if mode in ("hybrid", "dense") else set()
+        if named and self.settings.named_weight > 0 and len(named) < len(self.data.documents):
+            lists.append((self.settings.named_weight, self.within(to_simplified(question), named)))
         fused: dict[int, float] = {}
         for weight, ranked in lists:
             for rank, (i, _) in enumerate(ranked):

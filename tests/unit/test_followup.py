@@ -154,3 +154,24 @@ def test_an_acronym_asked_the_meaning_of_is_known_by_the_title_it_stands_for():
 def test_a_document_is_known_by_its_file_name_not_its_web_address(origin, stem):
     from rag.retrieve import file_stem
     assert file_stem(origin) == stem
+
+
+@pytest.mark.parametrize("name, read", [("GPL-3", ("gpl", "3")), ("GPLv3", ("gpl", "3")), ("GPL version 3", ("gpl", "3")),
+                                        ("MPL-2.0", ("mpl", "2")), ("LGPL-2.1", ("lgpl", "2.1")), ("BSD", ("bsd", "")),
+                                        ("CC0-1.0", ("cc0", "1"))])
+def test_a_file_name_reads_as_a_name_and_a_version(name, read):
+    from rag.retrieve import versioned
+    assert versioned(name) == read
+
+
+FILES = {"k2": ("kettle", "2"), "k3": ("kettle", "3"), "lid": ("lidguide", "1.1"), "notes": ("notes", "")}
+
+
+@pytest.mark.parametrize("question, named", [
+    ("Under Kettle v3, may I sell it?", {"k3"}), ("Does Kettle version 2 allow it?", {"k2"}),
+    ("Under Kettle v3, may I sell the kettle?", {"k3"}),
+    ("What do the kettle terms say?", {"k2", "k3"}), ("按照 LidGuide 1.1，要做什么？", {"lid"}),
+    ("What is in my notes?", {"notes"}), ("Does Kettle 4 allow it?", set()), ("Who makes the spout?", set())])
+def test_a_question_names_the_documents_whose_file_name_it_uses(question, named):
+    from rag.retrieve import named_files
+    assert named_files(question, FILES) == named
