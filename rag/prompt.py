@@ -233,8 +233,14 @@ def credit_text(language: str, documents: list[Document], n: int, claim: str = "
     return re.sub(r" ?([《》（）、]) ?", r"\1", template.format(names=joined, n=n, claim=claim))
 
 
-def refusal_text(language: str) -> str:
+def refusal_text(language: str, added: bool = False) -> str:
+    """The refusal in `language` (English for one it has none in); `added`: the user has added
+    documents of their own, which the refusal names beside the corpus's subject."""
     from .profile import current
     subject = current().subject
     key = language if language in REFUSALS else "en"
-    return REFUSALS[key].format(subject=subject.get(key) or subject["en"])
+    return REFUSALS[key].format(subject=(subject.get(key) or subject["en"]) + (ADDED[key] if added else ""))
+
+
+# What the refusal names beside the subject once the user has added documents.
+ADDED = {"zh-Hans": "或你添加的文档", "zh-Hant": "或你新增的文件", "en": ", or the documents you added,"}

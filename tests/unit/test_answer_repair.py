@@ -264,7 +264,7 @@ def test_a_refusal_said_again_is_not_asked_again(make_assistant):
 def test_says_no_answer_knows_the_refusal_message_in_every_wording():
     from rag.prompt import refusal_text
     from rag.repair import says_no_answer
-    assert all(says_no_answer(refusal_text(lang)) for lang in ("en", "zh-Hans", "zh-Hant"))
+    assert all(says_no_answer(refusal_text(lang, added)) for lang in ("en", "zh-Hans", "zh-Hant") for added in (0, 1))
     assert says_no_answer("抱歉，檔案中沒有找到能回答這個問題的內容[1]。我只能回答與Gemma 4 文章相關的問題[2]。")
     assert not says_no_answer("Gemma 4 是下一代 Gemini Nano 的基础[1]。")
 
@@ -481,3 +481,11 @@ def test_an_answer_defines_a_term_only_with_words_beyond_the_term_and_the_questi
     assert _defines(makers, "Kettle Makers are the kettle workshops [1].", "Who are the Kettle Makers?", {})
     # the examples the definition goes on to, without what the term is
     assert not _defines(sentence, "Source form means software source code and configuration files [1].", question, {})
+
+
+def test_a_refusal_names_the_documents_the_user_added(make_assistant):
+    from rag.prompt import refusal_text
+    answer = make_assistant("unused [1].").ask("What does the Zorblax 9 licence say about kettles?")
+    assert answer.refused and answer.answer == refusal_text("en", added=True) != refusal_text("en")
+    assert "documents you added" in answer.answer
+    assert "你添加的文档" in refusal_text("zh-Hans", added=True) and "你新增的文件" in refusal_text("zh-Hant", added=True)

@@ -110,7 +110,7 @@ def hostile_assistant(tmp_settings, fake_embedder, tmp_path):
 def test_a_draft_with_no_supported_sentence_becomes_the_refusal(hostile_assistant, reply):
     assistant = hostile_assistant(reply)
     answer = assistant.ask("What does the quokka kettle weigh?")
-    assert answer.refused and answer.answer == P.refusal_text("en")
+    assert answer.refused and answer.answer == P.refusal_text("en", added=True)   # a note was added
     assert answer.citations == [] and "PWNED" not in answer.answer
     assert "PWNED" not in assistant.llm.prompt           # the instruction never reached the model
 
