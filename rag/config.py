@@ -100,8 +100,8 @@ class Settings:
     bridge: bool = True             # CC-CEDICT bridge for cross-language keyword search (rag/bridge.py);
                                     # off: the profile's term list alone
     cross_dense_weight: float = 0.7  # a Chinese question's bridge rendering, embedded, as a third list
-    named_weight: float = 1.0        # the chunks of a document the question names by its file ("Under GPLv3, …")
                                      # (docs/EVAL.md: licence set zh-Hans evidence@5 0.33 -> 0.83)
+    named_weight: float = 1.0        # the chunks of a document the question names by its file ("Under GPLv3, …")
     min_relevance: float = 0.79     # calibrated on eval/dev.jsonl, see docs/EVAL.md
     # limits
     max_question_chars: int = 2000

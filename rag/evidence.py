@@ -288,7 +288,6 @@ _DEFINES = re.compile(r"^\W*(?:\(?[a-z0-9]{1,3}(?:\.\d{1,3})*[.)]\s+)?(?:for the
                       re.IGNORECASE | re.DOTALL)
 
 
-
 def asked_terms(question: str) -> list[str]:
     """The terms a question asks the meaning of: its quoted or bracketed terms, else the one its
     frame names; [] when it asks no meaning."""
