@@ -237,7 +237,7 @@ class Repair:
 
     def _with_documents(self, positions: list[int], doc_ids: set[str]) -> list[int]:
         """`positions`, then every other chunk of these documents, in index order."""
-        return list(dict.fromkeys([*positions, *(p for p, c in enumerate(self.data.chunks) if c.doc_id in doc_ids)]))
+        return list(dict.fromkeys([*positions, *self.data.positions_of(doc_ids)]))
 
     def _credits_any(self, position: int, wanted: set[str]) -> bool:
         """A sentence of the chunk at `position` is one of the `wanted` documents' or credits one."""

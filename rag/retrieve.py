@@ -314,19 +314,22 @@ class Retriever:
     # --- the two sides -------------------------------------------------------------
 
     def dense(self, question: str, n: int) -> list[tuple[int, float]]:
+        return self.nearest(self.embed(question), n)
+
+    def embed(self, question: str) -> np.ndarray:
+        return self.embedder.query(question).reshape(-1).astype(np.float32)
+
+    def nearest(self, vector: np.ndarray, n: int) -> list[tuple[int, float]]:
+        """The `n` chunks closest to a question's embedding."""
         if not self.data.chunks:
             return []
-        vector = self.embedder.query(question).reshape(1, -1).astype(np.float32)
-        scores, ids = self.data.faiss_index.search(vector, min(n, len(self.data.chunks)))
+        scores, ids = self.data.faiss_index.search(vector.reshape(1, -1), min(n, len(self.data.chunks)))
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
 
-    def within(self, question: str, doc_ids: set[str]) -> list[tuple[int, float]]:
-        """The chunks of the documents `doc_ids`, closest to the question first."""
-        own = [i for i, c in enumerate(self.data.chunks) if c.doc_id in doc_ids]
-        if not own:
-            return []
-        vector = self.embedder.query(question).reshape(-1).astype(np.float32)
-        scores = self.data.vectors[own] @ vector
+    def within(self, vector: np.ndarray, doc_ids: set[str]) -> list[tuple[int, float]]:
+        """The chunks of the documents `doc_ids`, closest to a question's embedding first."""
+        own = self.data.positions_of(doc_ids)
+        scores = self.data.vectors[own] @ vector if own else np.zeros(0)
         return [(own[j], float(scores[j])) for j in np.argsort(-scores)]
 
     def keyword(self, question: str, n: int) -> list[tuple[int, float]]:
@@ -350,12 +353,14 @@ class Retriever:
         started = time.perf_counter()
         k = k or self.settings.k
         n = max(30, k * 4)
-        lists = []
-        for query in [question] + ([also] if also else []):
+        lists, asked = [], None
+        for turn, query in enumerate([question] + ([also] if also else [])):
             keyword_query = expand_query(query, lexicon)
             # The corpus is Simplified: a Traditional question embeds closer once converted.
             dense_query = to_simplified(query) if detect_language(query) == "zh-Hant" else query
-            dense = self.dense(dense_query, n) if mode in ("hybrid", "dense") else []
+            vector = self.embed(dense_query) if mode in ("hybrid", "dense") and self.data.chunks else None
+            asked = vector if turn == 0 else asked        # the question's own embedding, for `within`
+            dense = self.nearest(vector, n) if vector is not None else []
             keyword = self.keyword(keyword_query, n) if mode in ("hybrid", "bm25") else []
             lists += [(self.settings.dense_weight, dense), (self.settings.bm25_weight, keyword)]
             # A Chinese question's English renderings (the bridge's word-by-word translation)
@@ -366,9 +371,9 @@ class Retriever:
             if crossing:
                 lists.append((self.settings.cross_dense_weight, self.dense(" ".join(crossing), n)))
         dense, keyword = lists[0][1], lists[1][1]
-        named = named_files(question, self.file_names) if mode in ("hybrid", "dense") else set()
+        named = named_files(question, self.file_names) if asked is not None else set()
         if named and self.settings.named_weight > 0 and len(named) < len(self.data.documents):
-            lists.append((self.settings.named_weight, self.within(to_simplified(question), named)))
+            lists.append((self.settings.named_weight, self.within(asked, named)))
         fused: dict[int, float] = {}
         for weight, ranked in lists:
             for rank, (i, _) in enumerate(ranked):

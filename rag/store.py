@@ -62,6 +62,10 @@ class IndexData:
             self._positions = {c.chunk_id: i for i, c in enumerate(self.chunks)}
         return self._positions[chunk_id]
 
+    def positions_of(self, doc_ids: set[str]) -> list[int]:
+        """The positions of the chunks of the documents `doc_ids`, in index order."""
+        return [i for i, c in enumerate(self.chunks) if c.doc_id in doc_ids]
+
 
 def content_hash(doc: Document) -> str:
     return hashlib.sha256(f"{doc.title}\x00{doc.text}".encode()).hexdigest()
