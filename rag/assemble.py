@@ -57,7 +57,7 @@ class Assembler:
     def refusal(self, q: Question, reason: str) -> Answer:
         """The refusal for a question the model was not asked."""
         elapsed = round(time.perf_counter() - q.started, 4)
-        added = any(d.kind not in ("article", "source") and not d.meta.get("shipped") for d in self.data.documents.values())
+        added = not all(d.shipped for d in self.data.documents.values())
         return Answer(q.text, P.refusal_text(q.language, added), q.language, refused=True, refusal_reason=reason,
                       retrieved=list(q.hits), standalone_question=q.standalone,
                       timings=Timings(retrieve_s=round(q.retrieve_s, 4), ttft_s=elapsed, total_s=elapsed),

@@ -136,7 +136,7 @@ def ingest(settings: Settings, sources: list[str] | None = None, *, rebuild: boo
         prog.close()
         if prune:
             for doc_id, doc in list(docs.items()):
-                if doc.kind in ("article", "source") or doc.meta.get("shipped") or not doc.origin:
+                if doc.shipped or not doc.origin:
                     continue
                 if not doc.origin.startswith(("http://", "https://")) and not Path(doc.origin).exists():
                     report.removed.append(doc_id)

@@ -19,6 +19,12 @@ class Document:
     origin: str | None = None      # file path or URL it was read from
     meta: dict = field(default_factory=dict)     # a PDF's "page_starts": offset of each page in text
 
+    @property
+    def shipped(self) -> bool:
+        """Part of the corpus the project ships (the article, its sources, a shipped extra), not a
+        document the user added."""
+        return self.kind in ("article", "source") or bool(self.meta.get("shipped"))
+
     def pages_of(self, start: int, end: int) -> tuple[int, int] | None:
         """The first and last page (from 1) a span of the text lies on; None without pages."""
         starts = self.meta.get("page_starts")
