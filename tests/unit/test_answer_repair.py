@@ -489,3 +489,28 @@ def test_a_refusal_names_the_documents_the_user_added(make_assistant):
     assert answer.refused and answer.answer == refusal_text("en", added=True) != refusal_text("en")
     assert "documents you added" in answer.answer
     assert "你添加的文档" in refusal_text("zh-Hans", added=True) and "你新增的文件" in refusal_text("zh-Hant", added=True)
+
+
+def test_an_added_documents_file_name_counts_as_part_of_its_title_for_the_evidence_sentence():
+    # "GPL version 2" names GPL-2.txt, whose title says neither; the other document's sentence says "program".
+    from types import SimpleNamespace
+    from rag.assemble import Question
+    from rag.repair import Repair
+    from rag.types import Chunk, Document, Hit
+    kettle = "You may charge a fee for the physical act of transferring a copy."
+    other = "Copyright notice for a program copy."
+    docs = {"gpl": Document("gpl", "KETTLE PUBLIC LICENSE", kettle, kind="note", origin="/home/u/GPL-2.txt"),
+            "apl": Document("apl", "Other License", other, kind="note", origin="/home/u/other.txt")}
+    chunks = [Chunk("apl:1", "apl", other, 0, len(other)), Chunk("gpl:1", "gpl", kettle, 0, len(kettle))]
+    data = SimpleNamespace(chunks=chunks, documents=docs, position=lambda cid: [c.chunk_id for c in chunks].index(cid))
+    hits = [Hit(c.chunk_id, c.doc_id, docs[c.doc_id].title, None, c.text, c.start, c.end, 1.0) for c in chunks]
+    question = "Am I allowed to charge money when I give someone a copy of a program licensed under GPL version 2?"
+    found = Repair(data, {}, None, None, None).evidence_for(Question(question, "en", question, hits=hits))
+    assert found.key == 1 and found.sentence == kettle
+    # A file name the title already holds is not added again; a shipped document's file is no name.
+    assert Repair(data, {}, None, None, None)._titled(1)[2] == "KETTLE PUBLIC LICENSE (GPL-2)"
+    docs["gpl"].title = "The GPL-2 text"
+    assert Repair(data, {}, None, None, None)._titled(1)[2] == "The GPL-2 text"
+    docs["gpl"].kind = "source"
+    docs["gpl"].title = "KETTLE PUBLIC LICENSE"
+    assert Repair(data, {}, None, None, None)._titled(1)[2] == "KETTLE PUBLIC LICENSE"
