@@ -80,8 +80,10 @@ class Assembler:
         ranked = sorted(context.given, key=lambda p: (is_title_list(self.data.chunks[p].text), -scores.get(p, -1.0)))
         all_given = {p: self._as_read(p, q.language) for p in ranked}
         shown = drop_echo(shaper.shown, q.text)
+        names = {p: self._name(p) for p in ranked}
         checked, added = check_answer(shown, chunk_for, all_chunks=all_given, glossary=self.retriever.glossary,
-                                      retrieved=set(scores), credited=self._credited(ranked), key_of=positions)
+                                      retrieved=set(scores), credited=self._credited(ranked), key_of=positions,
+                                      names=names)
         positions.update(added)
         text, mapping = renumber(checked.text)
         positions = {mapping[n]: p for n, p in positions.items() if n in mapping}
@@ -118,12 +120,18 @@ class Assembler:
 
     def _as_read(self, position: int, language: str) -> str:
         # The model reads each chunk under its document's title and site, so "according
-        # to 9to5Google" is checked against the site too. A Traditional answer uses
-        # Taiwan wording (支持 -> 支援, 窗口 -> 視窗): check it against both forms.
+        # to 9to5Google" is checked against the site too (the title: `_name`). A Traditional
+        # answer uses Taiwan wording (支持 -> 支援, 窗口 -> 視窗): check it against both forms.
         chunk = self.data.chunks[position]
         doc = self.data.documents.get(chunk.doc_id)
         text = P.model_text(chunk) + (f"\n({doc.site})" if doc and doc.site else "")
         return text + "\n" + to_traditional(text) if language == "zh-Hant" else text
+
+    def _name(self, position: int) -> str:
+        """The name the chunk at `position` is read under: its document's label (the title, and an
+        added document's file name, "LGPL-2.1"), for a sentence that restates it."""
+        doc = self.data.documents.get(self.data.chunks[position].doc_id)
+        return doc.label if doc else ""
 
     def _hit(self, position: int, scores: dict[int, float]) -> Hit:
         return self.retriever.hit(position, float(scores.get(position, 0.0)))

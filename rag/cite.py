@@ -128,7 +128,8 @@ def check_answer(text: str, chunk_for: dict[int, str], threshold: float = SUPPOR
                  glossary: dict[str, list[str]] | None = None,
                  retrieved: set | frozenset = frozenset(),
                  credited: Callable[[str], set] | None = None,
-                 key_of: dict[int, int] | None = None) -> tuple[Checked, dict[int, int]]:
+                 key_of: dict[int, int] | None = None,
+                 names: dict | None = None) -> tuple[Checked, dict[int, int]]:
     """Check each sentence of an answer whose markers are display numbers.
 
     `chunk_for` maps display n -> cited chunk text; `all_chunks` maps a key -> text of
@@ -139,8 +140,11 @@ def check_answer(text: str, chunk_for: dict[int, str], threshold: float = SUPPOR
     near ties. `credited(sentence)` gives the keys of the chunks of the documents a sentence
     credits with its claim ("According to 9to5Google, …"; rag/attribution.py), and `key_of`
     maps display n -> key: a sentence that cites another document is re-pointed to the credited
-    document's chunk that backs it, when one does. Returns the repaired text and the markers it
-    added (display n -> key in `all_chunks`)."""
+    document's chunk that backs it, when one does. `names` maps a key -> the name its chunk is
+    read under (its document's title): a sentence that restates the name ("Under the GNU Lesser
+    General Public License 2.1, …") is backed by a chunk that never repeats it; the name decides
+    whether a chunk backs the sentence, never which chunk backs it best. Returns the repaired text
+    and the markers it added (display n -> key in `all_chunks`)."""
     all_chunks = all_chunks or {}
     # A run of bare markers ("[9][40] [9][41] [9][42] …", a reply that fell into numbering the
     # passages until its token limit) carries no claim and reads as noise; so does a marker the
@@ -155,6 +159,8 @@ def check_answer(text: str, chunk_for: dict[int, str], threshold: float = SUPPOR
 
     key_of = key_of or {}
     number_for_key: dict[int, int] = {key: n for n, key in key_of.items()}
+    names = names or {}
+    versions = {key: " ".join(re.findall(r"\d+(?:\.\d+)*", name)) for key, name in names.items()}
 
     def best_given(sentence: str, among: set | None = None) -> tuple[float, int | None]:
         # `all_chunks` comes best-ranked first: among equally good matches the
@@ -165,12 +171,14 @@ def check_answer(text: str, chunk_for: dict[int, str], threshold: float = SUPPOR
         for rank, (key, t) in enumerate(all_chunks.items()):
             if among is not None and key not in among:
                 continue
-            backing = support_scores(sentence, t, glossary)
+            backing = support_scores(sentence, t, glossary, name=names.get(key, ""))
             if not backing.words:
                 continue
             # The bonus picks among chunks that back the sentence; it never lets one that does
-            # not win over one that does.
-            fit = backing.rank + (RETRIEVED_BONUS if key in retrieved and backing.support >= threshold else 0.0)
+            # not win over one that does. The chunk's own words (and its name's version) rank it;
+            # its name's words only let it pass.
+            own = support_scores(sentence, t, glossary, name=versions[key]) if names.get(key) else backing
+            fit = own.rank + (RETRIEVED_BONUS if key in retrieved and own.support >= threshold else 0.0)
             row = (round(fit, 2), -rank, backing.support, key)
             if best is None or row[:2] > best[:2]:
                 best = row
@@ -189,7 +197,7 @@ def check_answer(text: str, chunk_for: dict[int, str], threshold: float = SUPPOR
         if len(key_terms(claim)) < _CLAIM_WORDS:
             return None
         backing, key = best_given(claim, among=owners)
-        if key is None or backing < threshold or support(sentence, all_chunks[key], glossary) < threshold:
+        if key is None or backing < threshold or support(sentence, all_chunks[key], glossary, names.get(key, "")) < threshold:
             return None
         # Compared with `rank_support`, which counts a word unchecked across languages half against a
         # chunk: an English claim is not backed "better" by a Chinese chunk that leaves its words unchecked.
@@ -199,7 +207,8 @@ def check_answer(text: str, chunk_for: dict[int, str], threshold: float = SUPPOR
     def best_for(sentence: str) -> tuple[float, int | None]:
         score, key = best_given(sentence)
         owner = credited_instead(sentence, [all_chunks[key]], {key}) if key is not None else None
-        return (support(sentence, all_chunks[owner], glossary), owner) if owner is not None else (score, key)
+        return (support(sentence, all_chunks[owner], glossary, names.get(owner, "")), owner) if owner is not None \
+            else (score, key)
 
     def marker_for(key: int) -> str:
         nonlocal next_n
@@ -216,8 +225,9 @@ def check_answer(text: str, chunk_for: dict[int, str], threshold: float = SUPPOR
             continue
         valid = [n for n in parse_markers(sentence) if n in chunk_for]
         if valid:
-            scores = {n: support(sentence, chunk_for[n], glossary) for n in valid}
-            joint = support(sentence, "\n".join(chunk_for[n] for n in valid), glossary)
+            scores = {n: support(sentence, chunk_for[n], glossary, names.get(key_of.get(n), "")) for n in valid}
+            joint = support(sentence, "\n".join(chunk_for[n] for n in valid), glossary,
+                            " ".join(names.get(key_of.get(n), "") for n in valid))
             if max(scores.values()) >= threshold or joint >= threshold:
                 supported += 1
                 owner = credited_instead(sentence, [chunk_for[n] for n in valid], {key_of.get(n) for n in valid})

@@ -29,7 +29,6 @@ from .cite import SUPPORT_THRESHOLD
 from .evidence import (Evidence, asked_terms, best_sentence, defined_term, definition_for, fix_amounts, hard_wrapped,
                        mismatch, question_kind, sentence_score, values, without_heading, without_numbers)
 from .llm import GenStats
-from .retrieve import file_stem
 from .shaping import Shaper
 from .support import key_terms, rank_support, stem
 from .text import (FOOTNOTE_RUN, HAN, MARKER, detect_language, normalize, sentence_spans, singular, to_simplified,
@@ -52,15 +51,10 @@ class Repair:
         return best_sentence(q.standalone or q.text, top, kind, self.glossary)
 
     def _titled(self, position: int) -> tuple[int, str, str]:
-        """(position, text, its document's title); an added document's file name is part of its
-        title ("GNU GENERAL PUBLIC LICENSE (GPL-2)"): a question may name the document by it."""
+        """(position, text, its document's label: the title, with an added document's file name)."""
         chunk = self.data.chunks[position]
         doc = self.data.documents.get(chunk.doc_id)
-        title = doc.title if doc else ""
-        name = file_stem(doc.origin) if doc and doc.origin and not doc.shipped else ""
-        if name and normalize(name) not in normalize(title):
-            title = f"{title} ({name})"
-        return position, chunk.text, title
+        return position, chunk.text, doc.label if doc else ""
 
     def repaired(self, q: Question, shaper: Shaper, answer: Answer, history: list,
                  cancel: threading.Event | None) -> Answer | None:

@@ -21,7 +21,7 @@ from .bridge import build as build_bridge
 from .profile import load as load_profile
 from .store import IndexData
 from .text import HAN, detect_language, normalize, to_simplified, tokenize
-from .types import Hit
+from .types import Hit, file_stem
 
 
 @dataclass
@@ -134,14 +134,6 @@ def unknown_names(question: str, corpus_text: str, common: frozenset = frozenset
         if not any(n in phrase for n in names) and not _mentions(corpus_text, phrase):
             names.append(phrase)
     return names
-
-
-def file_stem(origin: str) -> str:
-    """The name of a document's file without its folder and extension ("/licences/BSD.txt": "BSD");
-    "" for a web address."""
-    if re.match(r"[a-z][a-z0-9+.\-]*://", origin, re.IGNORECASE):
-        return ""
-    return Path(origin).stem
 
 
 def versioned(name: str) -> tuple[str, str]:

@@ -66,7 +66,17 @@ def _value(number: str) -> str:
 
 
 def _number_values(text: str) -> set[str]:
-    return {_value(n) for n in _standalone_numbers(_AMOUNT.sub(" ", text))}
+    """The values of the numbers standing alone in `text`, those spelt out in English words
+    included: a licence's "ten lines" or "sixty days" backs an answer's "10 行" or "60 天"."""
+    words = {_value(str(NUMBER_WORDS[w])) for w in _NUMBER_WORD.findall(text)}
+    return {_value(n) for n in _standalone_numbers(_AMOUNT.sub(" ", text))} | words
+
+
+NUMBER_WORDS = {w: i for i, w in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+    "seventeen eighteen nineteen twenty".split())} | {"thirty": 30, "forty": 40, "fifty": 50, "sixty": 60,
+                                                      "seventy": 70, "eighty": 80, "ninety": 90, "hundred": 100}
+_NUMBER_WORD = re.compile(r"(?<![a-z-])(" + "|".join(NUMBER_WORDS) + r")(?![a-z-])")
 
 
 def _has_number(number: str, values: set[str], text: str) -> bool:
@@ -78,13 +88,15 @@ def _has_number(number: str, values: set[str], text: str) -> bool:
     return number.isdigit() and 1 <= int(number) <= 12 and MONTHS[int(number) - 1] in text
 
 
-def support(sentence: str, chunk_text: str, glossary: dict[str, list[str]] | None = None) -> float:
+def support(sentence: str, chunk_text: str, glossary: dict[str, list[str]] | None = None, name: str = "") -> float:
     """How well the chunk backs the sentence, 0..1: the share of the sentence's key terms
     found in the chunk, where every number must match. Across languages a word counts
     through the glossary (English word -> the article's Chinese terms, and back); a word
     with no rendering cannot be checked against a chunk in the other language and is left
-    out rather than held against it."""
-    return support_scores(sentence, chunk_text, glossary)[0]
+    out rather than held against it. `name`: the name the chunk is read under (its document's
+    title), whose words count as the chunk's and whose numbers count as written ("2.1" backs
+    "LGPL 2.1", "Apache 2.0" no "4 月 2 日")."""
+    return support_scores(sentence, chunk_text, glossary, name=name)[0]
 
 
 def rank_support(sentence: str, chunk_text: str, glossary: dict[str, list[str]] | None = None,
@@ -103,16 +115,20 @@ class Backing(NamedTuple):
 
 
 def support_scores(sentence: str, chunk_text: str, glossary: dict[str, list[str]] | None,
-                   inflected: bool = False) -> Backing:
-    """`support`, `rank_support` and the words found, in one pass."""
+                   inflected: bool = False, name: str = "") -> Backing:
+    """`support`, `rank_support` and the words found, in one pass (`name`: see `support`)."""
     chunk_norm = normalize(chunk_text)
     plain = MARKER.sub(" ", sentence)
     values = _number_values(chunk_norm)
+    named = set(re.findall(r"\d+(?:\.\d+)*", normalize(name)))
     # A number with a scale word ("10 万", "10 萬", "400 million") is checked as an amount below,
     # whole: "10" alone ("Android 10") is not in "10 万".
     said = normalize(plain)
-    if not all(_has_number(num, values, chunk_norm) for num in _standalone_numbers(_AMOUNT.sub(" ", said))):
+    if not all(_has_number(num, values, chunk_norm) or num in named
+               for num in _standalone_numbers(_AMOUNT.sub(" ", said))):
         return Backing(0.0, 0.0, 0)
+    if name:
+        chunk_norm += "\n" + normalize(name)
     if not amounts(said) <= amounts(chunk_norm):
         return Backing(0.0, 0.0, 0)        # "4 billion" where the chunk says 4 亿 (400 million)
     if any(t not in chunk_norm for t in tokenize(plain) if "_" not in t and _MEASURE.fullmatch(t)):
@@ -122,7 +138,7 @@ def support_scores(sentence: str, chunk_text: str, glossary: dict[str, list[str]
     chunk_han = len(HAN.findall(chunk_norm)) >= 0.2 * len(re.findall(f"[a-z{HAN_CHARS}]", chunk_norm) or [1])
     counted = found = unchecked = words = 0
     for term in key_terms(sentence):
-        if term in chunk_norm or (inflected and stem(term) in chunk_norm):
+        if term in chunk_norm or (inflected and stem(term) in chunk_norm) or (term.isdigit() and _value(term) in values):
             counted += 1
             found += 1
             words += not term.isdigit()

@@ -4,7 +4,9 @@ assistant, whose `to_json()` is the SPEC.md answer object."""
 from __future__ import annotations
 
 import bisect
+import re
 from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 
 
 @dataclass
@@ -24,6 +26,16 @@ class Document:
         """Part of the corpus the project ships (the article, its sources, a shipped extra), not a
         document the user added."""
         return self.kind in ("article", "source") or bool(self.meta.get("shipped"))
+
+    @property
+    def label(self) -> str:
+        """The title, and for a document the user added from a file, the file's name when the title
+        does not hold it ("GNU GENERAL PUBLIC LICENSE (GPL-2)"): a question or an answer may name the
+        document by either."""
+        name = file_stem(self.origin) if self.origin and not self.shipped else ""
+        if name and name.lower() not in self.title.lower():
+            return f"{self.title} ({name})"
+        return self.title
 
     def pages_of(self, start: int, end: int) -> tuple[int, int] | None:
         """The first and last page (from 1) a span of the text lies on; None without pages."""
@@ -174,3 +186,11 @@ class AnswerEvent:
 
 
 StreamEvent = TokenEvent | AnswerEvent
+
+
+def file_stem(origin: str) -> str:
+    """The name of a document's file without its folder and extension ("/licences/BSD.txt": "BSD");
+    "" for a web address."""
+    if re.match(r"[a-z][a-z0-9+.\-]*://", origin, re.IGNORECASE):
+        return ""
+    return Path(origin).stem

@@ -183,3 +183,57 @@ def test_a_run_of_bare_markers_is_dropped():
     assert checked.text.strip() == head and checked.supported == 1
     kept, _ = check_answer("文章引用了 9to5Google 和 Engadget 的报道[1][2]。", {1: given[1], 2: given[1]})
     assert kept.text.count("[") == 2
+
+
+def test_a_number_spelt_out_in_english_backs_the_digits():
+    # Licences spell their periods out: "ten lines", "sixty days", "three years".
+    from rag.support import support
+    chunk = "small macros and small inline functions (ten lines or less in length)"
+    assert support("这些内联函数不超过 10 行。", chunk) > 0.34
+    assert support("这些内联函数不超过 11 行。", chunk) == 0.0
+    assert support("The offer must be valid for 3 years.", "a written offer, valid for at least three years") > 0.34
+    assert support("It is valid for 1 year.", "someone may copy it") == 0.0         # no "one" inside a word
+    assert support("It covers 25 words.", "at most twenty-five words") == 0.0      # compounds are not read
+
+
+def test_an_answer_naming_the_document_is_checked_against_its_name_too():
+    """The model reads every chunk under its document's title; an added document's file name is a
+    name too ("LGPL-2.1"), so an answer restating "GNU Lesser General Public License 2.1" is not
+    held against a chunk that never repeats the title or the version. The name only lets a chunk
+    back the sentence: which chunk backs it best is still the chunks' own words."""
+    from types import SimpleNamespace
+    from rag.assemble import Assembler
+    from rag.types import Chunk, Document
+    text = "then the use of the object file is unrestricted (ten lines or less in length)"
+    doc = Document("lgpl", "GNU LESSER GENERAL PUBLIC LICENSE", text, kind="note", origin="/tmp/LGPL-2.1.txt")
+    data = SimpleNamespace(chunks=[Chunk("lgpl:1", "lgpl", text, 0, len(text))], documents={"lgpl": doc})
+    assert Assembler(data, None, "m")._name(0) == doc.label == "GNU LESSER GENERAL PUBLIC LICENSE (LGPL-2.1)"
+    claim = "Under the GNU Lesser General Public License 2.1, the use of the object file is unrestricted."
+    checked, added = check_answer(claim, {}, all_chunks={0: text}, names={0: doc.label})
+    assert checked.supported and added == {1: 0} and checked.text.endswith("[1].")
+    assert not check_answer(claim, {}, all_chunks={0: text})[0].supported        # 2.1 is only in the name
+    # A chunk whose document's title holds the sentence's name words does not take it from the
+    # chunk that states the claim.
+    titled = "The licence text may be copied."
+    _, added = check_answer(claim, {}, all_chunks={5: titled, 0: text},
+                            names={5: "GNU Lesser General Public License 2.1: the use of the object file is unrestricted",
+                                   0: doc.label})
+    assert added == {1: 0}
+
+
+def test_a_document_label_adds_an_added_files_name_only():
+    from rag.types import Document
+    assert Document("d", "Kettle terms", "x", kind="note", origin="/home/u/KTL-3.txt").label == "Kettle terms (KTL-3)"
+    assert Document("d", "The KTL-3 text", "x", kind="note", origin="/home/u/KTL-3.txt").label == "The KTL-3 text"
+    assert Document("d", "Kettle terms", "x", kind="page", origin="https://k.example/terms").label == "Kettle terms"
+    assert Document("d", "Kettle terms", "x", kind="source", origin="000_ab.txt").label == "Kettle terms"
+
+
+def test_a_names_numbers_count_as_written():
+    # "Apache 2.0" in a title is no "2" of a date; "GPL-2" is a 2, "LGPL-2.1" a 2.1.
+    from rag.support import support
+    chunk = "Google 在 2026 年 4 月初把 Gemma 4 推向 Google Cloud"
+    assert support("Gemma 4 在 2026 年 4 月 2 日推出。", chunk, name="从 Apache 2.0 看 AI 平台战") == 0.0
+    assert support("GPL version 2 lets you charge a fee.", "You may charge a fee", name="GPL (GPL-2)") > 0.34
+    assert support("LGPL 2.1 allows it.", "it allows it", name="LESSER LICENSE (LGPL-2.1)") > 0.34
+    assert support("LGPL 2.1 allows it.", "it allows it", name="LESSER LICENSE (LGPL-2)") == 0.0
