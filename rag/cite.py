@@ -167,22 +167,32 @@ def check_answer(text: str, chunk_for: dict[int, str], threshold: float = SUPPOR
         # retrieval ranking decides, so a passing mention loses to the real statement.
         # A chunk the model did not cite must back a word of the sentence, not only its
         # numbers ("明天北京…15 到 20 摄氏度" is not backed by "January 15, 2026").
+        # Chunks are read alone first; only when none backs the sentence are they read under their
+        # names, ranked on their own words and their name's version.
+        found = ranked_best(sentence, among, named=False)
+        return found if found[0] >= threshold or not names else max(found, ranked_best(sentence, among, named=True),
+                                                                       key=lambda f: f[0] >= threshold)
+
+    def ranked_best(sentence: str, among: set | None, named: bool) -> tuple[float, int | None]:
         best = None                          # (ranking score, -rank, support, key)
         for rank, (key, t) in enumerate(all_chunks.items()):
             if among is not None and key not in among:
                 continue
-            backing = support_scores(sentence, t, glossary, name=names.get(key, ""))
+            backing = support_scores(sentence, t, glossary, name=names.get(key, "") if named else "")
             if not backing.words:
                 continue
+            own = support_scores(sentence, t, glossary, name=versions.get(key, "")) if named else backing
             # The bonus picks among chunks that back the sentence; it never lets one that does
-            # not win over one that does. The chunk's own words (and its name's version) rank it;
-            # its name's words only let it pass.
-            own = support_scores(sentence, t, glossary, name=versions[key]) if names.get(key) else backing
-            fit = own.rank + (RETRIEVED_BONUS if key in retrieved and own.support >= threshold else 0.0)
+            # not win over one that does.
+            fit = own.rank + (RETRIEVED_BONUS if key in retrieved and backing.support >= threshold else 0.0)
             row = (round(fit, 2), -rank, backing.support, key)
             if best is None or row[:2] > best[:2]:
                 best = row
         return (best[2], best[3]) if best else (0.0, None)
+
+    def own_backed(sentence: str) -> bool:
+        """A given chunk's own words, without its name, back the sentence."""
+        return any(support(sentence, t, glossary) >= threshold for t in all_chunks.values())
 
     def credited_instead(sentence: str, against: list[str], cited: set) -> int | None:
         # The chunk of the document the sentence credits ("According to 9to5Google, …") that backs
@@ -225,9 +235,13 @@ def check_answer(text: str, chunk_for: dict[int, str], threshold: float = SUPPOR
             continue
         valid = [n for n in parse_markers(sentence) if n in chunk_for]
         if valid:
-            scores = {n: support(sentence, chunk_for[n], glossary, names.get(key_of.get(n), "")) for n in valid}
-            joint = support(sentence, "\n".join(chunk_for[n] for n in valid), glossary,
-                            " ".join(names.get(key_of.get(n), "") for n in valid))
+            scores = {n: support(sentence, chunk_for[n], glossary) for n in valid}
+            joint = support(sentence, "\n".join(chunk_for[n] for n in valid), glossary)
+            if max(scores.values()) < threshold and joint < threshold and not own_backed(sentence):
+                # No chunk's own words back it: the cited chunks may, read under their names.
+                scores = {n: support(sentence, chunk_for[n], glossary, names.get(key_of.get(n), "")) for n in valid}
+                joint = support(sentence, "\n".join(chunk_for[n] for n in valid), glossary,
+                                " ".join(names.get(key_of.get(n), "") for n in valid))
             if max(scores.values()) >= threshold or joint >= threshold:
                 supported += 1
                 owner = credited_instead(sentence, [chunk_for[n] for n in valid], {key_of.get(n) for n in valid})
