@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from .attribution import uncredited
-from .support import key_terms, rank_support, support, support_scores
+from .support import key_terms, name_numbers, rank_support, support, support_scores
 from .text import HAN_CHARS, MARKER, sentence_spans
 
 # Text that may still grow into a marker: hold it back while streaming.
@@ -160,7 +160,7 @@ def check_answer(text: str, chunk_for: dict[int, str], threshold: float = SUPPOR
     key_of = key_of or {}
     number_for_key: dict[int, int] = {key: n for n, key in key_of.items()}
     names = names or {}
-    versions = {key: " ".join(re.findall(r"\d+(?:\.\d+)*", name)) for key, name in names.items()}
+    versions = {key: name_numbers(name) for key, name in names.items()}
 
     def best_given(sentence: str, among: set | None = None) -> tuple[float, int | None]:
         # `all_chunks` comes best-ranked first: among equally good matches the
@@ -170,8 +170,10 @@ def check_answer(text: str, chunk_for: dict[int, str], threshold: float = SUPPOR
         # Chunks are read alone first; only when none backs the sentence are they read under their
         # names, ranked on their own words and their name's version.
         found = ranked_best(sentence, among, named=False)
-        return found if found[0] >= threshold or not names else max(found, ranked_best(sentence, among, named=True),
-                                                                       key=lambda f: f[0] >= threshold)
+        if found[0] >= threshold or not names:
+            return found
+        by_name = ranked_best(sentence, among, named=True)
+        return by_name if by_name[0] >= threshold else found
 
     def ranked_best(sentence: str, among: set | None, named: bool) -> tuple[float, int | None]:
         best = None                          # (ranking score, -rank, support, key)

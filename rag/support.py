@@ -79,6 +79,15 @@ NUMBER_WORDS = {w: i for i, w in enumerate(
 _NUMBER_WORD = re.compile(r"(?<![a-z-])(" + "|".join(NUMBER_WORDS) + r")(?![a-z-])")
 
 
+# A number in a document's name ("Version 2.0", "LGPL-2.1"), read as written.
+_NAME_NUMBER = re.compile(r"\d+(?:\.\d+)*")
+
+
+def name_numbers(name: str) -> str:
+    """The numbers of a name, as a name of their own ("GNU LGPL (LGPL-2.1)": "2.1")."""
+    return " ".join(_NAME_NUMBER.findall(normalize(name)))
+
+
 def _has_number(number: str, values: set[str], text: str) -> bool:
     """`number` stands alone somewhere in `text`, whose standalone numbers are `values`
     ("2" is in "4 月 2 日" and "02 April", not in "2026", "2.5" or "E2B"), or is a month
@@ -120,7 +129,7 @@ def support_scores(sentence: str, chunk_text: str, glossary: dict[str, list[str]
     chunk_norm = normalize(chunk_text)
     plain = MARKER.sub(" ", sentence)
     values = _number_values(chunk_norm)
-    named = set(re.findall(r"\d+(?:\.\d+)*", normalize(name)))
+    named = set(_NAME_NUMBER.findall(normalize(name)))
     # A number with a scale word ("10 万", "10 萬", "400 million") is checked as an amount below,
     # whole: "10" alone ("Android 10") is not in "10 万".
     said = normalize(plain)
