@@ -14,7 +14,7 @@ from .attribution import credited_documents
 from .cite import check_answer, renumber
 from .context import Context
 from .llm import GenStats
-from .retrieve import Retriever
+from .retrieve import Retriever, named_files
 from .shaping import Shaper, drop_echo
 from .store import IndexData
 from .text import to_traditional
@@ -73,16 +73,20 @@ class Assembler:
         context = q.context
         order = shaper.citations.order                          # display n-1 -> model n
         positions = {i + 1: context.numbering[m] for i, m in enumerate(order)}
-        chunk_for = {n: self._as_read(p, q.language) for n, p in positions.items()}
         scores = {self.data.position(h.chunk_id): h.score for h in q.hits}
         # Best retrieval rank first, but a bare list of source titles (the article's 来源
         # list) last: when it ties with the sentence that states the fact, cite the sentence.
         ranked = sorted(context.given, key=lambda p: (is_title_list(self.data.chunks[p].text), -scores.get(p, -1.0)))
-        all_given = {p: self._as_read(p, q.language) for p in ranked}
+        # A question that names a document ("Under MPL 2.0, …") is answered from that document, or
+        # from a passage that names it: another licence's clauses in the context back nothing.
+        off = self._off_named(q, {*ranked, *positions.values()})
+        chunk_for = {n: "" if p in off else self._as_read(p, q.language) for n, p in positions.items()}
+        backing = [p for p in ranked if p not in off]
+        all_given = {p: self._as_read(p, q.language) for p in backing}
         shown = drop_echo(shaper.shown, q.text)
-        names = {p: self._name(p) for p in ranked}
+        names = {p: self._name(p) for p in backing}
         checked, added = check_answer(shown, chunk_for, all_chunks=all_given, glossary=self.retriever.glossary,
-                                      retrieved=set(scores), credited=self._credited(ranked), key_of=positions,
+                                      retrieved=set(scores), credited=self._credited(backing), key_of=positions,
                                       names=names)
         positions.update(added)
         text, mapping = renumber(checked.text)
@@ -117,6 +121,18 @@ class Assembler:
             owners = credited_documents(sentence, self.data.documents)
             return {p for p in given if self.data.chunks[p].doc_id in owners} if owners else set()
         return credited
+
+    def _off_named(self, q: Question, given: set[int]) -> set[int]:
+        """The given chunks off the documents the question names by their file names ("GPLv3" names
+        GPL-3.txt; retrieve.named_files): those of other documents that do not name one of them
+        themselves. None when the question names no document."""
+        files = self.retriever.file_names
+        named = named_files(q.text, files) | named_files(q.standalone or "", files)
+        if not named:
+            return set()
+        wanted = {d: files[d] for d in named}
+        return {p for p in given if self.data.chunks[p].doc_id not in named
+                and not named_files(self.data.chunks[p].text, wanted)}
 
     def _as_read(self, position: int, language: str) -> str:
         # The model reads each chunk under its document's title and site, so "according

@@ -237,3 +237,43 @@ def test_a_names_numbers_count_as_written():
     assert support("GPL version 2 lets you charge a fee.", "You may charge a fee", name="GPL (GPL-2)") > 0.34
     assert support("LGPL 2.1 allows it.", "it allows it", name="LESSER LICENSE (LGPL-2.1)") > 0.34
     assert support("LGPL 2.1 allows it.", "it allows it", name="LESSER LICENSE (LGPL-2)") == 0.0
+
+
+def test_a_question_naming_a_document_is_backed_by_that_document_or_a_passage_naming_it():
+    # "Under MPL 2.0, …" answered with another licence's clause in the context: that clause backs
+    # nothing (its sentence is marked unsupported); a passage naming MPL still does.
+    from types import SimpleNamespace
+    from rag.assemble import Assembler, Question
+    from rag.context import Context
+    from rag.retrieve import versioned
+    from rag.shaping import Shaper
+    from rag.types import Chunk, Document, Hit, file_stem
+    texts = {"mpl": "You must make the Source Code Form available to recipients of the Executable Form.",
+             "apl": "You must give any other recipients of the Work a copy of this License.",
+             "art": "Kettle code under the MPL 2.0 may be combined with teapot firmware."}
+    docs = {d: Document(d, f"{d} licence", t, kind="note", origin=f"/home/u/{f}.txt")
+            for (d, t), f in zip(texts.items(), ("MPL-2.0", "Apache-2.0", "Notes"))}
+    chunks = [Chunk(f"{d}:1", d, t, 0, len(t)) for d, t in texts.items()]
+    data = SimpleNamespace(chunks=chunks, documents=docs, position=lambda cid: [c.chunk_id for c in chunks].index(cid))
+    retriever = SimpleNamespace(file_names={d: versioned(file_stem(doc.origin)) for d, doc in docs.items()},
+                                glossary={}, hit=lambda i, s: Hit(chunks[i].chunk_id, chunks[i].doc_id, "t", None,
+                                                                  chunks[i].text, 0, 1, s))
+    assembler = Assembler(data, retriever, "m")
+    reply = ("You must make the Source Code Form available to recipients of the Executable Form[1]. "
+             "You must give any other recipients of the Work a copy of this License[2]. "
+             "Kettle code under the MPL 2.0 may be combined with teapot firmware[3].")
+
+    def answer(question):
+        hits = [Hit(c.chunk_id, c.doc_id, "t", None, c.text, 0, 1, 1.0) for c in chunks]
+        q = Question(question, "en", question, hits=hits,
+                     context=Context("chunks", [], {1: 0, 2: 1, 3: 2}, [0, 1, 2]))
+        shaper = Shaper("en", {1, 2, 3})
+        shaper.feed(reply)
+        shaper.flush()
+        return assembler.answer(q, shaper)
+
+    named = answer("Under MPL 2.0, what must I do when I ship only the executable?")
+    assert [c.doc_id for c in named.citations] == ["mpl", "apl", "art"]
+    assert named.unsupported == ["You must give any other recipients of the Work a copy of this License."]
+    plain = answer("What must I do when I ship only the executable?")
+    assert plain.unsupported == []
