@@ -218,15 +218,11 @@ def templated_list(raw: str) -> bool:
                for i in range(len(items) - 2))
 
 
-_ANSWER_INSTRUCTIONS = "|".join(re.escape(t) for text in sorted({*P.ANSWER_IN.values(), *P.ANSWER_ACROSS.values()},
-                                                                   key=len, reverse=True)
-                                 for t in {text, to_traditional(text)})
-# The question turn's bracket copied into the reply: the passages to see, or the sentence quoted from
-# one (prompt.user_turn: "参考[2]：「…」；"), and the answer language; either may be left out.
 _INSTRUCTION_ECHO = re.compile(
-    r"[（(]\s*(?:(?:参考|參考|see)\s*(?:\[\d+\])*\s*[；;，,]?\s*)?(?:" + _ANSWER_INSTRUCTIONS + r")\s*[）)]"
-    r"|[（(]\s*(?:参考|參考|see)\s*(?:\[\d+\])+\s*[:：]\s*(?:「[^」]*」|\"[^\"]*\")\s*[；;，,]?\s*(?:"
-    + _ANSWER_INSTRUCTIONS + r")?\s*[）)](?:\s*\[\d+\])*")
+    r"[（(]\s*(?:(?:参考|參考|see)\s*(?:\[\d+\])*\s*[；;，,]?\s*)?(?:"
+    + "|".join(re.escape(t) for text in sorted({*P.ANSWER_IN.values(), *P.ANSWER_ACROSS.values()}, key=len, reverse=True)
+               for t in {text, to_traditional(text)})
+    + r")\s*[）)]")
 
 
 def drop_echo(answer: str, question: str) -> str:

@@ -75,14 +75,6 @@ def test_an_echoed_question_turn_is_dropped_from_the_answer():
     assert drop_echo("不需要付费[1]。（参考[1]；用简体中文完整回答，英文原文也译成中文）", "x？") == "不需要付费[1]。"
     kept = "Gemma 4 采用 Apache 2.0 许可。"
     assert drop_echo(kept, "Gemma 4 采用什么许可证？") == kept
-    # A second reply copying the sentence its question turn quoted (prompt.user_turn's evidence), with
-    # or without the instruction, and the marker after it.
-    assert drop_echo("商标权和专利权都没有放弃[1]。（参考[1]：「a. No trademark or patent rights are waived.」）[1]",
-                     "x？") == "商标权和专利权都没有放弃[1]。"
-    assert drop_echo('It may not [2]. (see [2]: "You may not charge a fee."; answer in English, full sentences)',
-                     "x?") == "It may not [2]."
-    quoted = "The licence says “see [2]: the notice” (see the file) [2]."
-    assert drop_echo(quoted, "x?") == quoted
 
 
 @pytest.mark.parametrize("draft,question,left", [
