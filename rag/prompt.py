@@ -207,6 +207,12 @@ CREDITS = {
     "zh-Hant": "文件中這一說法出自 {names}[{n}]。",
     "en": "In the documents, this comes from {names}[{n}].",
 }
+# An English evidence sentence stated to a Chinese asker as the document's own words (rag/repair.py),
+# when the model would not answer in Chinese; no word the Traditional stream would convert (文件 -> 檔案).
+ORIGINAL_WORDS = {
+    "zh-Hans": "原文：“{sentence}”[{n}]。",
+    "zh-Hant": "原文：「{sentence}」[{n}]。",
+}
 CREDITS_QUOTED = {
     "zh-Hans": "文档中，“{claim}”这一说法出自 {names}[{n}]。",
     "zh-Hant": "文件中，「{claim}」這一說法出自 {names}[{n}]。",

@@ -4,7 +4,8 @@ assistant has assembled an answer, `Repair.repaired` checks it: a draft no passa
 gives for the question's subject (rag/evidence.py), is repaired. An amount off by a 万/亿
 scale is written again in code; otherwise the model answers once more with that sentence
 quoted in the question turn, and the new answer replaces the old one only when it passes the
-checks; failing that, the sentence itself is the answer when it is in the asker's language.
+checks; failing that, the sentence itself is the answer when it is in the asker's language (for a
+yes or no, a date or an amount, an English sentence is quoted to a Chinese asker as the original words).
 An answer that is only a yes or no and the question's own words is repaired the same way, as are a
 list made from one template (stopped at its third item, rag/shaping.py) and a follow-up's copy of the
 previous answer (answered again without the history). A second reply replaces the first only in the
@@ -137,7 +138,9 @@ class Repair:
             # made of them ("Licensed under the Apache License, Version 2.0" for "May I sell a
             # product that includes software licensed under the Apache License 2.0?").
             return answer
-        return self._stated(again, evidence, answer) or answer
+        # A yes or no, a date or an amount the model would not give in the asker's language: the
+        # sentence is shown as the document's own words (a template or a copied answer is not).
+        return self._stated(again, evidence, answer, quote_across=not templated and not repeated) or answer
 
     def _credited(self, q: Question, answer: Answer) -> Answer | None:
         """For a question asking which document said something, when the answer names none of the
@@ -254,12 +257,15 @@ class Repair:
         _, _, title = self._titled(evidence.key)
         return sentence_score(q.text, evidence.sentence, title, self.glossary)
 
-    def _stated(self, q: Question, evidence: Evidence, answer: Answer) -> Answer | None:
-        """The evidence sentence itself as the answer, cited, when it is in the asker's language
-        (after a bare "不是。" the model would not expand, or a value it kept getting wrong)."""
-        if not _in_language(evidence.sentence, q):
-            return None
+    def _stated(self, q: Question, evidence: Evidence, answer: Answer, quote_across: bool = False) -> Answer | None:
+        """The evidence sentence itself as the answer, cited (after a bare "不是。" the model would not
+        expand, or a value it kept getting wrong), when it is in the asker's language; with
+        `quote_across`, an English sentence is also quoted to a Chinese asker as the original words
+        ("原文：「…」")."""
         chinese = q.language in ("zh-Hans", "zh-Hant")
+        quoted = not _in_language(evidence.sentence, q)
+        if quoted and not (quote_across and chinese):
+            return None
         n = next((m for m, p in q.context.numbering.items() if p == evidence.key), None)
         if n is None or self._cut_at_start(evidence):
             return None
@@ -267,7 +273,8 @@ class Repair:
         bare = bare + ("" if not bare or chinese else " ")
         sentence = _quotable(evidence.sentence)
         shaper = Shaper(q.language, set(q.context.numbering))
-        shaper.feed(f"{bare}{sentence}[{n}]{'。' if chinese else '.'}")
+        shaper.feed(bare + (P.ORIGINAL_WORDS[q.language].format(sentence=sentence, n=n) if quoted
+                            else f"{sentence}[{n}]{'。' if chinese else '.'}"))
         shaper.flush()
         candidate = self.assembler.answer(q, shaper)
         return None if candidate.refused else candidate

@@ -514,3 +514,11 @@ def test_an_added_documents_file_name_counts_as_part_of_its_title_for_the_eviden
     docs["gpl"].kind = "source"
     docs["gpl"].title = "KETTLE PUBLIC LICENSE"
     assert Repair(data, {}, None, None, None)._titled(1)[2] == "KETTLE PUBLIC LICENSE"
+
+
+def test_an_english_sentence_is_quoted_to_a_chinese_asker_after_a_bare_yes_the_model_will_not_expand(make_assistant):
+    assistant = make_assistant("是的。", "Yes, Quokka Labs released the first quokka kettle [1].")
+    answer = assistant.ask("第一个 quokka kettle 是 Quokka Labs 在 March 3, 2026 发布的吗？")
+    assert not answer.refused and len(assistant.llm.prompts) == 2
+    assert answer.answer.startswith("是的。原文：“The first quokka kettle was released on March 3, 2026 by Quokka Labs”[1]")
+    assert "March 3, 2026" in answer.citations[0].text
