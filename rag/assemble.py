@@ -15,7 +15,7 @@ from .cite import check_answer, renumber
 from .context import Context
 from .llm import GenStats
 from .retrieve import Retriever, named_files
-from .shaping import Shaper, drop_echo
+from .shaping import Shaper, drop_echo, drop_repeated_items
 from .store import IndexData
 from .text import to_traditional
 from .types import Answer, Citation, ContextUse, Hit, Timings
@@ -83,7 +83,7 @@ class Assembler:
         chunk_for = {n: "" if p in off else self._as_read(p, q.language) for n, p in positions.items()}
         backing = [p for p in ranked if p not in off]
         all_given = {p: self._as_read(p, q.language) for p in backing}
-        shown = drop_echo(shaper.shown, q.text)
+        shown = drop_repeated_items(drop_echo(shaper.shown, q.text))
         names = {p: self._name(p) for p in backing}
         checked, added = check_answer(shown, chunk_for, all_chunks=all_given, glossary=self.retriever.glossary,
                                       retrieved=set(scores), credited=self._credited(backing), key_of=positions,

@@ -247,3 +247,31 @@ def drop_echo(answer: str, question: str) -> str:
 # A reply's first sentence when it is a question, its markers included ("Google 为什么要开放 Gemma 4[1]？").
 _OPENING_QUESTION = re.compile(r"\s*([^。！？!?.\n]+?)\s*(?:\[\d+\]\s*)*[？?](?:\s*\[\d+\])*")
 _ECHOED_CHARS = 6            # an opening question this long, found in the user's question, repeats it
+
+
+def drop_repeated_items(answer: str) -> str:
+    """A list item that says again what an earlier item of its list said, word for word (markers,
+    numbering and closing marks aside: "6. 在分發修改後的套件時，…[4]。" twice), is dropped, and the
+    numbered items after it are numbered on. A line of prose ends a list."""
+    seen: set[str] = set()
+    lines, dropped = [], 0
+    for line in answer.split("\n"):
+        m = _LIST_LINE.match(line)
+        if m is None:
+            if line.strip():
+                seen, dropped = set(), 0
+            lines.append(line)
+            continue
+        said = normalize(MARKER.sub("", m.group("body"))).strip(" \t。.；;，,")
+        if said and said in seen:
+            dropped += 1
+            continue
+        seen.add(said)
+        number = m.group("number")
+        if number and dropped:
+            line = f"{m.group('indent')}{int(number) - dropped}{line[m.end('number'):]}"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+_LIST_LINE = re.compile(r"^(?P<indent>[ \t]*)(?:(?P<number>\d{1,2})[.)、]|[-*•])[ \t]+(?P<body>.+)$")

@@ -522,3 +522,10 @@ def test_an_english_sentence_is_quoted_to_a_chinese_asker_after_a_bare_yes_the_m
     assert not answer.refused and len(assistant.llm.prompts) == 2
     assert answer.answer.startswith("是的。原文：“The first quokka kettle was released on March 3, 2026 by Quokka Labs”[1]")
     assert "March 3, 2026" in answer.citations[0].text
+
+
+def test_an_answer_shows_a_list_item_once(make_assistant):
+    reply = ("The quokka kettle facts: \n1. It went on sale in early May 2026 in Perth [1]. \n"
+             "2. Quokka Labs has sold over 4 亿 kettles [1]. \n3. It went on sale in early May 2026 in Perth [1].")
+    answer = make_assistant(reply).ask("Where and when did the quokka kettle go on sale?")
+    assert answer.answer.count("went on sale") == 1 and "\n3." not in answer.answer

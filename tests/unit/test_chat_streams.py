@@ -124,3 +124,14 @@ def test_the_refusal_marker_never_reaches_the_user_inside_an_answer():
 def test_text_that_only_starts_like_the_marker_is_shown():
     assert _shape("en", ["No", "thing else", " is needed [1]."]) == ("Nothing else is needed [1].", False)
     assert _shape("en", ["It is n", "ice [1]."]) == ("It is nice [1].", False)
+
+
+def test_a_list_item_said_again_is_dropped_and_the_list_numbered_on():
+    from rag.shaping import drop_repeated_items
+    answer = ("必須做以下事：[1]\n\n1. 保留著作權宣告[2]。\n2. 附上 NOTICE 檔案[3]。\n3. 附上 NOTICE 檔案 [4]。\n"
+              "4. 註明修改日期[2]。\n\n總之：\n- 附上 NOTICE 檔案\n- 註明修改日期")
+    assert drop_repeated_items(answer) == (
+        "必須做以下事：[1]\n\n1. 保留著作權宣告[2]。\n2. 附上 NOTICE 檔案[3]。\n3. 註明修改日期[2]。\n\n"
+        "總之：\n- 附上 NOTICE 檔案\n- 註明修改日期")
+    kept = "1. Keep the notice [1].\n2. Keep the notice of changes [1].\n\nKeep the notice [1]."
+    assert drop_repeated_items(kept) == kept
