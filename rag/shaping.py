@@ -3,7 +3,7 @@ that opens with the refusal marker is held back and never shown; Chinese answers
 English glosses the prompt adds to 万/亿 amounts; citation markers are renumbered
 (`cite.CitationStream`); a Traditional Chinese answer is converted at phrase boundaries; a reply
 that loops, or that makes a list from one template, is stopped. After the stream, `drop_echo`
-removes a repeated question turn from the draft."""
+removes a repeated question turn from the draft, and `drop_repeated_items` a list item said twice."""
 from __future__ import annotations
 
 import re
@@ -251,8 +251,9 @@ _ECHOED_CHARS = 6            # an opening question this long, found in the user'
 
 def drop_repeated_items(answer: str) -> str:
     """A list item that says again what an earlier item of its list said, word for word (markers,
-    numbering and closing marks aside: "6. 在分發修改後的套件時，…[4]。" twice), is dropped, and the
-    numbered items after it are numbered on. A line of prose ends a list."""
+    numbering and closing marks aside: "6. 在分發修改後的套件時，…[4]。" twice), or only its start (a
+    last item the token limit cut off), is dropped, and the numbered items after it are numbered on.
+    A line of prose ends a list."""
     seen: set[str] = set()
     lines, dropped = [], 0
     for line in answer.split("\n"):
@@ -263,7 +264,7 @@ def drop_repeated_items(answer: str) -> str:
             lines.append(line)
             continue
         said = normalize(MARKER.sub("", m.group("body"))).strip(" \t。.；;，,")
-        if said and said in seen:
+        if said and (said in seen or len(said) >= _CUT_ITEM and any(s.startswith(said) for s in seen)):
             dropped += 1
             continue
         seen.add(said)
@@ -274,4 +275,5 @@ def drop_repeated_items(answer: str) -> str:
     return "\n".join(lines)
 
 
+_CUT_ITEM = 10                # characters of an item cut off inside what an earlier item said that is dropped too
 _LIST_LINE = re.compile(r"^(?P<indent>[ \t]*)(?:(?P<number>\d{1,2})[.)、]|[-*•])[ \t]+(?P<body>.+)$")

@@ -135,3 +135,8 @@ def test_a_list_item_said_again_is_dropped_and_the_list_numbered_on():
         "總之：\n- 附上 NOTICE 檔案\n- 註明修改日期")
     kept = "1. Keep the notice [1].\n2. Keep the notice of changes [1].\n\nKeep the notice [1]."
     assert drop_repeated_items(kept) == kept
+    # a last item the token limit cut off inside what an earlier one said; a short item is kept
+    cut = "1. 保留著作權宣告和修改日期[2]。\n2. 附上 NOTICE 檔案[3]。\n3. 保留著作權宣告和修改"
+    assert drop_repeated_items(cut) == "1. 保留著作權宣告和修改日期[2]。\n2. 附上 NOTICE 檔案[3]。"
+    short = "1. Apache 2.0 license terms [1].\n2. Apache"
+    assert drop_repeated_items(short) == short
