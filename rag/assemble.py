@@ -125,7 +125,7 @@ class Assembler:
     def _off_named(self, q: Question, given: set[int]) -> set[int]:
         """The given chunks off the documents the question names by their file names ("GPLv3" names
         GPL-3.txt; retrieve.named_files): those of other documents that do not name one of them
-        themselves. None when the question names no document."""
+        themselves. Empty when the question names no document."""
         files = self.retriever.file_names
         named = named_files(q.text, files) | named_files(q.standalone or "", files)
         if not named:

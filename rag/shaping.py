@@ -251,8 +251,8 @@ _ECHOED_CHARS = 6            # an opening question this long, found in the user'
 
 def drop_repeated_items(answer: str) -> str:
     """A list item that says again what an earlier item of its list said, word for word (markers,
-    numbering and closing marks aside: "6. 在分發修改後的套件時，…[4]。" twice), or only its start (a
-    last item the token limit cut off), is dropped, and the numbered items after it are numbered on.
+    numbering and closing marks aside: "6. 在分發修改後的套件時，…[4]。" twice), or only its start (as a
+    last item the token limit cut off does), is dropped, and the numbered items after it are numbered on.
     A line of prose ends a list."""
     seen: set[str] = set()
     lines, dropped = [], 0

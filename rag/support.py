@@ -129,7 +129,7 @@ def support_scores(sentence: str, chunk_text: str, glossary: dict[str, list[str]
     chunk_norm = normalize(chunk_text)
     plain = MARKER.sub(" ", sentence)
     values = _number_values(chunk_norm)
-    named = set(_NAME_NUMBER.findall(normalize(name)))
+    named = set(name_numbers(name).split())
     # A number with a scale word ("10 万", "10 萬", "400 million") is checked as an amount below,
     # whole: "10" alone ("Android 10") is not in "10 万".
     said = normalize(plain)
