@@ -180,7 +180,7 @@ def check_answer(text: str, chunk_for: dict[int, str], threshold: float = SUPPOR
         for rank, (key, t) in enumerate(all_chunks.items()):
             if among is not None and key not in among:
                 continue
-            backing = support_scores(sentence, t, glossary, name=names.get(key, "") if named else "")
+            backing = support_scores(sentence, t, glossary, name=names.get(key, "") if named else "", check_names=True)
             if not backing.words:
                 continue
             own = support_scores(sentence, t, glossary, name=versions.get(key, "")) if named else backing

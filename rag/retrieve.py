@@ -20,7 +20,7 @@ from .evidence import asked_terms
 from .bridge import build as build_bridge
 from .profile import load as load_profile
 from .store import IndexData
-from .text import HAN, detect_language, normalize, to_simplified, tokenize
+from .text import HAN, LANGUAGE_WORDS, detect_language, normalize, to_simplified, tokenize
 from .types import Hit, file_stem
 
 
@@ -76,11 +76,6 @@ besides beyond after before since if between vs versus""".split())
 _PARTS = set("""section sections article articles clause clauses chapter chapters paragraph paragraphs part parts
 appendix annex exhibit schedule figure table page pages step steps item items point""".split())
 
-# A language or nationality before a word it describes ("the Chinese article", "English
-# sources") says what the thing is written in or where it is from, which documents seldom state.
-_ADJECTIVES = set("""chinese english japanese korean french german spanish italian russian arabic portuguese dutch
-hindi vietnamese thai indonesian turkish polish swedish american british european asian african taiwanese
-indian canadian australian""".split())
 
 # Short parts that make a lower-case hyphenated word an ordinary compound ("non-exclusive",
 # "co-founder", "state-of-the-art"), not a name ("gpt-oss").
@@ -123,9 +118,9 @@ def unknown_names(question: str, corpus_text: str, common: frozenset = frozenset
         if word in _COMMON or word in common or word in _CALENDAR or not (has_digit or odd_case or capital_inside) \
                 or word in _BEFORE_AMOUNT and not capital_inside and not _odd_word(name.split()[0]):
             continue
-        if word in _PARTS and has_digit or word in _ADJECTIVES and re.match(r" +[a-z]", text[m.end():]):
-            continue
-        if not _mentions(corpus_text, name) and not _initials_known(name, initials):
+        if word in _PARTS and has_digit or word in LANGUAGE_WORDS and re.match(r" +[a-z]", text[m.end():]):
+            continue              # "Section 8"; a language before the word it describes ("the Chinese article")
+        if not _mentions(corpus_text, _described(name)) and not _initials_known(name, initials):
             names.append(name)
     # A title of several words ("Gemma Terms of Use") is a name of its own: the documents may
     # mention each word ("Gemma", "Terms") and never the thing it names. A title-cased question
@@ -212,6 +207,15 @@ def unknown_terms(question: str, corpus_text: str, lexicon, initials: frozenset 
 def _odd_word(word: str) -> bool:
     """A word written as a name: a capital inside ("DeepSeek"), or odd short parts ("gpt-oss")."""
     return any(ch.isupper() for ch in word[1:]) or _odd_compound(word)
+
+
+def _described(name: str) -> str:
+    """A name with the ordinary lower-case words a hyphen joins to it ("Apache-licensed", "Gemma-based")
+    taken off: the documents name "Apache", and seldom the compound."""
+    parts = name.split("-")
+    while len(parts) > 1 and parts[-1].isalpha() and parts[-1].islower() and not _odd_compound("-".join(parts[-2:])):
+        parts.pop()
+    return "-".join(parts)
 
 
 def _odd_compound(name: str) -> bool:

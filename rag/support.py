@@ -8,7 +8,8 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-from .text import HAN, HAN_CHARS, MARKER, normalize, tokenize
+from .attribution import uncredited
+from .text import FOOTNOTE, HAN, HAN_CHARS, LANGUAGE_WORDS, MARKER, STOPWORDS, normalize, tokenize
 
 
 def key_terms(text: str) -> set[str]:
@@ -88,6 +89,55 @@ def name_numbers(name: str) -> str:
     return " ".join(_NAME_NUMBER.findall(normalize(name)))
 
 
+# A number after a capitalised word is part of a name ("Gemma 4", "Android 10", "Apache 2.0"), unless
+# the word is a month or points into a document ("Section 4", "Version 2.0").
+_NAMED_NUMBER = re.compile(r"\b([A-Z][A-Za-z]*)\s+(\d+(?:\.\d+)?)(?![A-Za-z0-9]|[.,]\d)")
+_NOT_NAMES = {m[:3] for m in MONTHS} | set(MONTHS) | {"sept", "section", "sections", "version", "article", "chapter",
+                                                    "part", "clause", "step", "page", "figure", "table", "appendix",
+                                                    "item", "paragraph", "no", "number", "schedule", "exhibit", "annex"}
+
+
+def _is_named(m: re.Match) -> bool:
+    return m.group(1).lower() not in _NOT_NAMES and m.group(1).lower() not in STOPWORDS
+
+
+def _name_only(m: re.Match) -> str:
+    """A name's number taken out ("Gemma 4" -> "Gemma "), other numbers kept."""
+    return m.group(1) + " " if _is_named(m) else m.group(0)
+
+
+# A name in a sentence: a word with a capital inside it or digits among its letters ("TranslateGemma",
+# "9to5Google", "AICore"), or a capitalised word after another word ("by Engadget", "Engadget 报道"
+# in a Chinese sentence, where no word is capitalised for starting it).
+_INNER_CAPITAL = re.compile(r"(?<![A-Za-z0-9])([A-Za-z0-9]*[a-z0-9][A-Z][A-Za-z0-9]*)(?![A-Za-z0-9])")
+_CAPITALISED = re.compile(r"(?<![A-Za-z0-9])([A-Z][a-z]{2,})(?![A-Za-z0-9])")
+_NO_NAMES = STOPWORDS | LANGUAGE_WORDS | {m[:3] for m in MONTHS} | set(MONTHS) | {"sept"}
+
+
+def names_in(sentence: str) -> dict[str, bool]:
+    """The names a sentence holds, normalized, each with whether it is written as nothing but a name
+    (a capital inside, or digits: "TranslateGemma", "9to5Google"), not as a capitalised word
+    ("Engadget", but also the "Store" of "Google Play Store")."""
+    han = bool(HAN.search(sentence))
+    out = {normalize(m.group(1)): True for m in _INNER_CAPITAL.finditer(sentence)}
+    for m in _CAPITALISED.finditer(sentence):
+        if han or re.search(r"[A-Za-z0-9,] $", sentence[:m.start()]):
+            out.setdefault(normalize(m.group(1)), False)
+    return {n: strict for n, strict in out.items() if n not in _NO_NAMES}
+
+
+def _names_missing(sentence: str, chunk_norm: str, glossary: dict[str, list[str]]) -> bool:
+    """The chunk lacks a name the sentence holds ("TranslateGemma 能翻译 4 种语言" against a passage
+    on Gemma 4's languages): one written only as a name, or half the capitalised words. (The caller
+    leaves out the document a sentence credits: "According to Quokka Weekly, …" is checked by its claim.) A name
+    counts as a word of the chunk, a plural allowed (not "Pro" in "provide"), or through the
+    glossary (Google / 谷歌)."""
+    names = names_in(sentence)
+    missing = [n for n in names if not re.search(rf"(?<![a-z0-9]){re.escape(n)}(?:e?s)?(?![a-z0-9])", chunk_norm)
+               and not any(r.lower() in chunk_norm for r in glossary.get(n, ()))]
+    return any(names[n] for n in missing) or bool(missing) and 2 * len(missing) >= len(names)
+
+
 def _has_number(number: str, values: set[str], text: str) -> bool:
     """`number` stands alone somewhere in `text`, whose standalone numbers are `values`
     ("2" is in "4 月 2 日" and "02 April", not in "2026", "2.5" or "E2B"), or is a month
@@ -105,7 +155,7 @@ def support(sentence: str, chunk_text: str, glossary: dict[str, list[str]] | Non
     out rather than held against it. `name`: the name the chunk is read under (its document's
     title), whose words count as the chunk's and whose numbers count as written ("2.1" backs
     "LGPL 2.1", "Apache 2.0" no "4 月 2 日")."""
-    return support_scores(sentence, chunk_text, glossary, name=name)[0]
+    return support_scores(sentence, chunk_text, glossary, name=name, check_names=True)[0]
 
 
 def rank_support(sentence: str, chunk_text: str, glossary: dict[str, list[str]] | None = None,
@@ -124,25 +174,33 @@ class Backing(NamedTuple):
 
 
 def support_scores(sentence: str, chunk_text: str, glossary: dict[str, list[str]] | None,
-                   inflected: bool = False, name: str = "") -> Backing:
-    """`support`, `rank_support` and the words found, in one pass (`name`: see `support`)."""
+                   inflected: bool = False, name: str = "", check_names: bool = False) -> Backing:
+    """`support`, `rank_support` and the words found, in one pass (`name`: see `support`).
+    `check_names`: a name the sentence holds must be in the chunk (or its `name`), as `support` asks;
+    ranking (`rank_support`: a question's words against a sentence, too) does not."""
+    chunk_text = FOOTNOTE.sub(" ", chunk_text)          # a footnote's [5] states no five
     chunk_norm = normalize(chunk_text)
     plain = MARKER.sub(" ", sentence)
     values = _number_values(chunk_norm)
+    counts = _number_values(normalize(_NAMED_NUMBER.sub(_name_only, chunk_text)))
     named = set(name_numbers(name).split())
     # A number with a scale word ("10 万", "10 萬", "400 million") is checked as an amount below,
-    # whole: "10" alone ("Android 10") is not in "10 万".
+    # whole: "10" alone ("Android 10") is not in "10 万". A number that is part of a name ("Gemma 4")
+    # backs the same name, not a count ("4 种语言" is not in "Gemma 4 … 140 多种语言").
     said = normalize(plain)
-    if not all(_has_number(num, values, chunk_norm) or num in named
+    own_names = {_value(m.group(2)) for m in _NAMED_NUMBER.finditer(plain) if _is_named(m)}
+    if not all(_has_number(num, values if _value(num) in own_names else counts, chunk_norm) or num in named
                for num in _standalone_numbers(_AMOUNT.sub(" ", said))):
         return Backing(0.0, 0.0, 0)
     if name:
         chunk_norm += "\n" + normalize(name)
+    glossary = glossary if glossary is not None else _NO_GLOSSARY    # an empty Bridge still has a reverse side
+    if check_names and _names_missing(uncredited(plain), chunk_norm, glossary):
+        return Backing(0.0, 0.0, 0)        # "TranslateGemma …" backed by a passage that never names it
     if not amounts(said) <= amounts(chunk_norm):
         return Backing(0.0, 0.0, 0)        # "4 billion" where the chunk says 4 亿 (400 million)
     if any(t not in chunk_norm for t in tokenize(plain) if "_" not in t and _MEASURE.fullmatch(t)):
         return Backing(0.0, 0.0, 0)        # "256MB" where the chunk says 256K
-    glossary = glossary if glossary is not None else _NO_GLOSSARY    # an empty Bridge still has a reverse side
     reverse = _reverse(glossary)
     chunk_han = len(HAN.findall(chunk_norm)) >= 0.2 * len(re.findall(f"[a-z{HAN_CHARS}]", chunk_norm) or [1])
     counted = found = unchecked = words = 0

@@ -95,6 +95,12 @@ how can could should would will shall may might must it its this that these thos
 from about into than then so if not no yes i you he she we me my your our us please tell know does anything any some
 """.split())
 
+# Languages and nationalities ("the Chinese article", "English sources", "Taiwanese courts"): words that say
+# what a thing is written in or where it is from, which documents seldom state; no names of a subject.
+LANGUAGE_WORDS = set("""chinese english japanese korean french german spanish italian russian arabic portuguese dutch
+hindi vietnamese thai indonesian turkish polish swedish american british european asian african taiwanese
+indian canadian australian""".split())
+
 # A model or version name, kept as one token: e2b, 26b, a4b, 256k, 2.0, gemma4 ...
 _LATIN_TOKEN = re.compile(r"[a-z]+\d+[a-z0-9]*|\d+(?:[.,]\d+)*[a-z]*|[a-z]+(?:[-'][a-z]+)*")
 _RUN = re.compile(f"([{HAN_CHARS}]+)|([a-z0-9][a-z0-9.,'\\-]*)")

@@ -239,6 +239,40 @@ def test_a_names_numbers_count_as_written():
     assert support("LGPL 2.1 allows it.", "it allows it", name="LESSER LICENSE (LGPL-2)") == 0.0
 
 
+def test_a_number_in_a_name_backs_the_name_not_a_count():
+    """"Gemma 4" holds no count of four, nor does a footnote's [5] (fresh3: an invented "TranslateGemma
+    能翻译 4 种语言" was backed by "Gemma 4 … 140 多种语言 [5]")."""
+    from rag.support import support
+    chunk = "TranslateGemma 和 Gemma 4 建立在同一研究基础上,具备 140 多种语言能力。[5]"
+    assert support("TranslateGemma 能翻译 4 种语言。", chunk) == 0.0
+    assert support("TranslateGemma 能翻译 5 种语言。", chunk) == 0.0
+    assert support("TranslateGemma 能处理 140 多种语言。", chunk) > 0.34
+    assert support("Gemma 4 具备 140 多种语言能力。", chunk) > 0.34          # the name's own number
+    assert support("第 4 节要求保留 NOTICE 文件。", "Section 4 requires the NOTICE file to be kept") > 0.34
+    assert support("It is in version 2.0.", "Apache License, Version 2.0") > 0.34
+
+
+def test_a_name_the_sentence_holds_must_be_in_the_passage():
+    """A claim about "9to5Google" or "TranslateGemma" is not backed by a passage that never names it;
+    the word that starts an English sentence is not taken for a name."""
+    from rag.support import support
+    source = "[10] Google releases Gemma 4, a family of open models - Engadget\nengadget.com"
+    assert support("Engadget 那篇 Gemma 4 报道是 9to5Google 的记者写的。", source) == 0.0
+    assert support("Engadget 报道了 Gemma 4 的发布。", source) > 0.34
+    assert support("The report by 9to5Google covers Gemma 4.", source) == 0.0
+    assert support("Licensees may copy the work.", "the licensee may copy the work freely") > 0.34
+    assert support("Under the GNU General Public License you may copy it.", "you may copy it") == 0.0
+    assert support("Under the GNU General Public License you may copy it.", "you may copy it",
+                   name="GNU General Public License") > 0.34
+    # one capitalised word of many may be missing ("Store"); a word inside another is not there ("Pro")
+    preview = "Android developers can download the AICore Developer Preview from Google Play and try Gemma 4"
+    assert support("Android developers get the AICore Developer Preview from the Google Play Store.", preview) > 0.34
+    assert support("Gemma 4 rivals Gemini Pro.", "Gemma 4 provides what Gemini 3 offers") == 0.0
+    # a name the glossary renders counts in the passage's language
+    assert support("Gemma 4 来自 Google 的 DeepMind。", "Gemma 4 来自谷歌 DeepMind",
+                   glossary={"google": ["谷歌"]}) > 0.34
+
+
 def test_a_question_naming_a_document_is_backed_by_that_document_or_a_passage_naming_it():
     # "Under MPL 2.0, …" answered with another licence's clause in the context: that clause backs
     # nothing (its sentence is marked unsupported); a passage naming MPL still does.

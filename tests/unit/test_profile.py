@@ -98,6 +98,9 @@ def test_compounds_numbered_parts_and_languages_are_no_names():
     assert unknown_names("Is Gemma 4 part of a long-standing community-made effort?", corpus) == []
     assert unknown_names("What licence does gpt-oss use?", corpus) == ["gpt-oss"]
     assert unknown_names("Is the grant non-exclusive?", corpus) == []
+    # a known name with an ordinary word hyphened to it is that name; an unknown one stays unknown
+    assert unknown_names("What happens to an Apache-licensed contributor?", corpus) == []
+    assert unknown_names("Is a DeepSeek-based model liable?", corpus) == ["DeepSeek-based"]
     # a numbered part of a document points into it
     assert unknown_names("Under Section 8, when is a contributor liable?", corpus) == []
     assert unknown_names("What does Llama 8 say?", corpus) == ["Llama 8"]
