@@ -247,9 +247,12 @@ _ASKS_SOURCE = re.compile(
     r"|(?:网站|渠道|管道)[^，,。？?]{0,3}(?:介绍|报道|报导|称|说|写|提到|宣布|表示))"
     r"|(?:哪|什么)[一份篇个]{0,2}(?:文档|文件|文章|网页|页面)[^，,。？?]{0,4}"
     r"(?:说|写|提到|称|表示|介绍|报道|报导|列出|记载|描述|宣布)"
-    r"|(?:说法|消息|数据|内容|话|引述|报道)[^，,。？?]{0,6}出自|出自[^，,。？?]{0,12}(?:来源|文章|网站|媒体|哪里|何处|哪篇)"
+    r"|(?:说法|消息|数据|数字|内容|话|引述|报道)[^，,。？?]{0,6}(?:出自|来自哪)|出自[^，,。？?]{0,12}(?:来源|文章|网站|媒体|哪里|何处|哪篇)"
     r"|\bwhich\b(?:\s+[\w']+){0,4}?\s+(?:sources?|outlets?|publications?|sites?|websites?|blogs?|posts?|reports?)\b"
     r"(?!\s+(?:code|form))|\bwho\s+(?:reported|reports|wrote|writes|said|says|announced|stated|states)\b"
+    r"|\bwhere\s+(?:does|did|do)\b[^?]{0,80}?\b(?:figure|number|claim|quote|statement|information|data|statistic"
+    r"|estimate|count|total)s?\b[^?]{0,60}?\b(?:comes?|came)\s+from\b"
+    r"|\b(?:what|which)(?:'s|\s+is|\s+was)\s+the\s+(?:original\s+)?source\b"
     r"|\bwhich\s+(?:of\s+the\s+)?(?:documents?|files?|articles?|pages?)\s+(?:[\w']+\s+)?(?:says?|said|mentions?|"
     r"mentioned|states?|stated|reports?|reported|describes?|described|lists?|listed|claims?|claimed|announces?|"
     r"announced|writes?|wrote|notes?|noted)\b",

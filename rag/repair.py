@@ -29,11 +29,12 @@ from .attribution import (asked_documents, asks_for_source, credits, named_docum
 from .cite import SUPPORT_THRESHOLD
 from .evidence import (Evidence, asked_terms, best_sentence, defined_term, definition_for, fix_amounts, hard_wrapped,
                        mismatch, question_kind, sentence_score, values, without_heading, without_numbers)
+from .followup import refers_back
 from .llm import GenStats
 from .shaping import Shaper
 from .support import key_terms, rank_support, stem
 from .text import (FOOTNOTE_RUN, HAN, MARKER, detect_language, normalize, sentence_spans, singular, to_simplified,
-                   to_traditional)
+                   to_traditional, tokenize)
 from .types import Answer
 
 
@@ -67,7 +68,7 @@ class Repair:
         sentence is the answer when it holds enough of the question's words.
         None when the user cancelled meanwhile."""
         if asks_for_source(q.text):
-            credited = self._credited(q, answer)
+            credited = self._credited(q, answer, history)
             if credited is not None:
                 return credited
         else:
@@ -142,33 +143,57 @@ class Repair:
         # sentence is shown as the document's own words (a template or a copied answer is not).
         return self._stated(again, evidence, answer, quote_across=not templated and not repeated) or answer
 
-    def _credited(self, q: Question, answer: Answer) -> Answer | None:
+    def _credited(self, q: Question, answer: Answer, history: list) -> Answer | None:
         """For a question asking which document said something, when the answer names none of the
         documents the best evidence sentence comes from (the model never sees the names of an article's
         footnoted sources, and answers "出自[1]", the claim again, or another source's name): those
-        documents, named in code (attribution.sentence_sources). None when the answer names one of
-        them, or no sentence holds enough of the question's words."""
+        documents, named in code (attribution.sentence_sources). A follow-up that asks it of the previous
+        answer ("这个说法出自哪些来源？", "And who said that?") asks it of that answer's first sentence, looked up
+        anew (the question before may hold none of its words).
+        None when the answer names one of them, or no sentence holds enough of the question's words."""
         named = named_documents(MARKER.sub(" ", answer.answer), self.data.documents) if not answer.refused else set()
         asked = dataclasses.replace(q, text=without_source_ask(q.text), standalone=without_source_ask(q.standalone or q.text))
+        if history and refers_back(q.text) and len(tokenize(asked.text)) <= 1 and not says_no_answer(history[-1].answer):
+            said = _first_claim(history[-1].answer)
+            found = self.assembler.retriever.search(said, max(len(q.hits), 1)).hits
+            asked = dataclasses.replace(q, text=said, standalone=said, hits=[*found, *q.hits])
         evidence = self.evidence_for(asked)
         if evidence is None or self._own_score(asked, evidence) < _STATED_SCORE:
             return None
         sources = sentence_sources(evidence.sentence, self.data.chunks[evidence.key], self.data.documents)
+        if sources:
+            sources = list(dict.fromkeys([*sources, *self._also_saying(evidence)]))
         if not sources or named & set(sources):
             return None               # no source to name, or the answer names one of them
         claim = _quotable(evidence.sentence) if q.language.startswith("zh") and _in_language(evidence.sentence, q) else ""
         claim = to_traditional(claim) if q.language == "zh-Hant" else claim
         return self.assembler.credited(q, sources, evidence.key, claim if len(claim) <= _QUOTED_CLAIM else "")
 
+    def _also_saying(self, evidence: Evidence) -> list[str]:
+        """The other documents that hold the evidence sentence word for word (two sources quoting one
+        announcement: "Gemma 4 delivers an unprecedented level of intelligence-per-parameter"), by the
+        documents that sentence comes from in each."""
+        said = _plain(evidence.sentence)
+        if len(said) < _CLAIM_LENGTH:
+            return []
+        found: list[str] = []
+        for position, chunk in enumerate(self.data.chunks):
+            if position != evidence.key and said in _plain(chunk.text):
+                found += sentence_sources(evidence.sentence, chunk, self.data.documents)
+        return found
+
     def _from_asked_source(self, q: Question, answer: Answer, cancel: threading.Event | None) -> Answer | None:
         """A question asking what a document said ("Engadget 是怎么描述…的？"), answered from a passage
-        that is neither that document's nor credits it: answered again with the sentence that best
+        that is neither that document's nor credits it, or with a draft no passage backs: answered again with the sentence that best
         states it among the document's own and those whose footnotes or words credit it quoted. The
         new answer replaces the old only when it passes the checks, is in the asker's language, cites
         such a passage and says what the sentence says. `answer` when nothing changes; None when
         cancelled."""
         wanted, asked = asked_documents(q.text, self.data.documents)
-        if answer.refused or not wanted or (answer.citations and all(
+        # A draft nothing backs was refused: it is answered again the same way (a model that cites
+        # another document is as wrong there as one whose sentences no passage holds); a reply the
+        # model refused itself, or a question retrieval found nothing for, is left refused.
+        if answer.refused and not answer.draft or not wanted or (answer.citations and all(
                 self._credits_any(self.data.position(c.chunk_id), wanted) for c in answer.citations)):
             return answer             # every passage it cites is that document's or credits it
         documents = self.data.documents
@@ -400,11 +425,13 @@ def bare_yes_no(draft: str, q: Question) -> str | None:
 
 
 def _restated(draft: str, q: Question) -> bool:
-    """The draft only puts a yes-or-no question as a statement, with no yes, no or negation of its own
-    ("The Work provided with any warranty." after "Is the Work provided with any warranty?")."""
+    """The draft holds nothing but the question's own words, with no negation of its own: a yes-or-no
+    question put as a statement ("The Work provided with any warranty." after "Is the Work provided with
+    any warranty?"), the question asked back ("An entry point to what, exactly?"), or one of the choices
+    it offers ("…是在發布紀錄上的日期之前。" after "…之前還是之後？"), which nothing in it backs."""
     plain = to_simplified(MARKER.sub("", draft)).strip()
     said = _words(plain)
-    if not said or not _YES_NO_QUESTION.search(to_simplified(q.text).strip()):
+    if not said:
         return False
     if _negations(plain) - _negations(to_simplified(q.text)):
         return False                  # "... does not cost anything" answers "Does ... cost anything?"
@@ -425,6 +452,18 @@ def _asked(q: Question) -> set[str]:
     return _words(q.text) | _words(q.standalone or "")
 
 
+def _first_claim(answer: str) -> str:
+    """An answer's first sentence, without its markers: what "who said that?" asks about."""
+    plain = MARKER.sub(" ", answer).strip()
+    spans = sentence_spans(plain)
+    return plain[spans[0][0]:spans[0][1]].strip() if spans else plain
+
+
+def _plain(text: str) -> str:
+    """Text as compared word for word: footnotes and markers, case and spacing aside."""
+    return re.sub(r"\s+", " ", normalize(FOOTNOTE_RUN.sub(" ", MARKER.sub(" ", text)))).strip(" 。.")
+
+
 def _words(text: str) -> set[str]:
     return {singular(t) for t in key_terms(to_simplified(text))}
 
@@ -432,11 +471,6 @@ def _words(text: str) -> set[str]:
 # A draft that opens with a yes or a no, and what follows it.
 _YES_NO = re.compile(r"^((?:是的?|不是|对|不对|否|没有|有|会|不会|可以|不可以|能|不能|并不是|并非|(?:yes|not really|no)\b)"
                      r"[。.!！]?)[，,、\s]*(.*?)[。.!！]?$", re.IGNORECASE | re.DOTALL)
-# A question answered by yes or no: English opening with an auxiliary verb, Chinese with a 吗 or an
-# "A不A" choice at its end.
-_YES_NO_QUESTION = re.compile(r"^(?:is|are|was|were|do|does|did|can|could|may|might|must|shall|should|will|would|"
-                              r"has|have|had)\b|[吗嘛][？?]?$|是否|能否|可否|有没有|是不是|(.)不\1",
-                              re.IGNORECASE)
 _NEGATION = re.compile(r"\b(?:not|no|never|none|nothing|neither|nor|without|cannot)\b|n't|[不没无非未否别]")
 # An echoed yes or no is replaced by a sentence holding this share of the question's own words.
 _STATED_SCORE = SUPPORT_THRESHOLD

@@ -205,6 +205,10 @@ def test_bare_yes_no_tells_an_echo_from_a_claim():
     assert asked("The license does not cost anything[1].", "Does the license cost anything?") is None
     assert asked("这个许可证没有专利授权[1]。", "这个许可证有专利授权吗？") is None
     assert asked("Gemma 4 is released under Apache 2.0[1].", "What license is Gemma 4 released under?") is None
+    # any question asked back, or answered with one of its own choices, is an echo too
+    assert asked("An entry point to what, exactly[2]?", "An entry point for developers. An entry point to what, exactly?") == ""
+    assert asked("介绍是在发布记录的日期之前[1]。", "介绍是在发布记录的日期之前还是之后？") == ""
+    assert asked("介绍是在发布记录的日期之后，4 月初[1]。", "介绍是在发布记录的日期之前还是之后？") is None
 
 
 TEMPLATED = ("The quokka kettle is sold in these cities: \n"
@@ -397,6 +401,17 @@ def test_what_a_document_said_answered_from_its_own_passage_is_kept(note_assista
     assert len(llm.prompts) == 1 and "forty seconds" in answer.answer
 
 
+def test_what_a_document_said_answered_with_a_draft_nothing_backs_is_answered_again(note_assistant):
+    """A draft no passage backs is refused; asked what a document said, the model is asked again with
+    that document's sentence (dev en-17: "cited Apache License, Version 2.0 (apache.org)" was refused
+    once names were checked, and the second reply had named the technologies)."""
+    llm = QuotingLLM("Kettle Gazette praised the Zebra Toaster from Wombat Works [1].",
+                     "Kettle Gazette reports the quokka kettle boils a full litre of water in forty seconds [{n}].")
+    assistant = note_assistant(GAZETTE, llm)
+    answer = assistant.ask("What does Kettle Gazette say about how fast the quokka kettle boils water?")
+    assert len(llm.prompts) == 2 and not answer.refused and "forty seconds" in answer.answer
+
+
 def test_an_answer_says_what_a_sentence_says_whatever_numbers_it_leaves_out():
     from rag.evidence import Evidence
     from rag.repair import _says
@@ -529,3 +544,32 @@ def test_an_answer_shows_a_list_item_once(make_assistant):
              "2. Quokka Labs has sold over 4 亿 kettles [1]. \n3. It went on sale in early May 2026 in Perth [1].")
     answer = make_assistant(reply).ask("Where and when did the quokka kettle go on sale?")
     assert answer.answer.count("went on sale") == 1 and "\n3." not in answer.answer
+
+
+def test_a_sentence_two_documents_hold_word_for_word_credits_both():
+    """Two sources quoting one announcement both said it: a source question names them both
+    (fresh3: only the forum was named for "an unprecedented level of intelligence-per-parameter")."""
+    from types import SimpleNamespace
+    from rag.evidence import Evidence
+    from rag.repair import Repair
+    from rag.types import Chunk, Document
+    said = "The kettle delivers an unprecedented level of warmth-per-watt."
+    texts = {"forum": f"Launch post. {said}", "blog": f"Apr 02 ... {said[:-1]} and more.", "other": "It is blue."}
+    documents = {d: Document(d, d.title(), t) for d, t in texts.items()}
+    chunks = [Chunk(f"{d}-0", d, t, 0, len(t)) for d, t in texts.items()]
+    repair = Repair(SimpleNamespace(chunks=chunks, documents=documents), {}, None, None, None)
+    assert repair._also_saying(Evidence(0, said, 1.0)) == ["blog"]
+    assert repair._also_saying(Evidence(2, "It is blue.", 1.0)) == []            # too short to tell
+
+
+def test_who_said_that_after_an_answer_names_the_source_of_that_answer(note_assistant):
+    """A follow-up asking the source of the previous answer ("And who said that?", "这个说法出自哪些来源？")
+    has no claim of its own, and the question before it may hold none either: it is asked of the
+    previous answer's first sentence."""
+    from rag.chat import Turn
+    assistant = note_assistant(GAZETTE, ScriptedLLM("The passage says so [1]."))
+    note = next(d for d in assistant.data.documents.values() if d.kind == "note")
+    before = Turn("Tell me something surprising.", "The quokka kettle boils a full litre of water in forty seconds [1].",
+                  "Tell me something surprising.")
+    answer = assistant.ask("And who said that?", history=[before])
+    assert answer.answer.startswith("In the documents, this comes from") and f'"{note.title}"' in answer.answer

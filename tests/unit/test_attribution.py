@@ -157,7 +157,8 @@ def _chunk_of(doc_id, start=0):
     "哪一個來源寫到水壺很安靜？", "哪個網站報導了這件事？", "Which of the article's sources says the kettle is quiet?",
     "Which blog post announced the kettle?", "Who reported that the kettle is quiet?",
     "Which document says the kettle is quiet?", "Which of the documents first mentioned the kettle?",
-    "哪一份文件提到水壶很安静？", "是哪篇文章說水壺很安靜？"])
+    "哪一份文件提到水壶很安静？", "是哪篇文章說水壺很安靜？", "这个数字来自哪里？",
+    "Where does the article say the figure of forty seconds comes from?", "What is the source of the price?"])
 def test_a_question_asking_which_document_said_something(question):
     from rag.attribution import asks_for_source
     assert asks_for_source(question)
@@ -167,7 +168,7 @@ def test_a_question_asking_which_document_said_something(question):
     "水壶出自哪家公司？", "水壶的研究来源是什么？", "安卓开发者可以通过什么渠道提前试用？", "哪些网站可以下载它？",
     "What does 'Source form' mean?", "Which source code files need a notice?", "What does the article say about the kettle?",
     "Which files must carry a notice that I changed them?", "Which document formats can I upload?",
-    "哪些文件需要标注修改？", "可以上传什么文件格式？"])
+    "哪些文件需要标注修改？", "可以上传什么文件格式？", "Where does the kettle come from?", "水壶来自哪里？"])
 def test_a_question_asking_what_was_said_is_no_source_question(question):
     from rag.attribution import asks_for_source
     assert not asks_for_source(question)

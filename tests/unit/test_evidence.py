@@ -115,6 +115,7 @@ def test_a_question_word_counts_in_another_form_of_it_in_the_sentence():
     ("条款里的“你”指的是谁？", ["你"]),
     ("Who counts as a Brewer under the kettle terms?", ["Brewer"]), ("What is a 'Spout'?", ["Spout"]),
     ("Who is the \"Maker\"?", ["Maker"]), ("What is considered a Kettle?", ["Kettle"]), ("谁算是制造商？", ["制造商"]),
+    ("那怎樣才算「交付」？", ["交付"]), ("怎么才算制造商？", ["制造商"]),
     ("Who is the maker?", []), ("What is the spout made of?", []),
     ("What does the article say about the kettle?", []), ("When was the kettle released?", []),
     ("水壶是什么时候发布的？", [])])
