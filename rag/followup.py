@@ -12,16 +12,26 @@ from __future__ import annotations
 import re
 from typing import Callable
 
+from .text import HAN, parts_of_speech
+
 # Words that point at something said before. Chinese: third-person pronouns,
-# demonstratives, 上述/前者/后者; an opening 那/那么/还有/另外 ("and then ..."); a closing
+# demonstratives, 上述/前者/后者; an opening 那/那么/还有/另外 ("and then ...") or 具体 ("specifically"); a closing
 # 呢 ("那商用呢？"). English: pronouns and "ones", "the same", openings such as "and",
 # "also", "what about".
 _ZH_REFER = re.compile(r"它|(?<!尤)其(?![他實实])|[这這]|那(?![么麼])|(?<![应應])[该該]|(?<!因)此|他[们們]|她[们們]|"
                        r"上述|前者|[后後]者|同[样樣]")
-_ZH_OPEN = re.compile(r"^\s*(?:那|那么|那麼|还有|還有|另外|而且|以及|和|跟|至于|至於|然后|然後|所以)")
+_ZH_OPEN = re.compile(r"^\s*(?:那|那么|那麼|还有|還有|另外|而且|以及|和|跟|至于|至於|然后|然後|所以|具体|具體)")
 _ZH_CLOSE = re.compile(r"呢\s*[？?]?\s*$")
 _EN_REFER = re.compile(r"\b(?:it|its|it's|they|them|their|theirs|those|these|ones|he|she|him|his|her|hers|"
                        r"the same|the latter|the former|that one|this one)\b", re.IGNORECASE)
+# "this"/"that" pointing at something ("When was that preview announced?", "Who said that?"), not
+# opening a clause ("says that developers …", "the models that support …"): at the end of the question,
+# or after a verb, a preposition or a question word and before a word in lower case that is no pronoun
+# or article.
+_EN_DEMONSTRATIVE = re.compile(
+    r"\b(?:this|that)\s*[?.!]?\s*$|\b(?:is|was|are|were|does|did|do|has|have|had|can|could|will|would|should|"
+    r"may|might|of|in|on|about|for|from|with|by|to|under|at|regarding|when|why|how|where|which|what)\s+"
+    r"(?:this|that)\s+(?!(?:i|you|he|she|we|they|it|the|a|an|there|is|was)\b)[a-z]", re.IGNORECASE)
 _EN_OPEN = re.compile(r"^\s*(?:and|also|then|so|but|or|what about|how about|and what|as for|same for)\b",
                       re.IGNORECASE)
 _KEEP_SEGMENTS = 3            # a chain of follow-ups carries at most the last three questions
@@ -31,7 +41,21 @@ def refers_back(question: str) -> bool:
     """Does the question point at an earlier turn by its wording alone?"""
     q = question.strip()
     return bool(_ZH_REFER.search(q) or _ZH_OPEN.search(q) or _ZH_CLOSE.search(q)
-                or _EN_REFER.search(q) or _EN_OPEN.search(q))
+                or _EN_REFER.search(q) or _EN_OPEN.search(q) or _en_demonstrative(q) or _zh_without_subject(q))
+
+
+def _zh_without_subject(question: str) -> bool:
+    """A Chinese question with no noun and no Latin name ("从哪一天开始算？", "要付钱吗？") is about
+    something said before: jieba's part-of-speech tags tell."""
+    if not HAN.search(question) or re.search(r"[A-Za-z]", question):
+        return False
+    return not any(tag.startswith(("n", "eng")) for _, tag in parts_of_speech(question))
+
+
+def _en_demonstrative(question: str) -> bool:
+    m = _EN_DEMONSTRATIVE.search(question)
+    return m is not None and (m.group(0).rstrip(" ?.!").lower().endswith(("this", "that"))
+                              or m.group(0)[-1].islower())
 
 
 def joined(question: str, previous: str) -> str:

@@ -174,6 +174,14 @@ def _jieba():
     return jieba
 
 
+def parts_of_speech(text: str) -> list[tuple[str, str]]:
+    """jieba's words of a Chinese text with their part-of-speech tags ("n" noun, "v" verb, "r" pronoun,
+    "eng" a Latin word), the corpus's own words known."""
+    _jieba()
+    import jieba.posseg
+    return [(word, tag) for word, tag in jieba.posseg.cut(text)]
+
+
 def tokenize(text: str) -> list[str]:
     """Keyword tokens for BM25. Adjacent Latin/number tokens are also joined
     ("gemma_4", "26b_a4b", "apache_2.0") so multi-part names match as a unit."""

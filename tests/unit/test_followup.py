@@ -11,14 +11,16 @@ from rag.followup import joined, refers_back, resolve
 @pytest.mark.parametrize("question", [
     "那商用呢？", "它支持多长的上下文？", "這些模型能在手機上跑嗎？", "那個 E2B 呢？", "另外，价格是多少",
     "Which companies worked on the smaller ones?", "And on phones?", "what about the NOTICE file?",
-    "Is it free?", "How big are they?", "這篇文章的標題是什麼？", "那时候呢"])
+    "Is it free?", "How big are they?", "這篇文章的標題是什麼？", "那时候呢", "When was that bakery opened?",
+    "Who said that?", "What does this clause mean?", "具体是想让面包师做些什么？", "从哪一天开始算？", "要付钱吗？"])
 def test_referring_questions_are_recognised(question):
     assert refers_back(question)
 
 
 @pytest.mark.parametrize("question", [
-    "Gemma 4 采用什么许可证？", "我应该在发行时附上什么文件？", "是否需要付费？",
-    "When was the bakery opened?", "面包店几点开门？", "Which sizes does Gemma 4 come in?"])
+    "Gemma 4 采用什么许可证？", "我应该在发行时附上什么文件？", "面包需要付费吗？",
+    "When was the bakery opened?", "面包店几点开门？", "Which sizes does Gemma 4 come in?",
+    "Which breads that use rye are sold?", "Does the menu say that bakers start at five?"])
 def test_self_contained_questions_are_not(question):
     assert not refers_back(question)
 
