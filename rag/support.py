@@ -92,9 +92,10 @@ def name_numbers(name: str) -> str:
 # A number after a capitalised word is part of a name ("Gemma 4", "Android 10", "Apache 2.0"), unless
 # the word is a month or points into a document ("Section 4", "Version 2.0").
 _NAMED_NUMBER = re.compile(r"\b([A-Z][A-Za-z]*)\s+(\d+(?:\.\d+)?)(?![A-Za-z0-9]|[.,]\d)")
-_NOT_NAMES = {m[:3] for m in MONTHS} | set(MONTHS) | {"sept", "section", "sections", "version", "article", "chapter",
-                                                    "part", "clause", "step", "page", "figure", "table", "appendix",
-                                                    "item", "paragraph", "no", "number", "schedule", "exhibit", "annex"}
+_MONTH_WORDS = {m[:3] for m in MONTHS} | set(MONTHS) | {"sept"}
+_NOT_NAMES = _MONTH_WORDS | {"section", "sections", "version", "article", "chapter", "part", "clause", "step", "page",
+                            "figure", "table", "appendix", "item", "paragraph", "no", "number", "schedule", "exhibit",
+                            "annex"}
 
 
 def _is_named(m: re.Match) -> bool:
@@ -111,7 +112,7 @@ def _name_only(m: re.Match) -> str:
 # in a Chinese sentence, where no word is capitalised for starting it).
 _INNER_CAPITAL = re.compile(r"(?<![A-Za-z0-9])([A-Za-z0-9]*[a-z0-9][A-Z][A-Za-z0-9]*)(?![A-Za-z0-9])")
 _CAPITALISED = re.compile(r"(?<![A-Za-z0-9])([A-Z][a-z]{2,})(?![A-Za-z0-9])")
-_NO_NAMES = STOPWORDS | LANGUAGE_WORDS | {m[:3] for m in MONTHS} | set(MONTHS) | {"sept"}
+_NO_NAMES = STOPWORDS | LANGUAGE_WORDS | _MONTH_WORDS
 
 
 def names_in(sentence: str) -> dict[str, bool]:
@@ -184,15 +185,18 @@ def support_scores(sentence: str, chunk_text: str, glossary: dict[str, list[str]
     chunk_norm = normalize(chunk_text)
     plain = MARKER.sub(" ", sentence)
     values = _number_values(chunk_norm)
-    counts = _number_values(normalize(_NAMED_NUMBER.sub(_name_only, chunk_text)))
     named = set(name_numbers(name).split())
     # A number with a scale word ("10 万", "10 萬", "400 million") is checked as an amount below,
     # whole: "10" alone ("Android 10") is not in "10 万". A number that is part of a name ("Gemma 4")
     # backs the same name, not a count ("4 种语言" is not in "Gemma 4 … 140 多种语言").
     said = normalize(plain)
     own_names = {_value(m.group(2)) for m in _NAMED_NUMBER.finditer(plain) if _is_named(m)}
+    numbers = _standalone_numbers(_AMOUNT.sub(" ", said))
+    # The chunk's numbers outside names, read only when the sentence has a number of its own.
+    counts = _number_values(normalize(_NAMED_NUMBER.sub(_name_only, chunk_text))) \
+        if any(_value(num) not in own_names for num in numbers) else set()
     if not all(_has_number(num, values if _value(num) in own_names else counts, chunk_norm) or num in named
-               for num in _standalone_numbers(_AMOUNT.sub(" ", said))):
+               for num in numbers):
         return Backing(0.0, 0.0, 0)
     if name:
         chunk_norm += "\n" + normalize(name)
