@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from typing import Callable
 
+from .prompt import says_no_answer
 from .text import HAN, parts_of_speech
 
 # Words that point at something said before. Chinese: third-person pronouns,
@@ -86,17 +87,33 @@ def resolve(question: str, history, search: Callable) -> tuple[str, object]:
     results."""
     if not history:
         return question, search(question)
-    previous = history[-1].standalone or history[-1].question
-    together = joined(question, previous)
     if refers_back(question):
-        retrieval = search(together, also=question)
-        if retrieval.relevant:
-            return together, retrieval
+        for previous in _followed(history):
+            together = joined(question, previous)
+            retrieval = search(together, also=question)
+            if retrieval.relevant:
+                return together, retrieval
         # The previous question may be what fails (a refused turn naming something the
         # documents lack): the question's own words decide then.
         return question, search(question)
     alone = search(question)
     if alone.relevant or alone.unknown_names:
         return question, alone
-    retrieval = search(together, also=question)
-    return (together, retrieval) if retrieval.relevant else (question, alone)
+    for previous in _followed(history):
+        together = joined(question, previous)
+        retrieval = search(together, also=question)
+        if retrieval.relevant:
+            return together, retrieval
+    return question, alone
+
+
+def _followed(history) -> list[str]:
+    """The questions a follow-up may continue: the previous one and, when that turn was
+    refused ("And on iPhones?" after an answered question), the last answered one before it,
+    which "When was that preview announced?" then points back to."""
+    previous = [history[-1].standalone or history[-1].question]
+    if says_no_answer(history[-1].answer):
+        answered = next((t for t in reversed(history[:-1]) if not says_no_answer(t.answer)), None)
+        if answered is not None:
+            previous.append(answered.standalone or answered.question)
+    return previous

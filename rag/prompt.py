@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import functools
 import re
+from difflib import SequenceMatcher
 from dataclasses import dataclass
 
 from .attribution import title_parts
-from .text import FOOTNOTE_RUN, english_amount
+from .text import FOOTNOTE_RUN, MARKER, english_amount, normalize, to_simplified
 from .types import Chunk, Document
 
 _UNIT = re.compile(r"(\d+(?:\.\d+)?)\s*(万|亿)")
@@ -28,6 +29,21 @@ REFUSALS = {
     "zh-Hant": "抱歉，文件中沒有找到能回答這個問題的內容。我只能回答與{subject}相關、且文件中有依據的問題。",
     "en": "Sorry, the documents don't contain an answer to that question. I can only answer what {subject} support.",
 }
+_REFUSAL_LIKE = 0.8           # a first sentence this much like the refusal message's says there is no answer
+
+
+def says_no_answer(text: str) -> bool:
+    """The text opens like the refusal message of any language, in either Chinese script or
+    the Taiwan wording a Traditional answer is converted to ("檔案中沒有找到…")."""
+    first = _first_sentence(text)
+    return bool(first) and any(SequenceMatcher(None, first, _first_sentence(r), autojunk=False).ratio() >= _REFUSAL_LIKE
+                               for r in REFUSALS.values())
+
+
+def _first_sentence(text: str) -> str:
+    plain = to_simplified(normalize(MARKER.sub("", text))).strip()
+    return re.split(r"[。.!?！？]", plain, maxsplit=1)[0]
+
 
 # Kept short: these words are read for every question, after the cached corpus.
 ANSWER_IN = {

@@ -91,7 +91,7 @@ class Repair:
         # passages, so it is answered again from the sentence its own words find, without history.
         # A refusal said again (the model writing the refusal message itself) is no copy to repair.
         repeated = not answer.refused and bool(history) and repeats(answer.answer, history[-1].answer) \
-            and not says_no_answer(history[-1].answer)
+            and not P.says_no_answer(history[-1].answer)
         kind = question_kind(q.text) or (question_kind(q.standalone) if q.standalone != q.text else None)
         if not unsupported_draft and not echo and not templated and not repeated and kind is None:
             return answer
@@ -153,7 +153,7 @@ class Repair:
         None when the answer names one of them, or no sentence holds enough of the question's words."""
         named = named_documents(MARKER.sub(" ", answer.answer), self.data.documents) if not answer.refused else set()
         asked = dataclasses.replace(q, text=without_source_ask(q.text), standalone=without_source_ask(q.standalone or q.text))
-        if history and refers_back(q.text) and len(tokenize(asked.text)) <= 1 and not says_no_answer(history[-1].answer):
+        if history and refers_back(q.text) and len(tokenize(asked.text)) <= 1 and not P.says_no_answer(history[-1].answer):
             said = _first_claim(history[-1].answer)
             found = self.assembler.retriever.search(said, max(len(q.hits), 1)).hits
             asked = dataclasses.replace(q, text=said, standalone=said, hits=[*found, *q.hits])
@@ -386,19 +386,6 @@ def repeats(answer: str, previous: str) -> bool:
         and SequenceMatcher(None, said, before, autojunk=False).ratio() >= _REPEAT_RATIO
 
 
-def says_no_answer(text: str) -> bool:
-    """The text opens like the refusal message of any language, in either Chinese script or
-    the Taiwan wording a Traditional answer is converted to ("檔案中沒有找到…")."""
-    first = _first_sentence(text)
-    return bool(first) and any(SequenceMatcher(None, first, _first_sentence(r), autojunk=False).ratio() >= _REFUSAL_LIKE
-                               for r in P.REFUSALS.values())
-
-
-def _first_sentence(text: str) -> str:
-    plain = to_simplified(normalize(MARKER.sub("", text))).strip()
-    return re.split(r"[。.!?！？]", plain, maxsplit=1)[0]
-
-
 def _quotable(sentence: str) -> str:
     """An evidence sentence as the text of an answer: without its footnote marks, the section
     heading or list letter it opens with ("3. Grant of Patent License.", "(a)"), a linking word
@@ -480,7 +467,6 @@ _QUOTED_CLAIM = 120           # characters of a sentence a credit answer quotes;
 _ECHO_SHARE = 0.7             # share of the rest's words taken from the question
 _REPEAT_RATIO = 0.8           # an answer this much like the previous one repeats it
 _REPEATED_PART = 0.5          # ... as does one inside it that is this share of it
-_REFUSAL_LIKE = 0.8           # a first sentence this much like the refusal message's says there is no answer
 _SENTENCE_END = ".。!?！？:：;；\"”'’)）"        # what ends the text before a chunk that opens a sentence
 # The list letter or clause number a quoted sentence opens with: "(a) ", "4. ", "(iii) ".
 _LIST_MARK = re.compile(r"^(?:\((?:[a-z]|[ivx]+|\d+)\)|\d+\.)\s+", re.IGNORECASE)

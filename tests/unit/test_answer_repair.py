@@ -267,7 +267,7 @@ def test_a_refusal_said_again_is_not_asked_again(make_assistant):
 
 def test_says_no_answer_knows_the_refusal_message_in_every_wording():
     from rag.prompt import refusal_text
-    from rag.repair import says_no_answer
+    from rag.prompt import says_no_answer
     assert all(says_no_answer(refusal_text(lang, added)) for lang in ("en", "zh-Hans", "zh-Hant") for added in (0, 1))
     assert says_no_answer("抱歉，檔案中沒有找到能回答這個問題的內容[1]。我只能回答與Gemma 4 文章相關的問題[2]。")
     assert not says_no_answer("Gemma 4 是下一代 Gemini Nano 的基础[1]。")

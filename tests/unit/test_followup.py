@@ -86,6 +86,20 @@ def test_a_referring_question_after_a_refused_turn_is_searched_on_its_own():
     assert retrieval.relevant and standalone == "And which croissants does the bakery bake?"
 
 
+def test_a_referring_question_after_a_refused_turn_continues_the_last_answered_one():
+    from rag.prompt import refusal_text
+    search = FakeSearch(["bakery"], unknown=["Starbucks"])
+    history = [*BAKERY, Turn("And Starbucks?", refusal_text("en"), "And Starbucks?")]
+    standalone, retrieval = resolve("Why that early?", history, search)
+    assert retrieval.relevant and standalone == "When does the bakery open; Why that early?"
+    assert search.calls[0] == ("And Starbucks; Why that early?", "Why that early?")
+    # An answered turn in between is what the question follows, as before.
+    search = FakeSearch(["bakery"], unknown=["Starbucks"])
+    history = [*BAKERY, Turn("And Starbucks?", "Starbucks opens at 6 [1].", "And Starbucks?")]
+    standalone, retrieval = resolve("Why that early?", history, search)
+    assert not retrieval.relevant and standalone == "Why that early?"
+
+
 def test_a_date_is_not_a_name_the_documents_lack():
     from rag.retrieve import unknown_names
     corpus = "january15,2026releaseoftranslategemma"
