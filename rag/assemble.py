@@ -87,7 +87,7 @@ class Assembler:
         names = {p: self._name(p) for p in backing}
         checked, added = check_answer(shown, chunk_for, all_chunks=all_given, glossary=self.retriever.glossary,
                                       retrieved=set(scores), credited=self._credited(backing), key_of=positions,
-                                      names=names)
+                                      names=names, asked=q.standalone or q.text)
         positions.update(added)
         text, mapping = renumber(checked.text)
         positions = {mapping[n]: p for n, p in positions.items() if n in mapping}

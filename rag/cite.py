@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from .attribution import uncredited
-from .support import key_terms, name_numbers, rank_support, support, support_scores
+from .support import holds_names, key_terms, name_numbers, names_in, rank_support, support, support_scores
 from .text import HAN_CHARS, MARKER, sentence_spans
 
 # Text that may still grow into a marker: hold it back while streaming.
@@ -129,7 +129,7 @@ def check_answer(text: str, chunk_for: dict[int, str], threshold: float = SUPPOR
                  retrieved: set | frozenset = frozenset(),
                  credited: Callable[[str], set] | None = None,
                  key_of: dict[int, int] | None = None,
-                 names: dict | None = None) -> tuple[Checked, dict[int, int]]:
+                 names: dict | None = None, asked: str = "") -> tuple[Checked, dict[int, int]]:
     """Check each sentence of an answer whose markers are display numbers.
 
     `chunk_for` maps display n -> cited chunk text; `all_chunks` maps a key -> text of
@@ -143,8 +143,14 @@ def check_answer(text: str, chunk_for: dict[int, str], threshold: float = SUPPOR
     document's chunk that backs it, when one does. `names` maps a key -> the name its chunk is
     read under (its document's title): a sentence that restates the name ("Under the GNU Lesser
     General Public License 2.1, …") is backed by a chunk that never repeats it; the name decides
-    whether a chunk backs the sentence, never which chunk backs it best. Returns the repaired text
-    and the markers it added (display n -> key in `all_chunks`)."""
+    whether a chunk backs the sentence, never which chunk backs it best. `asked`: the question (with
+    the ones a follow-up continues); when it asks which ones ("Which models …?", "哪些…？"), a sentence
+    naming two or more names the question does not, all held by one chunk that backs no fewer of its
+    words than `support` asks of numbers and names, is backed by that chunk: its claim is the names,
+    its other words restate the question ("The article cites several models from the releases log,
+    including TranslateGemma and MedGemma"). A sentence no chunk backs whose list holds an item named
+    nowhere in the chunks ("…, MedGemma, and Gemini 3 Pro") is kept without that item when the rest is
+    backed. Returns the repaired text and the markers it added (display n -> key in `all_chunks`)."""
     all_chunks = all_chunks or {}
     # A run of bare markers ("[9][40] [9][41] [9][42] …", a reply that fell into numbering the
     # passages until its token limit) carries no claim and reads as noise; so does a marker the
@@ -161,6 +167,7 @@ def check_answer(text: str, chunk_for: dict[int, str], threshold: float = SUPPOR
     number_for_key: dict[int, int] = {key: n for n, key in key_of.items()}
     names = names or {}
     versions = {key: name_numbers(name) for key, name in names.items()}
+    asked_names = set(names_in(asked)) if _ASKS_WHICH.search(asked) else None
 
     def best_given(sentence: str, among: set | None = None) -> tuple[float, int | None]:
         # `all_chunks` comes best-ranked first: among equally good matches the
@@ -222,6 +229,38 @@ def check_answer(text: str, chunk_for: dict[int, str], threshold: float = SUPPOR
         return (support(sentence, all_chunks[owner], glossary, names.get(owner, "")), owner) if owner is not None \
             else (score, key)
 
+    def listed(sentence: str) -> int | None:
+        """The first given chunk holding every name the sentence adds to a question asking which (two
+        or more), its numbers and names backed (`support_scores` gives a chunk that fails them nothing)."""
+        if asked_names is None:
+            return None
+        added = [n for n in names_in(uncredited(MARKER.sub(" ", sentence))) if n not in asked_names]
+        if len(added) < 2:
+            return None
+        return next((key for key, t in all_chunks.items() if holds_names(added, t, glossary)
+                     and support_scores(sentence, t, glossary, check_names=True).words), None)
+
+    def backed(sentence: str) -> int | None:
+        score, key = best_for(sentence)
+        return key if key is not None and score >= threshold else listed(sentence)
+
+    def pruned(sentence: str) -> str | None:
+        """The sentence without its list's items a chunk does not name, cited, when that chunk
+        (or another) backs the rest; chunks in their ranked order."""
+        held = names_in(uncredited(MARKER.sub(" ", sentence)))
+        tried = set()
+        for t in all_chunks.values():
+            shorter = without_items(sentence, [n for n in held if not holds_names([n], t, glossary)])
+            if shorter is None or shorter in tried:
+                continue
+            tried.add(shorter)
+            key = backed(shorter)
+            if key is not None:
+                m = re.search(r"[。！？!?.\s]+$", shorter)
+                end = m.start() if m else len(shorter)
+                return shorter[:end] + marker_for(key) + shorter[end:]
+        return None
+
     def marker_for(key: int) -> str:
         nonlocal next_n
         if key not in number_for_key:
@@ -256,29 +295,85 @@ def check_answer(text: str, chunk_for: dict[int, str], threshold: float = SUPPOR
                     # Keep the markers whose chunk backs the claim, drop the stray ones.
                     edits.append((a, b, _drop_markers(sentence, set(weak))))
                 continue
-            score, key = best_for(sentence)
-            if key is not None and score >= threshold:
+            key = backed(sentence)
+            if key is not None:
                 supported += 1
                 first = MARKER.search(sentence)
                 cleaned = MARKER.sub("", sentence[first.start():])
                 edits.append((a + first.start(), b, marker_for(key) + cleaned))
+            elif kept := pruned(sentence):
+                supported += 1
+                edits.append((a, b, kept))
             else:
                 unsupported.append(MARKER.sub("", sentence).strip())
             continue
         if not is_factual(sentence):
             continue
-        score, key = best_for(sentence)
-        if key is not None and score >= threshold:
+        key = backed(sentence)
+        if key is not None:
             supported += 1
             m = re.search(r"[。！？!?.\s]+$", sentence)
             pos = a + (m.start() if m else len(sentence))
             edits.append((pos, pos, marker_for(key)))
+        elif kept := pruned(sentence):
+            supported += 1
+            edits.append((a, b, kept))
         else:
             unsupported.append(sentence.strip())
     for start, end, replacement in sorted(edits, reverse=True):
         text = text[:start] + replacement + text[end:]
     cited = sorted(set(parse_markers(text)))
     return Checked(text, cited, unsupported, len(edits), supported), added_map
+
+
+# A question asking which ones: its answer's claim is the names it gives.
+_ASKS_WHICH = re.compile(r"\bwhich\b|\bname (?:the|all|any)\b|哪些|哪几|哪幾|哪[个個款种種家位]", re.IGNORECASE)
+
+# What joins the items of a list: commas, "and"/"or", 、, 和/及/与/或.
+_LIST_JOIN = re.compile(r"(\s*(?:,\s*(?:and|or)\s+|\s+(?:and|or)\s+|[,，、]|以及|和|及|与|與|或)\s*)")
+_ITEM_WORDS = 1               # words an item may hold beside its name and numbers ("the Gemini 3 Pro")
+_SHORT_ITEM = 4               # words of an item of a list, not of the clause that opens it
+
+
+def without_items(sentence: str, names: list[str]) -> str | None:
+    """`sentence` (its markers dropped) without the list items that hold one of `names` and
+    little else ("including TranslateGemma, MedGemma, and Gemini 3 Pro" without "gemini", "pro":
+    "including TranslateGemma, and MedGemma"); None when no such item is found, or the list
+    would keep no item after its first."""
+    if not names:
+        return None
+    plain = MARKER.sub("", sentence)
+    m = re.search(r"[。！？!?.;；\s]+$", plain)
+    body, end = (plain[:m.start()], plain[m.start():]) if m else (plain, "")
+    parts = _LIST_JOIN.split(body)
+    items, joins = parts[0::2], parts[1::2]
+    drop = [i for i in range(1, len(items)) if _only_names(items[i], names)]
+    if not drop or len(drop) >= len(items) - 1:
+        return None
+    last, kept = len(items) - 1, [i for i in range(1, len(items)) if i not in drop]
+    out = items[0]
+    for i in kept:
+        join = joins[i - 1]
+        if last in drop and i == kept[-1]:
+            # The list's new last item takes the "and" the dropped last one had; a list of fewer
+            # than three short items has no comma before it ("including TranslateGemma and MedGemma").
+            join = joins[last - 1]
+            short = [j for j in [0, *kept] if len(items[j].split()) <= _SHORT_ITEM]
+            join = join.replace(",", "", 1) if len(short) < 3 and join.strip().startswith(",") else join
+        out += join + items[i]
+    return out + end
+
+
+def _only_names(item: str, names: list[str]) -> bool:
+    low = item.lower()
+    held = [n for n in names if re.search(rf"(?<![a-z0-9]){re.escape(n)}(?:e?s)?(?![a-z0-9])", low)]
+    if not held:
+        return False
+    rest = low
+    for n in held:
+        rest = re.sub(rf"(?<![a-z0-9]){re.escape(n)}(?:e?s)?(?![a-z0-9])", " ", rest)
+    words = re.findall(r"[a-z]+", rest)
+    return len(words) <= _ITEM_WORDS and len(re.findall(f"[{HAN_CHARS}]", rest)) <= 2
 
 
 def _drop_markers(sentence: str, numbers: set[int]) -> str:

@@ -127,6 +127,17 @@ def names_in(sentence: str) -> dict[str, bool]:
     return {n: strict for n, strict in out.items() if n not in _NO_NAMES}
 
 
+def _holds_name(name: str, text_norm: str, glossary: dict[str, list[str]]) -> bool:
+    return bool(re.search(rf"(?<![a-z0-9]){re.escape(name)}(?:e?s)?(?![a-z0-9])", text_norm)) \
+        or any(r.lower() in text_norm for r in glossary.get(name, ()))
+
+
+def holds_names(names: list[str], text: str, glossary: dict[str, list[str]] | None = None) -> bool:
+    """`text` holds every one of `names` (normalized, from `names_in`), as `_names_missing` reads them."""
+    text_norm = normalize(text)
+    return all(_holds_name(n, text_norm, glossary or _NO_GLOSSARY) for n in names)
+
+
 def _names_missing(sentence: str, chunk_norm: str, glossary: dict[str, list[str]]) -> bool:
     """The chunk lacks a name the sentence holds ("TranslateGemma 能翻译 4 种语言" against a passage
     on Gemma 4's languages): one written only as a name, or two capitalised words and half of them (one
@@ -135,8 +146,7 @@ def _names_missing(sentence: str, chunk_norm: str, glossary: dict[str, list[str]
     by its claim.) A name counts as a word of the chunk, a plural allowed (not "Pro" in "provide"), or
     through the glossary (Google / 谷歌)."""
     names = names_in(sentence)
-    missing = [n for n in names if not re.search(rf"(?<![a-z0-9]){re.escape(n)}(?:e?s)?(?![a-z0-9])", chunk_norm)
-               and not any(r.lower() in chunk_norm for r in glossary.get(n, ()))]
+    missing = [n for n in names if not _holds_name(n, chunk_norm, glossary)]
     plain = [n for n in missing if not names[n]]
     return len(plain) < len(missing) or len(plain) >= 2 and 2 * len(plain) >= len(names)
 

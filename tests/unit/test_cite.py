@@ -313,3 +313,44 @@ def test_a_question_naming_a_document_is_backed_by_that_document_or_a_passage_na
     assert named.unsupported == ["You must give any other recipients of the Work a copy of this License."]
     plain = answer("What must I do when I ship only the executable?")
     assert plain.unsupported == []
+
+
+def test_a_list_item_no_passage_names_is_dropped_and_the_rest_kept():
+    """"…, Quokka Mini, and Wombat 7 Pro" where the release log names the first two: the sentence is
+    kept without the made-up item, cited, when the log backs the rest; an item that is a whole clause,
+    the list's first item, or every item is never dropped."""
+    from rag.cite import without_items
+    log = {1: "May 3, 2026 - Release of QuokkaBrew in two sizes. June 9, 2026 - Release of Quokka Mini.",
+           2: "Wombat 7 Pro is the kettle Wombat Labs sold last year."}
+    said = "The releases log lists QuokkaBrew, Quokka Mini, and Wombat 7 Pro."
+    checked, added = check_answer(said, {}, all_chunks=log)
+    assert checked.text == "The releases log lists QuokkaBrew and Quokka Mini[1]." and added == {1: 1}
+    assert not checked.unsupported
+    assert without_items("包括 QuokkaBrew、Quokka Mini 和 Wombat 3 Pro[2]。", ["wombat", "pro"]) \
+        == "包括 QuokkaBrew 和 Quokka Mini。"
+    assert without_items("Models: QuokkaBrew, Wombat 3 Pro, Quokka Mini, and Emu.", ["wombat", "pro"]) \
+        == "Models: QuokkaBrew, Quokka Mini, and Emu."
+    assert without_items("QuokkaBrew was made, and Wombat Labs sold it last year.", ["wombat"]) is None
+    assert without_items("Wombat 3 Pro, QuokkaBrew and Emu.", ["wombat", "pro"]) is None
+    assert without_items("It lists QuokkaBrew, Wombat and Emu.", ["wombat", "emu"]) is None
+    # nothing backs the rest: still unsupported
+    checked, _ = check_answer("The firmware log lists QuokkaBrew and Wombat 7 Pro.", {}, all_chunks={2: log[2]})
+    assert checked.unsupported and not checked.supported
+
+
+def test_names_answering_which_ones_are_backed_by_the_passage_holding_them_all():
+    """Asked which ones, a sentence restating the question around two or more names one passage holds
+    is backed by it, though it shares few other words with it; not when the question asks no
+    "which", when it adds one name only, or when the passage lacks one."""
+    log = {1: "May 3, 2026 - Release of QuokkaBrew in two sizes. June 9, 2026 - Release of Quokka Mini."}
+    said = "Besides the teapot, the article's kettle changelog names QuokkaBrew and Quokka Mini."
+    checked, _ = check_answer(said, {}, all_chunks=log, asked="Which kettles does the article's changelog name besides the teapot?")
+    assert checked.supported and checked.text.endswith("Quokka Mini[1].")
+    checked, _ = check_answer(said, {}, all_chunks=log, asked="Does the article's changelog name kettles besides the teapot?")
+    assert not checked.supported
+    checked, _ = check_answer("Besides the teapot, the article's kettle changelog names QuokkaBrew and Wombat.", {},
+                              all_chunks=log, asked="Which kettles does the article's changelog name besides the teapot?")
+    assert not checked.supported
+    checked, _ = check_answer("Besides the teapot, the article's kettle changelog names only QuokkaBrew.", {},
+                              all_chunks=log, asked="Which kettles does the article's changelog name besides QuokkaBrew?")
+    assert not checked.supported
