@@ -20,7 +20,7 @@ from .evidence import asked_terms
 from .bridge import build as build_bridge
 from .profile import load as load_profile
 from .store import IndexData
-from .text import HAN, LANGUAGE_WORDS, detect_language, normalize, to_simplified, tokenize
+from .text import HAN, LANGUAGE_WORDS, detect_language, mainland_words, normalize, to_mainland, to_simplified, tokenize
 from .types import Hit, file_stem
 
 
@@ -55,6 +55,8 @@ def expand_query(question: str, glossary: dict[str, list[str]], cross: bool = Tr
     English renderings of a Chinese question out."""
     words = re.findall(r"[a-z][a-z\-]+", question.lower())
     extra = [zh for w in words for zh in glossary.get(w, [])]
+    # "gemma4" as users type it is also looked up as the documents write it, "gemma 4".
+    extra += [f"{m[1]} {m[2]}" for m in re.finditer(r"(?<![a-z0-9])([a-z]{2,})(\d+(?:\.\d+)?)(?![a-z0-9.])", question.lower())]
     simplified = normalize(question)
     extra += [t for key, terms in glossary.items() if not key.isascii() and key in simplified for t in terms]
     if cross and hasattr(glossary, "english_for"):
@@ -351,9 +353,12 @@ class Retriever:
         n = max(30, k * 4)
         lists, asked = [], None
         for turn, query in enumerate([question] + ([also] if also else [])):
-            keyword_query = expand_query(query, lexicon)
-            # The corpus is Simplified: a Traditional question embeds closer once converted.
-            dense_query = to_simplified(query) if detect_language(query) == "zh-Hant" else query
+            # The corpus is Simplified: a Traditional question embeds closer once converted, in mainland
+            # phrasing ("上下文視窗" as "上下文窗口"), and its keywords gain the mainland words.
+            traditional = detect_language(query) == "zh-Hant"
+            mainland = mainland_words(query) if traditional else ""
+            keyword_query = expand_query(query + (" " + mainland if mainland else ""), lexicon)
+            dense_query = to_mainland(query) if traditional else query
             vector = self.embed(dense_query) if mode in ("hybrid", "dense") and self.data.chunks else None
             asked = vector if turn == 0 else asked        # the question's own embedding, for `within`
             dense = self.nearest(vector, n) if vector is not None else []

@@ -5,11 +5,14 @@ word lists. The citation check (cite.py) and the evidence sentence (evidence.py)
 with it."""
 from __future__ import annotations
 
+import functools
 import re
+from difflib import SequenceMatcher
 from typing import NamedTuple
 
 from .attribution import uncredited
-from .text import FOOTNOTE, HAN, HAN_CHARS, LANGUAGE_WORDS, MARKER, STOPWORDS, normalize, tokenize
+from .text import (FOOTNOTE, HAN, HAN_CHARS, LANGUAGE_WORDS, MARKER, STOPWORDS, chinese_script, normalize, to_mainland,
+                   to_simplified, tokenize)
 
 
 def key_terms(text: str) -> set[str]:
@@ -190,7 +193,68 @@ def support_scores(sentence: str, chunk_text: str, glossary: dict[str, list[str]
                    inflected: bool = False, name: str = "", check_names: bool = False) -> Backing:
     """`support`, `rank_support` and the words found, in one pass (`name`: see `support`).
     `check_names`: a name the sentence holds must be in the chunk (or its `name`), as `support` asks;
-    ranking (`rank_support`: a question's words against a sentence, too) does not."""
+    ranking (`rank_support`: a question's words against a sentence, too) does not. A Traditional
+    sentence is read in mainland phrasing where the chunk uses it ("部落格" as the chunk's "博客",
+    `text.to_mainland`)."""
+    variants = _mainland_variants(sentence)
+    if variants is not None:
+        sentence = _reading(variants, normalize(FOOTNOTE.sub(" ", chunk_text)))
+    if _GLUED.search(sentence):
+        sentence = _unglued(sentence, chunk_text)
+    return _support_scores(sentence, chunk_text, glossary, inflected, name, check_names)
+
+
+# A name glued to its number as users type it: "gemma4", "llama3.1" (not "E2B", "31B" or "9to5Google").
+_GLUED = re.compile(r"(?<![A-Za-z0-9])([A-Za-z]{2,})(\d+(?:\.\d+)?)(?![A-Za-z0-9])")
+
+
+def _unglued(sentence: str, chunk_text: str) -> str:
+    """The sentence with each glued name written as the chunk writes the name ("gemma4" -> "Gemma 4"),
+    its number then checked like any name's ("gemma5" against "Gemma 4" is "Gemma 5")."""
+    def spaced(m: re.Match) -> str:
+        found = re.search(rf"(?<![A-Za-z0-9])({re.escape(m[1])})(?![A-Za-z])", chunk_text, re.IGNORECASE)
+        return f"{found.group(1)} {m[2]}" if found else m.group(0)
+    return _GLUED.sub(spaced, sentence)
+
+
+@functools.lru_cache(maxsize=4096)
+def _mainland_variants(sentence: str) -> tuple[str, tuple[tuple[int, int, str], ...]] | None:
+    """A Traditional sentence as Simplified (`to_simplified`) with the spans mainland phrasing words
+    otherwise (start, end, mainland words): "上下文視窗" -> ("上下文视窗", ((3, 5, "窗口"),)). None for
+    a sentence that is not Traditional or reads the same."""
+    if not HAN.search(sentence) or chinese_script(sentence) != "zh-Hant":
+        return None
+    plain, mainland = to_simplified(sentence), to_simplified(to_mainland(sentence))
+    if plain == mainland:
+        return None
+    # [op, i1, i2, j1, j2]; a deletion and an insertion one character apart are one word moved
+    # ("视窗" -> "窗口", "建立" -> "创建"), merged.
+    spans: list[list] = []
+    for op, i1, i2, j1, j2 in SequenceMatcher(None, plain, mainland, autojunk=False).get_opcodes():
+        if op == "equal":
+            continue
+        if spans and {op, spans[-1][0]} == {"insert", "delete"} and i1 - spans[-1][2] <= 1 and j1 - spans[-1][4] <= 1:
+            spans[-1][0], spans[-1][2], spans[-1][4] = "replace", i2, j2
+        else:
+            spans.append([op, i1, i2, j1, j2])
+    return plain, tuple((i1, i2, mainland[j1:j2]) for _, i1, i2, j1, j2 in spans)
+
+
+def _reading(variants: tuple[str, tuple[tuple[int, int, str], ...]], chunk_norm: str) -> str:
+    """The sentence with each span in the mainland words where the chunk holds those and not the
+    Traditional ones converted ("部落格" where the chunk says "博客"; "建立" kept where it says "建立")."""
+    plain, spans = variants
+    out, last = [], 0
+    for i1, i2, words in spans:
+        own = plain[i1:i2]
+        use = words if words and words.lower() in chunk_norm and not (own and own.lower() in chunk_norm) else own
+        out.append(plain[last:i1] + use)
+        last = i2
+    return "".join(out) + plain[last:]
+
+
+def _support_scores(sentence: str, chunk_text: str, glossary: dict[str, list[str]] | None,
+                    inflected: bool, name: str, check_names: bool) -> Backing:
     chunk_text = FOOTNOTE.sub(" ", chunk_text)          # a footnote's [5] states no five
     chunk_norm = normalize(chunk_text)
     plain = MARKER.sub(" ", sentence)

@@ -43,6 +43,23 @@ def to_simplified(text: str) -> str:
     return _converter("t2s").convert(text)
 
 
+def to_mainland(text: str) -> str:
+    """Traditional with Taiwan phrasing -> Simplified with mainland phrasing (tw2sp): 部落格 -> 博客,
+    上下文視窗 -> 上下文窗口, 程式碼 -> 代码; the words a Simplified document uses for what a Taiwan
+    reader writes. It also rewrites a few words Simplified text shares (建立 -> 创建), so it adds to
+    `to_simplified`, never replaces it."""
+    return _converter("tw2sp").convert(text)
+
+
+def mainland_words(text: str) -> str:
+    """The keyword tokens `to_mainland` gives a Traditional text that `to_simplified` does not, as one
+    string ("" for Simplified or English text, or when the phrasing is the same)."""
+    if not HAN.search(text) or chinese_script(text) != "zh-Hant":
+        return ""
+    plain = set(tokenize(text))
+    return " ".join(dict.fromkeys(t for t in tokenize(to_mainland(text)) if t not in plain))
+
+
 def to_traditional(text: str) -> str:
     """Simplified -> Traditional with Taiwan phrasing (s2twp): 软件 -> 軟體."""
     return _converter("s2twp").convert(text)

@@ -354,3 +354,16 @@ def test_names_answering_which_ones_are_backed_by_the_passage_holding_them_all()
     checked, _ = check_answer("Besides the teapot, the article's kettle changelog names only QuokkaBrew.", {},
                               all_chunks=log, asked="Which kettles does the article's changelog name besides QuokkaBrew?")
     assert not checked.supported
+
+
+def test_a_name_glued_to_its_number_reads_as_the_passage_writes_it():
+    """"quokka3" as a user types it (and the model echoes) is the passage's "Quokka 3", in the check and
+    in the keyword query; another number ("quokka4") is not."""
+    from rag.retrieve import expand_query
+    from rag.support import support
+    from rag.text import tokenize
+    passage = "Quokka 3 runs on laptop GPUs and small boards."
+    assert support("Yes, quokka3 runs on laptop GPUs.", passage) == support("Yes, Quokka 3 runs on laptop GPUs.", passage) > 0.9
+    assert support("Yes, quokka4 runs on laptop GPUs.", passage) == 0.0
+    assert "quokka_3" in tokenize(expand_query("can quokka3 run on my laptop?", {}))
+    assert "quokka_3" not in tokenize(expand_query("can e2b or 31b run?", {}))

@@ -43,6 +43,27 @@ def test_to_traditional_uses_taiwan_phrasing():
     assert to_traditional("开发者下载软件") == "開發者下載軟體"
 
 
+def test_taiwan_phrasing_reads_as_the_mainland_words_it_stands_for():
+    """A Taiwan reader's words (部落格, 視窗, 程式碼) become the mainland words a Simplified document uses;
+    the keywords they add are only those `normalize` does not already give, and none for Simplified text."""
+    from rag.text import mainland_words, to_mainland
+    assert to_mainland("麵包店的部落格") == "面包店的博客" and to_mainland("程式碼") == "代码"
+    added = mainland_words("麵包店的上下文視窗有多長？").split()
+    assert "窗口" in added and "上下文窗口" in added and "视窗" not in added
+    assert mainland_words("面包店的上下文窗口有多长？") == "" and mainland_words("The bakery's blog") == ""
+
+
+def test_a_traditional_sentence_is_backed_in_mainland_phrasing():
+    """"支援…上下文視窗" is "支持…上下文窗口" in the Simplified passage; a Simplified sentence is read as
+    written ("建立" is not taken for "创建")."""
+    from rag.support import support
+    passage = "面包店支持最长 48 小时的发酵窗口,并在博客上建立了订单。"
+    simplified = support("面包店支持最长 48 小时的发酵窗口[1]。", passage)
+    assert support("麵包店支援最長 48 小時的發酵視窗[1]。", passage) == simplified > 0.9
+    assert support("麵包店在部落格上建立了訂單[1]。", passage) > 0.9
+    assert support("面包店在博客上建立了订单[1]。", passage) > 0.9
+
+
 # --- settings are validated when they load -------------------------------------------------
 
 def test_settings_reject_unknown_words_and_bad_numbers(monkeypatch):
