@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from .attribution import uncredited
-from .support import holds_names, key_terms, name_numbers, names_in, rank_support, support, support_scores
+from .support import holds_names, key_terms, name_numbers, name_word, names_in, rank_support, support, support_scores
 from .text import HAN_CHARS, MARKER, sentence_spans
 
 # Text that may still grow into a marker: hold it back while streaming.
@@ -148,9 +148,9 @@ def check_answer(text: str, chunk_for: dict[int, str], threshold: float = SUPPOR
     naming two or more names the question does not, all held by one chunk that backs no fewer of its
     words than `support` asks of numbers and names, is backed by that chunk: its claim is the names,
     its other words restate the question ("The article cites several models from the releases log,
-    including TranslateGemma and MedGemma"). A sentence no chunk backs whose list holds an item named
-    nowhere in the chunks ("…, MedGemma, and Gemini 3 Pro") is kept without that item when the rest is
-    backed. Returns the repaired text and the markers it added (display n -> key in `all_chunks`)."""
+    including TranslateGemma and MedGemma"). A sentence no chunk backs whose list holds an item a chunk
+    does not name ("…, MedGemma, and Gemini 3 Pro" against the release log) is kept without that item
+    when that chunk, or another, backs the rest. Returns the repaired text and the markers it added (display n -> key in `all_chunks`)."""
     all_chunks = all_chunks or {}
     # A run of bare markers ("[9][40] [9][41] [9][42] …", a reply that fell into numbering the
     # passages until its token limit) carries no claim and reads as noise; so does a marker the
@@ -338,7 +338,7 @@ _SHORT_ITEM = 4               # words of an item of a list, not of the clause th
 def without_items(sentence: str, names: list[str]) -> str | None:
     """`sentence` (its markers dropped) without the list items that hold one of `names` and
     little else ("including TranslateGemma, MedGemma, and Gemini 3 Pro" without "gemini", "pro":
-    "including TranslateGemma, and MedGemma"); None when no such item is found, or the list
+    "including TranslateGemma and MedGemma"); None when no such item is found, or the list
     would keep no item after its first."""
     if not names:
         return None
@@ -365,13 +365,14 @@ def without_items(sentence: str, names: list[str]) -> str | None:
 
 
 def _only_names(item: str, names: list[str]) -> bool:
+    """The item holds one of `names` and, beside names and numbers, at most `_ITEM_WORDS` words."""
     low = item.lower()
-    held = [n for n in names if re.search(rf"(?<![a-z0-9]){re.escape(n)}(?:e?s)?(?![a-z0-9])", low)]
+    held = [n for n in names if re.search(name_word(n), low)]
     if not held:
         return False
     rest = low
     for n in held:
-        rest = re.sub(rf"(?<![a-z0-9]){re.escape(n)}(?:e?s)?(?![a-z0-9])", " ", rest)
+        rest = re.sub(name_word(n), " ", rest)
     words = re.findall(r"[a-z]+", rest)
     return len(words) <= _ITEM_WORDS and len(re.findall(f"[{HAN_CHARS}]", rest)) <= 2
 

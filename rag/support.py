@@ -130,9 +130,13 @@ def names_in(sentence: str) -> dict[str, bool]:
     return {n: strict for n, strict in out.items() if n not in _NO_NAMES}
 
 
+def name_word(name: str) -> str:
+    """The pattern of a normalized name as a word of lower-case text, a plural allowed (not "pro" in "provide")."""
+    return rf"(?<![a-z0-9]){re.escape(name)}(?:e?s)?(?![a-z0-9])"
+
+
 def _holds_name(name: str, text_norm: str, glossary: dict[str, list[str]]) -> bool:
-    return bool(re.search(rf"(?<![a-z0-9]){re.escape(name)}(?:e?s)?(?![a-z0-9])", text_norm)) \
-        or any(r.lower() in text_norm for r in glossary.get(name, ()))
+    return bool(re.search(name_word(name), text_norm)) or any(r.lower() in text_norm for r in glossary.get(name, ()))
 
 
 def holds_names(names: list[str], text: str, glossary: dict[str, list[str]] | None = None) -> bool:
