@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from .attribution import uncredited
-from .support import holds_names, key_terms, name_numbers, name_word, names_in, rank_support, support, support_scores
+from .support import key_terms, name_numbers, name_word, names_in, names_lacking, rank_support, support, support_scores
 from .text import HAN_CHARS, MARKER, sentence_spans
 
 # Text that may still grow into a marker: hold it back while streaming.
@@ -237,7 +237,7 @@ def check_answer(text: str, chunk_for: dict[int, str], threshold: float = SUPPOR
         added = [n for n in names_in(uncredited(MARKER.sub(" ", sentence))) if n not in asked_names]
         if len(added) < 2:
             return None
-        return next((key for key, t in all_chunks.items() if holds_names(added, t, glossary)
+        return next((key for key, t in all_chunks.items() if not names_lacking(added, t, glossary)
                      and support_scores(sentence, t, glossary, check_names=True).words), None)
 
     def backed(sentence: str) -> int | None:
@@ -250,7 +250,7 @@ def check_answer(text: str, chunk_for: dict[int, str], threshold: float = SUPPOR
         held = names_in(uncredited(MARKER.sub(" ", sentence)))
         tried = set()
         for t in all_chunks.values():
-            shorter = without_items(sentence, [n for n in held if not holds_names([n], t, glossary)])
+            shorter = without_items(sentence, names_lacking(list(held), t, glossary))
             if shorter is None or shorter in tried:
                 continue
             tried.add(shorter)

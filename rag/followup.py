@@ -88,23 +88,24 @@ def resolve(question: str, history, search: Callable) -> tuple[str, object]:
     if not history:
         return question, search(question)
     if refers_back(question):
-        for previous in _followed(history):
-            together = joined(question, previous)
-            retrieval = search(together, also=question)
-            if retrieval.relevant:
-                return together, retrieval
         # The previous question may be what fails (a refused turn naming something the
         # documents lack): the question's own words decide then.
-        return question, search(question)
+        return _continued(question, history, search) or (question, search(question))
     alone = search(question)
     if alone.relevant or alone.unknown_names:
         return question, alone
+    return _continued(question, history, search) or (question, alone)
+
+
+def _continued(question: str, history, search: Callable) -> tuple[str, object] | None:
+    """The question joined to the first of `_followed` whose search finds something relevant, its own
+    words fused in; None when none does."""
     for previous in _followed(history):
         together = joined(question, previous)
         retrieval = search(together, also=question)
         if retrieval.relevant:
             return together, retrieval
-    return question, alone
+    return None
 
 
 def _followed(history) -> list[str]:

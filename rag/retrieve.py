@@ -20,7 +20,8 @@ from .evidence import asked_terms
 from .bridge import build as build_bridge
 from .profile import load as load_profile
 from .store import IndexData
-from .text import HAN, LANGUAGE_WORDS, detect_language, mainland_words, normalize, to_mainland, to_simplified, tokenize
+from .text import (GLUED_NUMBER, HAN, LANGUAGE_WORDS, detect_language, mainland_words, normalize, to_mainland,
+                   to_simplified, tokenize)
 from .types import Hit, file_stem
 
 
@@ -56,7 +57,7 @@ def expand_query(question: str, glossary: dict[str, list[str]], cross: bool = Tr
     words = re.findall(r"[a-z][a-z\-]+", question.lower())
     extra = [zh for w in words for zh in glossary.get(w, [])]
     # "gemma4" as users type it is also looked up as the documents write it, "gemma 4".
-    extra += [f"{m[1]} {m[2]}" for m in re.finditer(r"(?<![a-z0-9])([a-z]{2,})(\d+(?:\.\d+)?)(?![a-z0-9.])", question.lower())]
+    extra += [f"{m[1]} {m[2]}" for m in GLUED_NUMBER.finditer(question.lower())]
     simplified = normalize(question)
     extra += [t for key, terms in glossary.items() if not key.isascii() and key in simplified for t in terms]
     if cross and hasattr(glossary, "english_for"):

@@ -11,8 +11,8 @@ from difflib import SequenceMatcher
 from typing import NamedTuple
 
 from .attribution import uncredited
-from .text import (FOOTNOTE, HAN, HAN_CHARS, LANGUAGE_WORDS, MARKER, STOPWORDS, chinese_script, normalize, to_mainland,
-                   to_simplified, tokenize)
+from .text import (FOOTNOTE, GLUED_NUMBER, HAN, HAN_CHARS, LANGUAGE_WORDS, MARKER, STOPWORDS, is_traditional, normalize,
+                   to_mainland, to_simplified, tokenize)
 
 
 def key_terms(text: str) -> set[str]:
@@ -139,10 +139,10 @@ def _holds_name(name: str, text_norm: str, glossary: dict[str, list[str]]) -> bo
     return bool(re.search(name_word(name), text_norm)) or any(r.lower() in text_norm for r in glossary.get(name, ()))
 
 
-def holds_names(names: list[str], text: str, glossary: dict[str, list[str]] | None = None) -> bool:
-    """`text` holds every one of `names` (normalized, from `names_in`), as `_names_missing` reads them."""
+def names_lacking(names: list[str], text: str, glossary: dict[str, list[str]] | None = None) -> list[str]:
+    """Those of `names` (normalized, from `names_in`) that `text` does not hold, as `_names_missing` reads them."""
     text_norm = normalize(text)
-    return all(_holds_name(n, text_norm, glossary or _NO_GLOSSARY) for n in names)
+    return [n for n in names if not _holds_name(n, text_norm, glossary or _NO_GLOSSARY)]
 
 
 def _names_missing(sentence: str, chunk_norm: str, glossary: dict[str, list[str]]) -> bool:
@@ -200,16 +200,14 @@ def support_scores(sentence: str, chunk_text: str, glossary: dict[str, list[str]
     ranking (`rank_support`: a question's words against a sentence, too) does not. A Traditional
     sentence is read in mainland phrasing where the chunk uses it ("部落格" as the chunk's "博客",
     `text.to_mainland`)."""
+    chunk_text = FOOTNOTE.sub(" ", chunk_text)          # a footnote's [5] states no five
+    chunk_norm = normalize(chunk_text)
     variants = _mainland_variants(sentence)
     if variants is not None:
-        sentence = _reading(variants, normalize(FOOTNOTE.sub(" ", chunk_text)))
-    if _GLUED.search(sentence):
+        sentence = _reading(variants, chunk_norm)
+    if GLUED_NUMBER.search(sentence):
         sentence = _unglued(sentence, chunk_text)
-    return _support_scores(sentence, chunk_text, glossary, inflected, name, check_names)
-
-
-# A name glued to its number as users type it: "gemma4", "llama3.1" (not "E2B", "31B" or "9to5Google").
-_GLUED = re.compile(r"(?<![A-Za-z0-9])([A-Za-z]{2,})(\d+(?:\.\d+)?)(?![A-Za-z0-9])")
+    return _support_scores(sentence, chunk_text, chunk_norm, glossary, inflected, name, check_names)
 
 
 def _unglued(sentence: str, chunk_text: str) -> str:
@@ -218,7 +216,7 @@ def _unglued(sentence: str, chunk_text: str) -> str:
     def spaced(m: re.Match) -> str:
         found = re.search(rf"(?<![A-Za-z0-9])({re.escape(m[1])})(?![A-Za-z])", chunk_text, re.IGNORECASE)
         return f"{found.group(1)} {m[2]}" if found else m.group(0)
-    return _GLUED.sub(spaced, sentence)
+    return GLUED_NUMBER.sub(spaced, sentence)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -226,7 +224,7 @@ def _mainland_variants(sentence: str) -> tuple[str, tuple[tuple[int, int, str], 
     """A Traditional sentence as Simplified (`to_simplified`) with the spans mainland phrasing words
     otherwise (start, end, mainland words): "上下文視窗" -> ("上下文视窗", ((3, 5, "窗口"),)). None for
     a sentence that is not Traditional or reads the same."""
-    if not HAN.search(sentence) or chinese_script(sentence) != "zh-Hant":
+    if not is_traditional(sentence):
         return None
     plain, mainland = to_simplified(sentence), to_simplified(to_mainland(sentence))
     if plain == mainland:
@@ -257,10 +255,9 @@ def _reading(variants: tuple[str, tuple[tuple[int, int, str], ...]], chunk_norm:
     return "".join(out) + plain[last:]
 
 
-def _support_scores(sentence: str, chunk_text: str, glossary: dict[str, list[str]] | None,
+def _support_scores(sentence: str, chunk_text: str, chunk_norm: str, glossary: dict[str, list[str]] | None,
                     inflected: bool, name: str, check_names: bool) -> Backing:
-    chunk_text = FOOTNOTE.sub(" ", chunk_text)          # a footnote's [5] states no five
-    chunk_norm = normalize(chunk_text)
+    """`support_scores` of a sentence as read against this chunk (its footnote marks dropped, and normalized)."""
     plain = MARKER.sub(" ", sentence)
     values = _number_values(chunk_norm)
     named = set(name_numbers(name).split())

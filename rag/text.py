@@ -51,10 +51,19 @@ def to_mainland(text: str) -> str:
     return _converter("tw2sp").convert(text)
 
 
+def is_traditional(text: str) -> bool:
+    """The text holds Chinese characters, and in Traditional script (`chinese_script`)."""
+    return bool(HAN.search(text)) and chinese_script(text) == "zh-Hant"
+
+
+# A name glued to its number as users type it: "gemma4", "llama3.1" (not "E2B", "31B" or "9to5Google").
+GLUED_NUMBER = re.compile(r"(?<![A-Za-z0-9])([A-Za-z]{2,})(\d+(?:\.\d+)?)(?![A-Za-z0-9])")
+
+
 def mainland_words(text: str) -> str:
     """The keyword tokens `to_mainland` gives a Traditional text that `to_simplified` does not, as one
     string ("" for Simplified or English text, or when the phrasing is the same)."""
-    if not HAN.search(text) or chinese_script(text) != "zh-Hant":
+    if not is_traditional(text):
         return ""
     plain = set(tokenize(text))
     return " ".join(dict.fromkeys(t for t in tokenize(to_mainland(text)) if t not in plain))
