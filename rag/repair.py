@@ -33,8 +33,8 @@ from .followup import refers_back
 from .llm import GenStats
 from .shaping import Shaper
 from .support import key_terms, rank_support, stem
-from .text import (FOOTNOTE_RUN, HAN, MARKER, detect_language, normalize, sentence_spans, singular, to_simplified,
-                   to_traditional, tokenize)
+from .text import (FOOTNOTE_RUN, GLUED_NUMBER, HAN, MARKER, detect_language, normalize, sentence_spans, singular,
+                   to_simplified, to_traditional, tokenize)
 from .types import Answer
 
 
@@ -452,7 +452,9 @@ def _plain(text: str) -> str:
 
 
 def _words(text: str) -> set[str]:
-    return {singular(t) for t in key_terms(to_simplified(text))}
+    """The key terms of a draft or a question, a name as users glue it ("gemma4") read as the answer
+    writes it ("Gemma 4")."""
+    return {singular(t) for t in key_terms(GLUED_NUMBER.sub(r"\1 \2", to_simplified(text)))}
 
 
 # A draft that opens with a yes or a no, and what follows it.

@@ -209,6 +209,9 @@ def test_bare_yes_no_tells_an_echo_from_a_claim():
     assert asked("An entry point to what, exactly[2]?", "An entry point for developers. An entry point to what, exactly?") == ""
     assert asked("介绍是在发布记录的日期之前[1]。", "介绍是在发布记录的日期之前还是之后？") == ""
     assert asked("介绍是在发布记录的日期之后，4 月初[1]。", "介绍是在发布记录的日期之前还是之后？") is None
+    # a name glued as users type it is the name the answer writes apart
+    assert asked("Yes, you can run Kettle 3 on your laptop.", "can i run kettle3 on my laptop?") == "Yes."
+    assert asked("是的，Kettle 3 跟高通合作。", "kettle3 有没有跟高通合作？") == "是的。"
 
 
 TEMPLATED = ("The quokka kettle is sold in these cities: \n"
