@@ -96,7 +96,10 @@ class Assistant:
 
     def build_context(self, question: str, language: str, hits: list[Hit], history: list[Turn],
                       evidence: tuple[int, str] | None = None) -> Context:
-        return self.context.build(question, language, hits, history, evidence)
+        # The model reads the question with its typing slips written right (rag/spelling.py): it does not
+        # take "树梅派" for the 树莓派 (Raspberry Pi) of a passage, as retrieval does not.
+        spelled, _ = self.retriever.speller.corrected(question)
+        return self.context.build(spelled, language, hits, history, evidence)
 
     def chunk_pieces(self, positions: list[int]) -> list[str]:
         return self.context.chunk_pieces(positions)

@@ -18,7 +18,9 @@ from .config import Settings
 from .attribution import index_names
 from .evidence import asked_terms
 from .bridge import build as build_bridge
+from .bridge import dictionary_path
 from .profile import load as load_profile
+from .spelling import Speller
 from .store import IndexData
 from .text import (GLUED_NUMBER, HAN, LANGUAGE_WORDS, detect_language, mainland_words, normalize, to_mainland,
                    to_simplified, tokenize)
@@ -303,6 +305,9 @@ class Retriever:
         terms = load_glossary(self.profile.glossary) if self.profile.glossary else {}
         # `glossary`: the cross-language bridge (rag/bridge.py), the term list merged in
         self.glossary = build_bridge(frozenset(self.vocab), terms) if settings.bridge else terms
+        # Words a typing slip may stand for: the index's, and the Chinese words the bridge and the term list reach.
+        reached = set(getattr(self.glossary, "reverse", {})) | {w for w in terms if not w.isascii()}
+        self.speller = Speller(self.vocab, reached, dictionary_path() if settings.spelling else None)
         self._word_sets: dict[int, set[str]] = {}
         # Each document's file name read as a name and a version ("GPL-3.txt": gpl, 3), for questions that
         # name the document they ask about ("Under GPLv3, …").
@@ -358,8 +363,10 @@ class Retriever:
             # phrasing ("上下文視窗" as "上下文窗口"), and its keywords gain the mainland words.
             traditional = detect_language(query) == "zh-Hant"
             mainland = mainland_words(query) if traditional else ""
-            keyword_query = expand_query(query + (" " + mainland if mainland else ""), lexicon)
-            dense_query = to_mainland(query) if traditional else query
+            # A typing slip is searched as the word it stands for; the words as typed stay in the keyword query.
+            spelled, fixes = self.speller.corrected(query)
+            keyword_query = expand_query(" ".join([query, mainland, *fixes]).strip(), lexicon)
+            dense_query = to_mainland(spelled) if traditional else spelled
             vector = self.embed(dense_query) if mode in ("hybrid", "dense") and self.data.chunks else None
             asked = vector if turn == 0 else asked        # the question's own embedding, for `within`
             dense = self.nearest(vector, n) if vector is not None else []

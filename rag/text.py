@@ -200,6 +200,11 @@ def _jieba():
     return jieba
 
 
+def han_words(text: str) -> list[str]:
+    """jieba's words of a Chinese text, in order (the corpus's own words known)."""
+    return list(_jieba().cut(text))
+
+
 def parts_of_speech(text: str) -> list[tuple[str, str]]:
     """jieba's words of a Chinese text with their part-of-speech tags ("n" noun, "v" verb, "r" pronoun,
     "eng" a Latin word), the corpus's own words known."""
