@@ -226,6 +226,7 @@ CREDITS = {
 # An English evidence sentence stated to a Chinese asker as the document's own words (rag/repair.py),
 # when the model would not answer in Chinese; no word the Traditional stream would convert (文件 -> 檔案).
 ORIGINAL_WORDS = {
+    "en": "In the document's words: “{sentence}”[{n}].",
     "zh-Hans": "原文：“{sentence}”[{n}]。",
     "zh-Hant": "原文：「{sentence}」[{n}]。",
 }

@@ -16,6 +16,7 @@ again with that document's best sentence quoted; one asking what a term means, a
 sentence defining it says, is answered again with that sentence quoted."""
 from __future__ import annotations
 
+import copy
 import dataclasses
 import re
 import threading
@@ -94,6 +95,10 @@ class Repair:
             and not P.says_no_answer(history[-1].answer)
         kind = question_kind(q.text) or (question_kind(q.standalone) if q.standalone != q.text else None)
         if not unsupported_draft and not echo and not templated and not repeated and kind is None:
+            # A no in the question's own words ("The licence does not cost anything.") says nothing
+            # the passage can be seen to hold: the evidence sentence is shown after it.
+            if not answer.refused and negated_echo(answer.answer, q):
+                return self._quoted_after(q, shaper, answer) or answer
             return answer
         if repeated:
             evidence = self.evidence_for(dataclasses.replace(q, standalone=q.text)) or self.evidence_for(q)
@@ -304,6 +309,26 @@ class Repair:
         candidate = self.assembler.answer(q, shaper)
         return None if candidate.refused else candidate
 
+    def _quoted_after(self, q: Question, shaper: Shaper, answer: Answer) -> Answer | None:
+        """The answer with the evidence sentence after it, as the document's own words, when one
+        holds enough of the question's words (and not only them) and the answer does not quote it."""
+        evidence = self.evidence_for(q)
+        if evidence is None or self._own_score(q, evidence) < _STATED_SCORE \
+                or _echoed(_words(evidence.sentence), q) or self._cut_at_start(evidence):
+            return None
+        n = next((m for m, p in q.context.numbering.items() if p == evidence.key), None)
+        sentence = _quotable(evidence.sentence)
+        if n is None or (not _in_language(sentence, q) and q.language == "en") \
+                or _plain(sentence)[:40] in _plain(answer.answer):
+            return None
+        shaper = copy.deepcopy(shaper)
+        shaper.shown = shaper.shown.rstrip()
+        shaper.feed(("\n\n" if q.language == "en" else "")
+                    + P.ORIGINAL_WORDS[q.language].format(sentence=sentence, n=n))
+        shaper.flush()
+        candidate = self.assembler.answer(q, shaper)
+        return None if candidate.refused else candidate
+
     def _cut_at_start(self, evidence: Evidence) -> bool:
         """The sentence opens its chunk, and the chunk opens inside a sentence of its document:
         quoted alone it may say the opposite ("Contributor be liable to You for damages" from
@@ -411,6 +436,16 @@ def bare_yes_no(draft: str, q: Question) -> str | None:
     return head if head[-1] in "。.!！" else head + ("。" if HAN.search(head) else ".")
 
 
+def negated_echo(draft: str, q: Question) -> bool:
+    """The draft is the question's own words with a negation the question lacks ("The copyright
+    license does not cost anything." after "Does the copyright license cost anything?"): a no that
+    names nothing the passage says."""
+    plain = to_simplified(MARKER.sub("", draft)).strip()
+    said = _words(_NEGATION.sub("", plain))
+    return bool(said) and bool(_negations(plain) - _negations(to_simplified(q.text))) \
+        and len(sentence_spans(plain)) <= 1 and said <= _asked(q)
+
+
 def _restated(draft: str, q: Question) -> bool:
     """The draft holds nothing but the question's own words, with no negation of its own: a yes-or-no
     question put as a statement ("The Work provided with any warranty." after "Is the Work provided with
@@ -422,6 +457,8 @@ def _restated(draft: str, q: Question) -> bool:
         return False
     if _negations(plain) - _negations(to_simplified(q.text)):
         return False                  # "... does not cost anything" answers "Does ... cost anything?"
+    if plain.endswith(("?", "？")):
+        return _echoed(said, q)       # the question asked back in other words ("并不只是" for "不只是")
     return said <= _asked(q)
 
 

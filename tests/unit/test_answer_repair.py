@@ -120,6 +120,34 @@ def test_an_echo_stays_when_the_sentence_only_repeats_the_question_too(make_assi
     assert answer.answer.startswith("Yes, the first quokka kettle was released on March 3, 2026 by Quokka Labs")
 
 
+def test_a_no_in_the_questions_own_words_is_followed_by_the_sentence(make_assistant):
+    assistant = make_assistant("The quokka kettle did not go on sale outside Perth[1].")
+    answer = assistant.ask("Did the quokka kettle go on sale outside Perth?")
+    assert len(assistant.llm.prompts) == 1 and not answer.refused
+    assert answer.answer == ("The quokka kettle did not go on sale outside Perth[1].\n\n"
+                             "In the document's words: “The quokka kettle went on sale in early May 2026 in Perth”[1].")
+
+
+def test_a_no_with_a_claim_of_its_own_is_kept_as_it_is(make_assistant):
+    assistant = make_assistant("The quokka kettle did not go on sale outside Perth; it sold in early May[1].")
+    answer = assistant.ask("Did the quokka kettle go on sale outside Perth?")
+    assert answer.answer == "The quokka kettle did not go on sale outside Perth; it sold in early May[1]."
+
+
+def test_negated_echo_is_a_no_in_the_questions_words():
+    from rag.assemble import Question
+    from rag.repair import negated_echo
+
+    def said(draft, question):
+        return negated_echo(draft, Question(question, "en", question))
+    assert said("The license does not cost anything[1].", "Does the license cost anything?")
+    assert said("这个许可证没有专利授权[1]。", "这个许可证有专利授权吗？")
+    assert not said("The license does not cost anything; it is royalty-free[1].", "Does the license cost anything?")
+    assert not said("The license costs nothing at all.", "Does the license cost nothing at all?")   # no negation of its own
+    assert not said("No.", "Does the license cost anything?")                                     # a bare no: repaired elsewhere
+    assert not said("It is not. The license costs nothing.", "Does the license cost anything?")   # two sentences
+
+
 def test_a_sentence_a_chunk_cut_in_two_is_not_stated(make_assistant):
     # "Contributor be liable to You for damages" is the end of "In no event ... shall any
     # Contributor be liable": quoted alone it says the opposite.
@@ -208,6 +236,8 @@ def test_bare_yes_no_tells_an_echo_from_a_claim():
     # any question asked back, or answered with one of its own choices, is an echo too
     assert asked("An entry point to what, exactly[2]?", "An entry point for developers. An entry point to what, exactly?") == ""
     assert asked("介绍是在发布记录的日期之前[1]。", "介绍是在发布记录的日期之前还是之后？") == ""
+    assert asked("文章说 Google 并不只是让人下载模型，那企业可以拿它来做什么[1]？",
+                 "文章说 Google 不只是让人下载模型，那企业可以拿它来做什么？") == ""   # asked back in other words
     assert asked("介绍是在发布记录的日期之后，4 月初[1]。", "介绍是在发布记录的日期之前还是之后？") is None
     # a name glued as users type it is the name the answer writes apart
     assert asked("Yes, you can run Kettle 3 on your laptop.", "can i run kettle3 on my laptop?") == "Yes."
