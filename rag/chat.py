@@ -146,7 +146,8 @@ class Assistant:
         """(standalone question, retrieval) for a question after `history` (see followup)."""
         k = k or self.settings.k
         started = time.perf_counter()
-        standalone, retrieval = resolve(question, history,
+        spelled, _ = self.retriever.speller.corrected(question)      # looked up with its typing slips written right
+        standalone, retrieval = resolve(spelled, history,
                                         lambda query, also=None: self.retriever.search(query, k, also=also))
         retrieval.seconds = time.perf_counter() - started
         return standalone, retrieval

@@ -1,9 +1,9 @@
-"""Typing slips in a question, read as the words the index holds, for retrieval only: an English
-word one edit from an index word and in no dictionary ("laptp" -> "laptop"), and a Chinese
+"""Typing slips in a question, read as the words the index holds: an English word in lower case one
+edit from an index word and in no dictionary ("laptp" -> "laptop"), and a Chinese
 homophone slip of a pinyin input method, one character off a known word that sounds the same
 ("树梅派" -> "树莓派", "合做" -> "合作"). The known words are the index's own and those the
-bridge reaches (rag/bridge.py: CC-CEDICT words whose English the index holds). The question the
-model reads and the out-of-scope check keep the user's own words."""
+bridge reaches (rag/bridge.py: CC-CEDICT words whose English the index holds). The corrected
+question is what retrieval searches and the model reads; the answer names it as the question looked up."""
 from __future__ import annotations
 
 import functools
@@ -98,13 +98,15 @@ class Speller:
         out = []
         for typed in dict.fromkeys(_LATIN_WORD.findall(question)):
             word = typed.lower()
-            if len(word) < MIN_ENGLISH or word in self.vocab_en or word in STOPWORDS or self._spelled_right(word):
+            # A capitalised word may be a name the documents lack ("Claude" is one letter off "clause"):
+            # the out-of-scope check judges it as typed.
+            if word != typed or len(word) < MIN_ENGLISH or word in self.vocab_en or word in STOPWORDS \
+                    or self._spelled_right(word):
                 continue
             found = {w for key in _deletions(word) | {word} for w in self._by_deletion.get(key, ())
                      if one_edit(word, w)}
             if len(found) == 1:
-                right = found.pop()
-                out.append((typed, right.capitalize() if typed[:1].isupper() else right))
+                out.append((typed, found.pop()))
         return out
 
     def _spelled_right(self, word: str) -> bool:

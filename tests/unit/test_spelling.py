@@ -57,7 +57,8 @@ def test_words_spelled_right_are_left_alone(speller):
 def test_an_english_slip_is_read_as_the_index_word_one_edit_away(speller):
     assert speller.corrections("can i run it on my laptp?") == [("laptp", "laptop")]
     assert speller.corrections("what about the warrenty?") == [("warrenty", "warranty")]
-    assert speller.corrections("Ketlte sizes") == [("Ketlte", "Kettle")]      # swapped letters, capital kept
+    assert speller.corrections("ketlte sizes") == [("ketlte", "kettle")]      # swapped letters
+    assert speller.corrections("Ketlte sizes") == []          # a capitalised word may be a name the documents lack
     assert speller.corrections("my laptoop") == [("laptoop", "laptop")]       # a letter too many
 
 
@@ -69,3 +70,20 @@ def test_one_edit():
     assert one_edit("laptp", "laptop") and one_edit("laptop", "laptp")
     assert one_edit("ketlte", "kettle") and one_edit("warrenty", "warranty")
     assert not one_edit("lapt", "laptop") and not one_edit("kettle", "kettle") and not one_edit("kettel", "ketlte")
+
+
+def test_the_answer_names_the_question_as_looked_up_and_the_model_reads_it(note_assistant):
+    from tests.fakes import FakeChatModel
+
+    class Recording(FakeChatModel):
+        prompts = []
+
+        def generate(self, prompt, max_tokens, stats):
+            self.prompts.append(prompt)
+            yield from super().generate(prompt, max_tokens, stats)
+    llm = Recording("The quokka kettle went on sale in Perth [1].")
+    assistant = note_assistant("# Quokka kettle\n\nThe quokka kettle went on sale in early May 2026 in Perth.\n", llm)
+    answer = assistant.ask("where did the quokka ketle go on sale?")
+    assert answer.standalone_question == "where did the quokka kettle go on sale?"
+    assert "where did the quokka kettle go on sale?" in llm.prompts[-1]
+    assert answer.question == "where did the quokka ketle go on sale?"
