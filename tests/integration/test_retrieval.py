@@ -42,7 +42,7 @@ def test_odd_questions_get_a_message_or_a_refusal(assistant, question):
     assert a.refused
 
 
-@pytest.mark.parametrize("slip", ["Which devices can run Gemma 4, a Raspbery Pi too?", "Gemma 4 能在树梅派上运行吗？"])
+@pytest.mark.parametrize("slip", ["which devices can run gemma 4, a raspbery pi too?", "Gemma 4 能在树梅派上运行吗？"])
 def test_a_typing_slip_finds_what_the_right_spelling_finds(assistant, slip):
     hits = assistant.retriever.search(slip, 3).hits
     assert any("Raspberry Pi" in h.text for h in hits)
