@@ -9,9 +9,10 @@ from __future__ import annotations
 import functools
 import itertools
 import re
+import unicodedata
 from pathlib import Path
 
-from .text import HAN, HAN_CHARS, STOPWORDS, han_words, normalize
+from .text import HAN, HAN_CHARS, STOPWORDS, han_words, to_simplified, to_traditional
 
 _ENTRY = re.compile(r"^(\S+) (\S+) \[([^\]]*)\] /(.*)/\s*$")
 _SYLLABLE = re.compile(r"^([a-z]+?)[1-5]?$")
@@ -83,7 +84,7 @@ class Speller:
         """(as typed, as the index writes it) for each slip of the question, in order."""
         if not self.ready:
             return []
-        return self._english(question) + self._chinese(normalize(question))
+        return self._english(question) + self._chinese(unicodedata.normalize("NFKC", question))
 
     def corrected(self, question: str) -> tuple[str, list[str]]:
         """The question with its slips written right, and the right words (for the keyword query)."""
@@ -117,8 +118,12 @@ class Speller:
     # --- Chinese ---------------------------------------------------------------------
 
     def _chinese(self, text: str) -> list[tuple[str, str]]:
+        """Read in Simplified; a slip typed in Traditional ("樹梅派") is given as typed, its word in
+        Traditional ("樹莓派")."""
         out = []
-        for run in _HAN_RUN.findall(text):
+        for typed_run in _HAN_RUN.findall(text):
+            run = to_simplified(typed_run)
+            traditional = run != typed_run and len(run) == len(typed_run)
             words = han_words(run)
             bounds = list(itertools.accumulate(len(w) for w in words))
             starts = [0] + bounds[:-1]
@@ -135,7 +140,8 @@ class Speller:
                         continue
                     right = self._sounds_like(window)
                     if right is not None:
-                        out.append((window, right))
+                        out.append((typed_run[start:bounds[j]], to_traditional(right)) if traditional
+                                   else (window, right))
                         taken = bounds[j]
                         break
         return out

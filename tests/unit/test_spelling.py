@@ -41,6 +41,7 @@ def test_a_pinyin_slip_is_read_as_the_known_word_that_sounds_the_same(speller):
     assert speller.corrections("它能在树梅派上跑吗") == [("树梅派", "树莓派")]
     assert speller.corrections("有没有跟他们合做？") == [("合做", "合作")]
     assert speller.corrected("它能在树梅派上跑吗") == ("它能在树莓派上跑吗", ["树莓派"])
+    assert speller.corrected("它能在樹梅派上跑嗎") == ("它能在樹莓派上跑嗎", ["樹莓派"])     # typed in Traditional
 
 
 def test_words_spelled_right_are_left_alone(speller):
