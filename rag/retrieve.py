@@ -305,9 +305,10 @@ class Retriever:
         terms = load_glossary(self.profile.glossary) if self.profile.glossary else {}
         # `glossary`: the cross-language bridge (rag/bridge.py), the term list merged in
         self.glossary = build_bridge(frozenset(self.vocab), terms) if settings.bridge else terms
-        # Words a typing slip may stand for: the index's, and the Chinese words the bridge and the term list reach.
-        reached = set(getattr(self.glossary, "reverse", {})) | {w for w in terms if not w.isascii()}
-        self.speller = Speller(self.vocab, reached, dictionary_path() if settings.spelling else None)
+        # Words a typing slip may stand for: the index's, the term list's and the Chinese words the bridge reaches.
+        self.speller = Speller(self.vocab, set(getattr(self.glossary, "reverse", {})),
+                               dictionary_path() if settings.spelling else None,
+                               listed={w for w in terms if not w.isascii()})
         self._word_sets: dict[int, set[str]] = {}
         # Each document's file name read as a name and a version ("GPL-3.txt": gpl, 3), for questions that
         # name the document they ask about ("Under GPLv3, …").

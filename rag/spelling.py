@@ -62,12 +62,14 @@ class Speller:
     the index's English words. Without the dictionary (`path` None) nothing is corrected."""
 
     def __init__(self, vocab: set[str] | frozenset[str], bridged: set[str] | frozenset[str] = frozenset(),
-                 path: Path | None = None):
+                 path: Path | None = None, listed: set[str] | frozenset[str] = frozenset()):
+        """`vocab`: the index's keyword words; `bridged`: the Chinese words the bridge reaches; `listed`:
+        the corpus term list's Chinese words (安卓), trusted as the index's own."""
         self.ready = path is not None
         if not self.ready:
             return
         self.chars, self.words, self.dictionary_words, self.english = _dictionary(str(path))
-        self.index_zh = frozenset(w for w in vocab if HAN.search(w))
+        self.index_zh = frozenset(w for w in {*vocab, *listed} if HAN.search(w))
         known = self.index_zh | {w for w in bridged if HAN.search(w)}
         self.known_zh = frozenset(w for w in known if 2 <= len(w) <= max(WINDOWS) and all(HAN.match(c) for c in w))
         self.by_sound: dict[tuple[str, ...], list[str]] = {}

@@ -23,6 +23,10 @@ DICTIONARY = """\
 失 失 [shi1] /to lose/
 擔保 担保 [dan1 bao3] /to guarantee/to vouch for/to warrant/
 師從 师从 [shi1 cong2] /to study under (a teacher)/
+安卓 安卓 [An1 zhuo2] /Android (operating system)/
+安 安 [an1] /peace/
+桌 桌 [zhuo1] /table/
+卓 卓 [zhuo2] /outstanding/
 是 是 [shi4] /is/
 師 师 [shi1] /teacher/
 從 从 [cong2] /from/
@@ -61,6 +65,13 @@ def test_an_english_slip_is_read_as_the_index_word_one_edit_away(speller):
     assert speller.corrections("ketlte sizes") == [("ketlte", "kettle")]      # swapped letters
     assert speller.corrections("Ketlte sizes") == []          # a capitalised word may be a name the documents lack
     assert speller.corrections("my laptoop") == [("laptoop", "laptop")]       # a letter too many
+
+
+def test_the_term_lists_words_count_as_the_indexs_own(tmp_path):
+    path = tmp_path / "cedict.txt"
+    path.write_text(DICTIONARY, encoding="utf-8")
+    assert Speller({"android"}, {"安卓"}, path, listed={"安卓"}).corrections("安桌手机能用吗") == [("安桌", "安卓")]
+    assert Speller({"android"}, {"安卓"}, path).corrections("安桌手机能用吗") == []     # two characters: bridged only
 
 
 def test_without_the_dictionary_nothing_is_corrected():
