@@ -92,7 +92,9 @@ class Speller:
         """The question with its slips written right, and the right words (for the keyword query)."""
         fixes = self.corrections(question)
         for typed, right in fixes:
-            question = question.replace(typed, right)
+            # an English slip as a whole word: "licens" is no part of "licensor"
+            question = re.sub(rf"(?<![A-Za-z]){re.escape(typed)}(?![A-Za-z])", lambda _: right, question) \
+                if typed.isascii() else question.replace(typed, right)
         return question, [right for _, right in fixes]
 
     # --- English ---------------------------------------------------------------------

@@ -21,6 +21,7 @@ DICTIONARY = """\
 什 什 [shen2] /what/
 麼 么 [me5] /interrogative suffix/
 失 失 [shi1] /to lose/
+壺 壶 [hu2] /pot/kettles/
 擔保 担保 [dan1 bao3] /to guarantee/to vouch for/to warrant/
 師從 师从 [shi1 cong2] /to study under (a teacher)/
 安卓 安卓 [An1 zhuo2] /Android (operating system)/
@@ -65,6 +66,7 @@ def test_an_english_slip_is_read_as_the_index_word_one_edit_away(speller):
     assert speller.corrections("ketlte sizes") == [("ketlte", "kettle")]      # swapped letters
     assert speller.corrections("Ketlte sizes") == []          # a capitalised word may be a name the documents lack
     assert speller.corrections("my laptoop") == [("laptoop", "laptop")]       # a letter too many
+    assert speller.corrected("the kettl and the kettles") == ("the kettle and the kettles", ["kettle"])   # a whole word
 
 
 def test_the_term_lists_words_count_as_the_indexs_own(tmp_path):
