@@ -140,7 +140,12 @@ class Assistant:
         in progress, with no answer event, and the model (and its lock) is free again."""
         self.reload_if_changed(wait=False)
         with self.switch.answering():
-            yield from self._answer(question, history, k, cancel)
+            for event in self._answer(question, history, k, cancel):
+                if isinstance(event, AnswerEvent):
+                    # the page says what was looked up when a typing slip was read as another word
+                    spelled, fixes = self.retriever.speller.corrected(event.answer.question)
+                    event.answer.spelled = spelled if fixes else None
+                yield event
 
     def resolve(self, question: str, history: list[Turn], k: int | None = None):
         """(standalone question, retrieval) for a question after `history` (see followup)."""

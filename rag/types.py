@@ -144,6 +144,7 @@ class Answer:
     timings: Timings = field(default_factory=Timings)
     model: str = ""
     draft: str | None = None             # a draft refused because nothing in it was supported
+    spelled: str | None = None           # the question as looked up, its typing slips written right (rag/spelling.py)
 
     def to_json(self) -> dict:
         out = {"question": self.question, "answer": self.answer, "language": self.language, "refused": self.refused}
@@ -155,6 +156,8 @@ class Answer:
                     "context": self.context.to_json(), "timings": self.timings.to_json(), "model": self.model})
         if self.draft is not None:
             out["draft"] = self.draft
+        if self.spelled is not None:
+            out["spelled"] = self.spelled
         return out
 
     @classmethod

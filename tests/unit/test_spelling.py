@@ -101,3 +101,15 @@ def test_the_answer_names_the_question_as_looked_up_and_the_model_reads_it(note_
     assert answer.standalone_question == "where did the quokka kettle go on sale?"
     assert "where did the quokka kettle go on sale?" in llm.prompts[-1]
     assert answer.question == "where did the quokka ketle go on sale?"
+    assert answer.spelled == answer.to_json()["spelled"] == "where did the quokka kettle go on sale?"
+    plain = assistant.ask("where did the quokka kettle go on sale?")
+    assert plain.spelled is None and "spelled" not in plain.to_json()
+
+
+def test_the_page_says_what_was_looked_up():
+    from rag.types import Answer
+    from rag.ui_render import render_answer
+    answer = Answer(question="树梅派<b>", answer="是的[1]。", language="zh-Hans", spelled="树莓派<b>")
+    assert '<div class="meta spelled">按此查找: 树莓派&lt;b&gt;</div>' in render_answer(answer, "zh")
+    assert "Looked up as" in render_answer(answer, "en")
+    assert "spelled" not in render_answer(Answer(question="q", answer="a", language="en"), "en")
