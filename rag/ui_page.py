@@ -24,6 +24,7 @@ CSS = """
 #chat .cite { font-weight: 600; text-decoration: none; padding: 0 1px; cursor: pointer; }
 #chat .unsupported { text-decoration: underline wavy #d97706; text-underline-offset: 3px; }
 #chat .meta { font-size: 0.78em; opacity: 0.7; margin-top: 6px; }
+#chat .spelled { font-size: 0.78em; opacity: 0.7; margin-bottom: 6px; }
 #chat details.source { border-left: 3px solid #6366f1; padding: 2px 8px; margin: 6px 0; }
 #chat details.source.flash { background: rgba(99, 102, 241, 0.12); }
 #chat details.source .doc { white-space: pre-wrap; font-size: 0.9em; max-height: 22em; overflow: auto; }

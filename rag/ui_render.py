@@ -100,7 +100,7 @@ def render_answer(answer: Answer, ui: str = "zh") -> str:
     else:
         meta = f'<div class="meta">{t.total_s:.2f} s</div>'
     sources = "".join(_source_html(c, uid, s) for c in answer.citations)
-    spelled = f'<div class="meta spelled">{s["spelled"]}: {safe(answer.spelled)}</div>' if answer.spelled else ""
+    spelled = f'<div class="spelled">{s["spelled"]}: {safe(answer.spelled)}</div>' if answer.spelled else ""
     return spelled + body + meta + sources + copy_payload(answer_markdown(answer, s["sources"]))
 
 
