@@ -54,7 +54,7 @@ def title_of(question: str) -> str:
 def stored_answer(answer: dict) -> dict:
     """What a turn keeps of an answer: the text, language, refusal and each citation's
     source and chunk; not the whole cited documents the viewer attaches."""
-    keep = ("answer", "language", "refused", "unsupported", "standalone_question", "model", "timings")
+    keep = ("answer", "language", "refused", "unsupported", "standalone_question", "spelled", "model", "timings")
     out = {k: answer[k] for k in keep if k in answer}
     out["citations"] = [{k: c.get(k) for k in ("n", "chunk_id", "doc_id", "title", "url", "site", "text", "start",
                                                 "end", "page", "last_page", "sources")}

@@ -172,7 +172,7 @@ class Answer:
                    standalone_question=data.get("standalone_question"), unsupported=list(data.get("unsupported") or []),
                    context=ContextUse(**{k: v for k, v in context.items() if k in {f.name for f in fields(ContextUse)}}),
                    timings=Timings(**(data.get("timings") or {})), model=data.get("model") or "",
-                   draft=data.get("draft"))
+                   draft=data.get("draft"), spelled=data.get("spelled"))
 
 
 @dataclass(frozen=True)

@@ -102,6 +102,9 @@ def test_the_answer_names_the_question_as_looked_up_and_the_model_reads_it(note_
     assert "where did the quokka kettle go on sale?" in llm.prompts[-1]
     assert answer.question == "where did the quokka ketle go on sale?"
     assert answer.spelled == answer.to_json()["spelled"] == "where did the quokka kettle go on sale?"
+    from rag.conversations import stored_answer
+    from rag.types import Answer
+    assert Answer.from_json(stored_answer(answer.to_json())).spelled == answer.spelled     # kept with a conversation
     plain = assistant.ask("where did the quokka kettle go on sale?")
     assert plain.spelled is None and "spelled" not in plain.to_json()
 
