@@ -28,7 +28,7 @@ STRINGS = {
            "ready": "Model ready", "load_failed": "⚠️ The model did not load: {error}",
            "busy": "An answer is still coming: press Stop, or wait for it.",
            "too_big": "{name} is {size:.1f} MB; files up to {limit:g} MB can be added.",
-           "saved_here": "Saved in this browser only (on this computer).", "spelled": "Looked up as"},
+           "saved_here": "Saved in this browser only (on this computer).", "spelled": "Looked up as: {0}"},
     "zh": {"title": _PROFILE.title["zh"], "subtitle": _PROFILE.subtitle["zh"],
            "placeholder": "用简体中文、繁體中文或 English 提问，按 Enter 发送", "send": "发送", "new": "新对话",
            "chat": "对话", "docs": "文档", "examples": "试试这些", "upload": "添加文件（.pdf、.docx、.html、.htm、.txt、.md）",
@@ -41,7 +41,7 @@ STRINGS = {
            "ready": "模型已就绪", "load_failed": "⚠️ 模型未能加载：{error}",
            "busy": "回答还在生成：可按“停止”，或等它完成。",
            "too_big": "{name} 有 {size:.1f} MB；只能添加不超过 {limit:g} MB 的文件。",
-           "saved_here": "只保存在这个浏览器里（本机）。", "spelled": "按此查找"},
+           "saved_here": "只保存在这个浏览器里（本机）。", "spelled": "按此查找：{0}"},
 }
 
 
@@ -100,7 +100,7 @@ def render_answer(answer: Answer, ui: str = "zh") -> str:
     else:
         meta = f'<div class="meta">{t.total_s:.2f} s</div>'
     sources = "".join(_source_html(c, uid, s) for c in answer.citations)
-    spelled = f'<div class="spelled">{s["spelled"]}: {safe(answer.spelled)}</div>' if answer.spelled else ""
+    spelled = f'<div class="spelled">{s["spelled"].format(safe(answer.spelled))}</div>' if answer.spelled else ""
     return spelled + body + meta + sources + copy_payload(answer_markdown(answer, s["sources"]))
 
 

@@ -70,6 +70,15 @@ def test_chinese_question_streams_a_cited_answer_and_the_citation_opens(server, 
     page.close()
 
 
+def test_a_typing_slip_is_shown_as_the_question_looked_up(server, browser):
+    page = browser.new_page(viewport={"width": 1200, "height": 900}, locale="zh-CN")
+    page.goto(server)
+    page.wait_for_selector("#question textarea", timeout=60_000)
+    _ask(page, "gemma 4 能在树梅派上运行吗？")
+    assert page.locator("#chat .spelled").first.inner_text() == "按此查找：gemma 4 能在树莓派上运行吗？"
+    page.close()
+
+
 def test_two_browser_sessions_do_not_share_history(server, browser):
     a = browser.new_context(locale="en-US").new_page()
     b = browser.new_context(locale="zh-TW").new_page()

@@ -113,6 +113,6 @@ def test_the_page_says_what_was_looked_up():
     from rag.types import Answer
     from rag.ui_render import render_answer
     answer = Answer(question="树梅派<b>", answer="是的[1]。", language="zh-Hans", spelled="树莓派<b>")
-    assert '<div class="spelled">按此查找: 树莓派&lt;b&gt;</div>' in render_answer(answer, "zh")
-    assert "Looked up as" in render_answer(answer, "en")
+    assert '<div class="spelled">按此查找：树莓派&lt;b&gt;</div>' in render_answer(answer, "zh")
+    assert "Looked up as: 树莓派&lt;b&gt;" in render_answer(answer, "en")
     assert "spelled" not in render_answer(Answer(question="q", answer="a", language="en"), "en")
