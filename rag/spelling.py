@@ -28,12 +28,12 @@ WINDOWS = (4, 3, 2)        # Chinese window lengths
 
 
 @functools.lru_cache(maxsize=2)
-def _dictionary(path: str) -> tuple[dict[str, frozenset[str]], dict[str, tuple[str, ...]], frozenset[str], frozenset[str]]:
+def _dictionary(path: str) -> tuple[dict[str, frozenset[str]], dict[str, str], frozenset[str]]:
     """From CC-CEDICT: each Simplified character's toneless pinyin readings, each word's own
-    pinyin, the set of Simplified words, and every English word its senses use (a word found
-    there is spelled right, whatever the index holds)."""
+    toneless pinyin ("shu mei pai"; its keys are the dictionary's words), and every English word
+    its senses use (a word found there is spelled right, whatever the index holds)."""
     chars: dict[str, set[str]] = {}
-    words: dict[str, tuple[str, ...]] = {}
+    words: dict[str, str] = {}
     english: set[str] = set()
     with open(path, encoding="utf-8") as f:
         for line in f:
@@ -44,12 +44,12 @@ def _dictionary(path: str) -> tuple[dict[str, frozenset[str]], dict[str, tuple[s
             english.update(_ENGLISH_WORD.findall(senses.lower()))
             if not all(HAN.match(ch) for ch in simplified) or len(pinyin) != len(simplified):
                 continue
-            syllables = tuple(_toneless(p) for p in pinyin)
+            syllables = [_toneless(p) for p in pinyin]
             if len(simplified) == 1:
                 chars.setdefault(simplified, set()).add(syllables[0])
             else:
-                words.setdefault(simplified, syllables)
-    return ({c: frozenset(r) for c, r in chars.items()}, words, frozenset(words), frozenset(english))
+                words.setdefault(simplified, " ".join(syllables))
+    return {c: frozenset(r) for c, r in chars.items()}, words, frozenset(english)
 
 
 def _toneless(syllable: str) -> str:
@@ -68,13 +68,14 @@ class Speller:
         self.ready = path is not None
         if not self.ready:
             return
-        self.chars, self.words, self.dictionary_words, self.english = _dictionary(str(path))
+        self.chars, self.dictionary_words, self.english = _dictionary(str(path))
         self.index_zh = frozenset(w for w in {*vocab, *listed} if HAN.search(w))
         known = self.index_zh | {w for w in bridged if HAN.search(w)}
         self.known_zh = frozenset(w for w in known if 2 <= len(w) <= max(WINDOWS) and all(HAN.match(c) for c in w))
         self.by_sound: dict[tuple[str, ...], list[str]] = {}
         for word in self.known_zh:
-            sound = self.words.get(word) or tuple(min(self.chars.get(c, {c})) for c in word)
+            said = self.dictionary_words.get(word)
+            sound = tuple(said.split()) if said else tuple(min(self.chars.get(c, {c})) for c in word)
             self.by_sound.setdefault(sound, []).append(word)
         self.vocab_en = frozenset(w for w in vocab if w.isascii() and w.isalpha() and len(w) >= MIN_ENGLISH)
         self._by_deletion: dict[str, list[str]] = {}
