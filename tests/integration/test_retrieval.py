@@ -1,6 +1,5 @@
 """Retrieval on the real embedder and index: every language finds the evidence."""
 import json
-from pathlib import Path
 
 import pytest
 
