@@ -99,8 +99,8 @@ class Settings:
     bm25_weight: float = 1.3
     bridge: bool = True             # CC-CEDICT bridge for cross-language keyword search (rag/bridge.py);
                                     # off: the profile's term list alone
-    spelling: bool = True           # a question's typing slips read as the index's words, for retrieval only
-                                    # ("laptp", "树梅派"; rag/spelling.py)
+    spelling: bool = True           # a question's typing slips read as the index's words ("laptp", "树梅派";
+                                    # rag/spelling.py): searched, read by the model, shown as looked up
     cross_dense_weight: float = 0.7  # a Chinese question's bridge rendering, embedded, as a third list
                                      # (docs/EVAL.md: licence set zh-Hans evidence@5 0.33 -> 0.83)
     named_weight: float = 1.0        # the chunks of a document the question names by its file ("Under GPLv3, …")

@@ -12,12 +12,11 @@ import re
 import unicodedata
 from pathlib import Path
 
-from .text import HAN, HAN_CHARS, STOPWORDS, han_words, to_simplified, to_traditional
+from .text import HAN, HAN_RUN, STOPWORDS, han_words, to_simplified, to_traditional
 
 _ENTRY = re.compile(r"^(\S+) (\S+) \[([^\]]*)\] /(.*)/\s*$")
 _SYLLABLE = re.compile(r"^([a-z]+?)[1-5]?$")
 _ENGLISH_WORD = re.compile(r"[a-z]+")
-_HAN_RUN = re.compile(f"[{HAN_CHARS}]+")
 _LATIN_WORD = re.compile(r"(?<![A-Za-z0-9_\-])[A-Za-z]+(?![A-Za-z0-9_\-])")
 MIN_ENGLISH = 4            # letters of the shortest English word read as a slip ("cnt" may be anything)
 MAX_READINGS = 16          # pinyin spellings tried for one window of a question (polyphonic characters)
@@ -68,6 +67,7 @@ class Speller:
         self.ready = path is not None
         if not self.ready:
             return
+        self._read = functools.lru_cache(maxsize=256)(self._slips)      # this speller's own, gone with it
         self.chars, self.dictionary_words, self.english = _dictionary(str(path))
         self.index_zh = frozenset(w for w in {*vocab, *listed} if HAN.search(w))
         known = self.index_zh | {w for w in bridged if HAN.search(w)}
@@ -84,10 +84,14 @@ class Speller:
                 self._by_deletion.setdefault(key, []).append(word)
 
     def corrections(self, question: str) -> list[tuple[str, str]]:
-        """(as typed, as the index writes it) for each slip of the question, in order."""
+        """(as typed, as the index writes it) for each slip of the question, in order. One question is
+        read once: the search, the model's question turn and the answer all ask for it."""
         if not self.ready:
             return []
-        return self._english(question) + self._chinese(unicodedata.normalize("NFKC", question))
+        return list(self._read(question))
+
+    def _slips(self, question: str) -> tuple[tuple[str, str], ...]:
+        return tuple(self._english(question) + self._chinese(unicodedata.normalize("NFKC", question)))
 
     def corrected(self, question: str) -> tuple[str, list[str]]:
         """The question with its slips written right, and the right words (for the keyword query)."""
@@ -126,7 +130,7 @@ class Speller:
         """Read in Simplified; a slip typed in Traditional ("樹梅派") is given as typed, its word in
         Traditional ("樹莓派")."""
         out = []
-        for typed_run in _HAN_RUN.findall(text):
+        for typed_run in HAN_RUN.findall(text):
             run = to_simplified(typed_run)
             traditional = run != typed_run and len(run) == len(typed_run)
             words = han_words(run)
