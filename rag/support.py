@@ -11,8 +11,8 @@ from difflib import SequenceMatcher
 from typing import NamedTuple
 
 from .attribution import uncredited
-from .text import (FOOTNOTE, GLUED_NUMBER, HAN, HAN_CHARS, LANGUAGE_WORDS, MARKER, STOPWORDS, is_traditional, normalize,
-                   to_mainland, to_simplified, tokenize)
+from .text import (FOOTNOTE, GLUED_NUMBER, HAN, HAN_CHARS, HAN_RUN, LANGUAGE_WORDS, MARKER, STOPWORDS, is_traditional,
+                   normalize, to_mainland, to_simplified, tokenize)
 
 
 def key_terms(text: str) -> set[str]:
@@ -20,14 +20,11 @@ def key_terms(text: str) -> set[str]:
     bigrams so that paraphrases with shared characters still match."""
     plain = MARKER.sub(" ", text)
     terms = {t for t in tokenize(plain) if (len(t) > 1 or t.isdigit()) and "_" not in t}
-    for run in _HAN_RUN.findall(normalize(plain)):
+    # Bigrams are taken inside a run of Chinese characters: "2026 年 4 月 2 日" yields no "年月",
+    # which no passage can contain.
+    for run in HAN_RUN.findall(normalize(plain)):
         terms |= {run[i:i + 2] for i in range(len(run) - 1)}
     return terms
-
-
-# Bigrams are taken inside a run of Chinese characters: "2026 年 4 月 2 日" yields no "年月",
-# which no passage can contain.
-_HAN_RUN = re.compile(f"[{HAN_CHARS}]+")
 
 
 # 256k, 31b, 4gb, e2b, a4b: a number with a unit, or a size name; not "9to5google"

@@ -11,6 +11,7 @@ import unicodedata
 
 HAN_CHARS = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"    # CJK ideographs, extension A, compatibility
 HAN = re.compile(f"[{HAN_CHARS}]")
+HAN_RUN = re.compile(f"[{HAN_CHARS}]+")
 # One marker group: [1], [1, 2], 【1】, (1), （1）. Numbers separated by , ， 、 or spaces.
 # In parentheses only small numbers count, and a comma must be followed by a space, so
 # "(100,000)" or "(2026)" in prose is never taken for a citation.
