@@ -32,6 +32,10 @@ class Context:
     pieces: list[str] = field(default_factory=list)   # `chunks` layout: passages placed from stored KV
     base: str = ""                        # `chunks` layout: the system text before the pieces ("": the fixed head)
 
+    def number_of(self, position: int) -> int | None:
+        """The model's number for the chunk at `position` (None when it was not given)."""
+        return next((n for n, p in self.numbering.items() if p == position), None)
+
 
 def full_prompt_of(data: IndexData, end: int | None = None) -> tuple[str, dict[int, int]]:
     """Every chunk (or the first `end`), numbered in index order, as one fixed system prompt."""

@@ -136,8 +136,7 @@ class Repair:
                     and not (echo and bare_yes_no(candidate.answer, q) is not None) and not shaper.templated \
                     and not (repeated and repeats(candidate.answer, history[-1].answer)):
                 return candidate
-        if (echo or templated or repeated) and (self._own_score(q, evidence) < _STATED_SCORE
-                                    or _echoed(_words(evidence.sentence), q)):
+        if (echo or templated or repeated) and not self._answers(q, evidence):
             # A sentence that holds few of the question's own words is no answer to it (a follow-up's
             # evidence is chosen with the question it follows: "What research is Gemma 4 built on;
             # Does that make it a replacement for Gemini?" found the research sentence), nor is one
@@ -287,6 +286,19 @@ class Repair:
         _, _, title = self._titled(evidence.key)
         return sentence_score(q.text, evidence.sentence, title, self.glossary)
 
+    def _answers(self, q: Question, evidence: Evidence) -> bool:
+        """The sentence holds enough of the question's own words, and not only them: one that may be
+        shown as the answer, or after it."""
+        return self._own_score(q, evidence) >= _STATED_SCORE and not _echoed(_words(evidence.sentence), q)
+
+    def _cited(self, q: Question, shaper: Shaper, text: str) -> Answer | None:
+        """`text` (markers in the model's numbering) shown after what `shaper` holds, checked and cited;
+        None when the check refuses it."""
+        shaper.feed(text)
+        shaper.flush()
+        candidate = self.assembler.answer(q, shaper)
+        return None if candidate.refused else candidate
+
     def _stated(self, q: Question, evidence: Evidence, answer: Answer, quote_across: bool = False) -> Answer | None:
         """The evidence sentence itself as the answer, cited (after a bare "不是。" the model would not
         expand, or a value it kept getting wrong), when it is in the asker's language; with
@@ -296,38 +308,31 @@ class Repair:
         quoted = not _in_language(evidence.sentence, q)
         if quoted and not (quote_across and chinese):
             return None
-        n = next((m for m, p in q.context.numbering.items() if p == evidence.key), None)
+        n = q.context.number_of(evidence.key)
         if n is None or self._cut_at_start(evidence):
             return None
         bare = (bare_yes_no(answer.draft or "", q) or "") if answer.refused else ""
         bare = bare + ("" if not bare or chinese else " ")
         sentence = _quotable(evidence.sentence)
-        shaper = Shaper(q.language, set(q.context.numbering))
-        shaper.feed(bare + (P.ORIGINAL_WORDS[q.language].format(sentence=sentence, n=n) if quoted
-                            else f"{sentence}[{n}]{'。' if chinese else '.'}"))
-        shaper.flush()
-        candidate = self.assembler.answer(q, shaper)
-        return None if candidate.refused else candidate
+        return self._cited(q, Shaper(q.language, set(q.context.numbering)),
+                           bare + (P.ORIGINAL_WORDS[q.language].format(sentence=sentence, n=n) if quoted
+                                   else f"{sentence}[{n}]{'。' if chinese else '.'}"))
 
     def _quoted_after(self, q: Question, shaper: Shaper, answer: Answer) -> Answer | None:
         """The answer with the evidence sentence after it, as the document's own words, when one
         holds enough of the question's words (and not only them) and the answer does not quote it."""
         evidence = self.evidence_for(q)
-        if evidence is None or self._own_score(q, evidence) < _STATED_SCORE \
-                or _echoed(_words(evidence.sentence), q) or self._cut_at_start(evidence):
+        if evidence is None or not self._answers(q, evidence) or self._cut_at_start(evidence):
             return None
-        n = next((m for m, p in q.context.numbering.items() if p == evidence.key), None)
+        n = q.context.number_of(evidence.key)
         sentence = _quotable(evidence.sentence)
         if n is None or (not _in_language(sentence, q) and q.language == "en") \
                 or _plain(sentence)[:40] in _plain(answer.answer):
             return None
         shaper = copy.deepcopy(shaper)
         shaper.shown = shaper.shown.rstrip()
-        shaper.feed(("\n\n" if q.language == "en" else "")
-                    + P.ORIGINAL_WORDS[q.language].format(sentence=sentence, n=n))
-        shaper.flush()
-        candidate = self.assembler.answer(q, shaper)
-        return None if candidate.refused else candidate
+        return self._cited(q, shaper, ("\n\n" if q.language == "en" else "")
+                           + P.ORIGINAL_WORDS[q.language].format(sentence=sentence, n=n))
 
     def _cut_at_start(self, evidence: Evidence) -> bool:
         """The sentence opens its chunk, and the chunk opens inside a sentence of its document:
