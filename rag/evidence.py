@@ -279,8 +279,10 @@ _DEFINITION_ASKS = [re.compile(p, re.IGNORECASE) for p in (
     r"(?:什么是|何谓|什么叫做?)\s*([^，,。？?！!]{1,16})",
     r"(?:谁|什么人|什么|哪些|哪种)(?:才)?(?:算是?|属于|被视为|被当作|被当成)\s*(?:一个|一名|一位)?([^，,。？?！!]{1,16})",
     r"(?:怎样|怎么样|怎么|如何)(?:才)?(?:算是?|构成)\s*(?:一个|一名|一位)?([^，,。？?！!]{1,16})")]
-# A quoted or bracketed term: "…", “…”, 「…」, '…', or English words in brackets after a Chinese one.
-_QUOTED_TERM = re.compile(r"[\"“「『'‘]([^\"”」』'’]{1,40})[\"”」』'’]|[(（]([A-Za-z][A-Za-z \-]{0,40})[)）]")
+# A quoted or bracketed term: "…", “…”, 「…」, '…', or English words in brackets after a Chinese one. An
+# apostrophe inside a word ("the License's definition of 'Work'") opens and closes no quote.
+_QUOTED_TERM = re.compile(r"(?:[\"“「『‘]|(?<![A-Za-z])')([^\"”」』'’]{1,40})(?:[\"”」』]|['’](?![A-Za-z]))"
+                          r"|[(（]([A-Za-z][A-Za-z \-]{0,40})[)）]")
 # A sentence defining a term: '"Source" form shall mean …', '"control" means …', 'X 是指 …'. Groups: the
 # quoted term, " form" after it, what follows the verb; or the Chinese term and what follows 是指.
 _DEFINES = re.compile(r"^\W*(?:\(?[a-z0-9]{1,3}(?:\.\d{1,3})*[.)]\s+)?(?:for the purposes of this \w+,\s*)?[\"“]([^\"”]{1,40})[\"”]"
