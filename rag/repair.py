@@ -455,15 +455,18 @@ def _restated(draft: str, q: Question) -> bool:
     """The draft holds nothing but the question's own words, with no negation of its own: a yes-or-no
     question put as a statement ("The Work provided with any warranty." after "Is the Work provided with
     any warranty?"), the question asked back ("An entry point to what, exactly?"), or one of the choices
-    it offers ("…是在發布紀錄上的日期之前。" after "…之前還是之後？"), which nothing in it backs."""
+    it offers ("…是在發布紀錄上的日期之前。" after "…之前還是之後？"), or the lead-in of a list with no items
+    after it, which nothing in it backs."""
     plain = to_simplified(MARKER.sub("", draft)).strip()
     said = _words(plain)
     if not said:
         return False
     if _negations(plain) - _negations(to_simplified(q.text)):
         return False                  # "... does not cost anything" answers "Does ... cost anything?"
-    if plain.endswith(("?", "？")):
-        return _echoed(said, q)       # the question asked back in other words ("并不只是" for "不只是")
+    if plain.endswith(("?", "？", ":", "：")):
+        # the question asked back in other words ("并不只是" for "不只是"), or put as the lead-in of a
+        # list that never came ("…各自強調了 Gemma 4 的以下幾點：", the model looping on it)
+        return _echoed(said, q)
     return said <= _asked(q)
 
 

@@ -239,6 +239,12 @@ def test_bare_yes_no_tells_an_echo_from_a_claim():
     assert asked("文章说 Google 并不只是让人下载模型，那企业可以拿它来做什么[1]？",
                  "文章说 Google 不只是让人下载模型，那企业可以拿它来做什么？") == ""   # asked back in other words
     assert asked("介绍是在发布记录的日期之后，4 月初[1]。", "介绍是在发布记录的日期之前还是之后？") is None
+    # the lead-in of a list that never came is an echo; one with its items is not
+    assert asked("Kettle 周报跟 Brew 日报的标题，各自强调了 Kettle 3 的以下几点：[1]",
+                 "Kettle 周报跟 Brew 日报的标题，各自强调了 Kettle 3 的哪一点？") == ""
+    assert asked("The kettle reviews stress these points of the Kettle 3:", "What do the kettle reviews stress about the Kettle 3?") == ""
+    assert asked("Kettle 周报强调了以下几点：铜制壶嘴、三秒烧开[1]。",
+                 "Kettle 周报跟 Brew 日报的标题，各自强调了 Kettle 3 的哪一点？") is None
     # a name glued as users type it is the name the answer writes apart
     assert asked("Yes, you can run Kettle 3 on your laptop.", "can i run kettle3 on my laptop?") == "Yes."
     assert asked("是的，Kettle 3 跟高通合作。", "kettle3 有没有跟高通合作？") == "是的。"
