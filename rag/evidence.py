@@ -291,6 +291,17 @@ _DEFINES = re.compile(r"^\W*(?:\(?[a-z0-9]{1,3}(?:\.\d{1,3})*[.)]\s+)?(?:for the
                       re.IGNORECASE | re.DOTALL)
 
 
+def quoted_phrases(question: str) -> list[str]:
+    """The words a question quotes ("文章結論在「商業層面」列了哪幾件事？": 商业层面), normalized (rag/text.py),
+    two Chinese characters or four letters at least: words of the documents it asks about."""
+    out = []
+    for m in _QUOTED_TERM.finditer(question):
+        phrase = normalize(m.group(1) or "").strip()
+        if len(HAN.findall(phrase)) >= 2 or len(re.findall(r"[a-z]", phrase)) >= 4:
+            out.append(phrase)
+    return list(dict.fromkeys(out))
+
+
 def asked_terms(question: str) -> list[str]:
     """The terms a question asks the meaning of: its quoted or bracketed terms, else the one its
     frame names; [] when it asks no meaning."""

@@ -29,7 +29,8 @@ from .attribution import (asked_documents, asks_for_source, credits, named_docum
                           without_source_ask)
 from .cite import SUPPORT_THRESHOLD
 from .evidence import (Evidence, asked_terms, best_sentence, defined_term, definition_for, fix_amounts, hard_wrapped,
-                       mismatch, question_kind, sentence_score, values, without_heading, without_numbers)
+                       mismatch, question_kind, quoted_phrases, sentence_score, values, without_heading,
+                       without_numbers)
 from .followup import refers_back
 from .llm import GenStats
 from .shaping import Shaper
@@ -79,6 +80,10 @@ class Repair:
         defined = self._defined(q, answer, history, cancel)
         if defined is not answer:              # answered again, or None: cancelled
             return defined
+        if not asks_for_source(q.text) and not asked_terms(q.text):
+            quoted = self._from_quoted(q, answer, history, cancel)
+            if quoted is not answer:           # answered again, or None: cancelled
+                return quoted
         unsupported_draft = answer.refused
         # An answer that is a yes or no and the question's own words ("Yes, the licence lets you
         # use the trademarks.") passes the citation check on the question's words alone: nothing
@@ -244,6 +249,42 @@ class Repair:
             if not candidate.refused and _in_language(candidate.answer, q) \
                     and _defines(evidence, candidate.answer, q.text, self.glossary):
                 return candidate
+        return self._stated(again, evidence, answer) or answer
+
+    def _from_quoted(self, q: Question, answer: Answer, history: list, cancel: threading.Event | None) -> Answer | None:
+        """A question quoting the documents' words ("文章結論在「商業層面」列了哪幾件事？"), answered without what
+        the retrieved sentence holding them says (the quoted words aside: an answer opening "在「商業層面」，"
+        and going on about something else says nothing of it), or with a draft no passage backs: answered again
+        with that sentence quoted. The new answer replaces the old only when it passes the checks, is in the
+        asker's language and says what the sentence says; else the sentence itself is the answer when it is in
+        the asker's language. `answer` when nothing changes; None when cancelled."""
+        phrases = quoted_phrases(q.text)
+        if not phrases or (answer.refused and not answer.draft):
+            return answer             # a reply the model refused itself, or one retrieval found nothing for
+
+        def holds(text: str) -> bool:
+            plain = normalize(text)
+            return any(phrase in plain for phrase in phrases)
+
+        def says(text: str) -> bool:
+            plain = normalize(text)
+            for phrase in phrases:
+                plain = plain.replace(phrase, " ")
+            return _says(evidence, plain, self.glossary)
+        chunks = [self._titled(p) for p in self._hit_positions(q) if holds(self.data.chunks[p].text)]
+        evidence = best_sentence(q.text, chunks, None, self.glossary, keep=lambda key, s: holds(s))
+        if evidence is None or (not answer.refused and says(answer.answer)):
+            return answer
+        replied = self._reply_with(q, evidence, history, cancel)
+        if replied is None:
+            return None
+        again, shaper = replied
+        if shaper.found_nothing or shaper.templated:
+            return answer
+        candidate = self.assembler.answer(again, shaper)
+        if not candidate.refused and _in_language(candidate.answer, q) and says(candidate.answer):
+            return candidate
+        # twice answered without it: the sentence the asker points at, when it is in the asker's language
         return self._stated(again, evidence, answer) or answer
 
     def _reply_with(self, q: Question, evidence: Evidence, history: list,

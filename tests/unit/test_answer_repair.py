@@ -612,3 +612,28 @@ def test_who_said_that_after_an_answer_names_the_source_of_that_answer(note_assi
                   "Tell me something surprising.")
     answer = assistant.ask("And who said that?", history=[before])
     assert answer.answer.startswith("In the documents, this comes from") and f'"{note.title}"' in answer.answer
+
+
+REVIEW = ("# 袋鼠水壶评测\n\n## 设计\n\n袋鼠水壶配有铜制壶嘴和双层隔热壶身，烧开一升水只要四十秒。\n\n"
+          "## 结论\n\n商业层面，袋鼠水壶降低了购买门槛，社区扩大了试用面，门店承接售后需求。\n")
+
+
+def test_a_question_quoting_the_documents_answered_from_elsewhere_is_answered_from_the_quoted_words(note_assistant):
+    llm = ScriptedLLM("袋鼠水壶配有铜制壶嘴和双层隔热壶身。", "商业层面，袋鼠水壶降低了购买门槛，门店承接售后需求。")
+    answer = note_assistant(REVIEW, llm).ask("评测结论在「商業層面」列了哪几件事？")
+    assert len(llm.prompts) == 2 and "降低了购买门槛" in llm.prompts[1].rsplit("\n", 1)[-1]
+    assert not answer.refused and "购买门槛" in answer.answer and "商业层面" in answer.citations[0].text
+
+
+def test_a_question_quoting_the_documents_answered_from_them_is_not_asked_again(note_assistant):
+    llm = ScriptedLLM("商业层面，袋鼠水壶降低了购买门槛。", "unused[1]。")
+    answer = note_assistant(REVIEW, llm).ask("评测结论在“商业层面”列了哪几件事？")
+    assert len(llm.prompts) == 1 and "购买门槛" in answer.answer
+
+
+def test_a_second_reply_that_leaves_the_quoted_words_again_gives_way_to_their_sentence(note_assistant):
+    llm = ScriptedLLM("袋鼠水壶配有铜制壶嘴和双层隔热壶身。", "袋鼠水壶烧开一升水只要四十秒。")
+    answer = note_assistant(REVIEW, llm).ask("袋鼠水壶评测结论在「商业层面」列了哪几件事？")
+    assert len(llm.prompts) == 2 and "四十秒" not in answer.answer and "铜制壶嘴" not in answer.answer
+    assert answer.answer.startswith("商业层面，袋鼠水壶降低了购买门槛，社区扩大了试用面") and answer.citations
+
