@@ -244,7 +244,19 @@ class Assistant:
         return Assembler(self.data, self.retriever, self.model_name)
 
     def _repair(self) -> Repair:
-        return Repair(self.data, self.retriever.glossary, self.build_context, self._shaped, self._assembler())
+        return Repair(self.data, self.retriever.glossary, self.build_context, self._shaped, self._assembler(),
+                      judge=self._judge if self.settings.check_yes_no else None)
+
+    def _judge(self, q: Question, turn: str, max_tokens: int = 3) -> str:
+        """The model's short reply to `turn`, asked in place of `q`'s question turn (after the same corpus
+        prefix and passages, so the cached prefix is read again, not recomputed)."""
+        messages = [*q.context.messages[:-1], {"role": "user", "content": turn}]
+        pieces = self._model_pieces(messages, max_tokens, GenStats(), layout=q.context.layout,
+                                    pieces=q.context.pieces)
+        try:
+            return "".join(pieces)
+        finally:
+            _close(pieces)
 
 
 def _close(pieces) -> None:

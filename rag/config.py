@@ -94,6 +94,9 @@ class Settings:
     repair: bool = True             # check a date/amount answer against the best evidence sentence, a draft
                                     # nothing supports and a yes/no that only echoes the question, and answer
                                     # again with that sentence (rag/repair.py)
+    check_yes_no: bool = True       # a yes or no the evidence sentence contradicts (the model asked once more,
+                                    # on that sentence alone, for one word) is replaced by that word and the
+                                    # sentence (rag/repair.py)
     rrf_k: int = 10
     dense_weight: float = 1.0
     bm25_weight: float = 1.3

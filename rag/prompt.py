@@ -214,6 +214,12 @@ def user_turn(question: str, language: str, hint: list[int] | None = None,
     return f"{head}{question.strip()}\n（{see}{instruction}）" if chinese else f"{head}{question.strip()}\n({see}{instruction})"
 
 
+# The one-word question a yes or no answer is checked with (rag/repair.py): the evidence sentence and the
+# question alone, after the same cached corpus prefix; in English whatever the asker's language.
+YES_NO_CHECK = ('Passage [{n}] says: "{sentence}"\nQuestion: {question}\n'
+                "According to passage [{n}], is the answer to the question yes or no? Reply with one word: Yes or No.")
+
+
 # The answer to "which source said this?", written in code from the documents' own names
 # (rag/repair.py): {names} are the documents, {n} the marker of the passage that says it; a
 # Chinese answer quotes the Chinese sentence it credits ({claim}), so that a reader sees which

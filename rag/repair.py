@@ -45,9 +45,13 @@ class Repair:
     word lists, the context builder, the model's shaped stream (`Assistant._shaped`) and the
     assembler."""
 
-    def __init__(self, data, glossary: dict, build_context: Callable, shaped: Callable, assembler: Assembler):
+    def __init__(self, data, glossary: dict, build_context: Callable, shaped: Callable, assembler: Assembler,
+                 judge: Callable | None = None):
+        """`judge(q, turn)`: the model's few-word reply to `turn` asked in place of `q`'s question turn
+        (`Assistant._judge`), for the yes-or-no check; None: no check."""
         self.data, self.glossary = data, glossary
         self.build_context, self.shaped, self.assembler = build_context, shaped, assembler
+        self.judge = judge
 
     def evidence_for(self, q: Question, kind: str | None = None) -> Evidence | None:
         """The sentence of the best retrieved chunks that best states the answer (rag/evidence.py)."""
@@ -62,6 +66,47 @@ class Repair:
 
     def repaired(self, q: Question, shaper: Shaper, answer: Answer, history: list,
                  cancel: threading.Event | None) -> Answer | None:
+        """`answer` or its repair (`_repaired`), its yes or no then checked (`_judged`). None when the user
+        cancelled meanwhile."""
+        answer = self._repaired(q, shaper, answer, history, cancel)
+        if answer is None or (cancel is not None and cancel.is_set()):
+            return answer
+        return self._judged(q, answer)
+
+    def _judged(self, q: Question, answer: Answer) -> Answer:
+        """A yes-or-no question ("這份授權的版權授權需要付費嗎？") answered with a yes or no (or the question
+        put as a statement, a yes): the model is asked once more, on the evidence sentence alone, for one
+        word. When that word says the opposite, the answer is that word in the asker's language and the
+        sentence ("不需要。原文：“… no-charge, royalty-free …”[2]。"): a 1.5B model reading the whole
+        corpus says "yes" to the question's own words more often than it does reading the one sentence
+        that decides it (docs/EVAL.md). Only a sentence that holds a quarter of the question's words and
+        not only them, is in the asker's language or quotable to a Chinese asker, and opens no chunk cut
+        inside it is used."""
+        if self.judge is None or answer.refused or q.context is None or not yes_no_question(q.text):
+            return answer
+        said = said_yes(answer.answer, q)
+        evidence = self.evidence_for(q) if said is not None else None
+        if evidence is None or self._own_score(q, evidence) < _JUDGED_SCORE or _echoed(_words(evidence.sentence), q) \
+                or self._cut_at_start(evidence):
+            return answer
+        chinese = q.language in ("zh-Hans", "zh-Hant")
+        quoted = not _in_language(evidence.sentence, q)
+        n = q.context.number_of(evidence.key)
+        if n is None or (quoted and not chinese):
+            return answer
+        sentence = _quotable(evidence.sentence)
+        verdict = judged_yes(self.judge(q, P.YES_NO_CHECK.format(
+            n=n, sentence=re.sub(r"\s+", " ", FOOTNOTE_RUN.sub("", evidence.sentence)).strip(),
+            question=q.standalone or q.text)))
+        if verdict is None or verdict == said:
+            return answer
+        word = verdict_word(q, verdict)
+        text = word + ("" if chinese else " ") + (P.ORIGINAL_WORDS[q.language].format(sentence=sentence, n=n)
+                                                    if quoted else f"{sentence}[{n}]{'。' if chinese else '.'}")
+        return self._cited(q, Shaper(q.language, set(q.context.numbering)), text) or answer
+
+    def _repaired(self, q: Question, shaper: Shaper, answer: Answer, history: list,
+                  cancel: threading.Event | None) -> Answer | None:
         """`answer`, or its repair (the module docstring says how). `history` is the
         conversation's earlier turns, for the context of a second reply. A refused draft is
         answered again only when it was a bare yes or no ("不是。", or one that only echoes the
@@ -482,6 +527,61 @@ def bare_yes_no(draft: str, q: Question) -> str | None:
     return head if head[-1] in "。.!！" else head + ("。" if HAN.search(head) else ".")
 
 
+# A yes-or-no question: one question ending in 吗 or asking "是否…", "有没有…" (Chinese), or opening with a
+# verb (English), with no "what", "which" or "how" in it and no choice offered ("之前还是之后").
+_ZH_YES_NO_Q = re.compile(r"[吗么]\s*[？?]?\s*$|是否|有没有|能不能|可不可以|会不会|要不要|是不是|算不算|需不需要")
+_EN_YES_NO_Q = re.compile(r"^(?:[^,?]{1,40},\s*)?(?:is|are|was|were|does|do|did|can|could|may|might|must|will|would|should|"
+                          r"shall|has|have|had)\b", re.IGNORECASE)     # also after an opening phrase ("In its conclusion, does …")
+_ASKS_WHAT = re.compile(r"\b(?:what|which|who|whom|whose|when|where|why|how|whether)\b|什么|哪|怎么|怎样|如何|为什么|为何|"
+                        r"多少|几|还是", re.IGNORECASE)
+# The word a Chinese yes or no is said with, taken from the question ("需要付费吗？" -> 需要 / 不需要).
+_ZH_VERBS = {"需要": "不需要", "必须": "不必", "可以": "不可以", "能够": "不能", "允许": "不允许", "能": "不能",
+             "会": "不会", "算": "不算", "要": "不用", "有": "没有"}
+
+
+def yes_no_question(question: str) -> bool:
+    text = to_simplified(question).strip()
+    if len(sentence_spans(text)) > 1 or _ASKS_WHAT.search(text):
+        return False
+    return bool(_ZH_YES_NO_Q.search(text) or _EN_YES_NO_Q.match(text))
+
+
+def said_yes(answer: str, q: Question) -> bool | None:
+    """True when the answer opens with a yes ("是的，…", "Yes, …") or only puts the question as a statement,
+    False when it opens with a no ("不需要", "No, …"), None when it opens with neither."""
+    plain = to_simplified(MARKER.sub("", answer)).strip()
+    verb = re.match(r"(不?[\u4e00-\u9fff]{1,2})[。，,！!]", plain)
+    if verb and verb.group(1) in _ZH_VERBS.values():
+        return False                  # "不需要。", "没有，…"
+    if verb and verb.group(1) in _ZH_VERBS:
+        return True                   # "需要。", "可以，…"
+    m = _YES_NO.match(plain)
+    if m is None:
+        return True if _restated(answer, q) else None
+    return not re.match(r"(?:不|没|否|并|no\b|not\b)", m.group(1), re.IGNORECASE)
+
+
+def judged_yes(reply: str) -> bool | None:
+    """The one-word check's reply as a yes (True) or a no (False); None for anything else."""
+    word = re.match(r"\W*([A-Za-z]+|[是否不对])", reply or "")
+    if word is None:
+        return None
+    w = word.group(1).lower()
+    return True if w in ("yes", "是", "对") else False if w in ("no", "否", "不") else None
+
+
+def verdict_word(q: Question, yes: bool) -> str:
+    """"Yes." / "No."; in Chinese the question's own verb ("需要。" / "不需要。"), else "是的。" / "不是。"."""
+    if not q.language.startswith("zh"):
+        return "Yes." if yes else "No."
+    text = to_simplified(q.text)
+    found = [(text.find(v), -len(v), v) for v in _ZH_VERBS if v in text]
+    verb = min(found)[2] if found else None
+    word = (verb if yes else _ZH_VERBS[verb]) if verb else ("是的" if yes else "不是")
+    word += "。"
+    return to_traditional(word) if q.language == "zh-Hant" else word
+
+
 def negated_echo(draft: str, q: Question) -> bool:
     """The draft is the question's own words with a negation the question lacks ("The copyright
     license does not cost anything." after "Does the copyright license cost anything?"): a no that
@@ -549,6 +649,9 @@ _YES_NO = re.compile(r"^((?:是的?|不是|对|不对|否|没有|有|会|不会|
 _NEGATION = re.compile(r"\b(?:not|no|never|none|nothing|neither|nor|without|cannot)\b|n't|[不没无非未否别]")
 # An echoed yes or no is replaced by a sentence holding this share of the question's own words.
 _STATED_SCORE = SUPPORT_THRESHOLD
+# ... and a yes or no is checked on a sentence holding this share: a Chinese question's words found in an English
+# clause through the bridge score lower ("這份授權的版權授權需要付費嗎？" holds 0.27 of the copyright grant).
+_JUDGED_SCORE = 0.25
 _CLAIM_LENGTH = 20            # characters of the shortest sentence that states what a document said ("- Engadget": none)
 _LISTED = re.compile(r"^\[\d+\]\s")     # "[10] Google releases Gemma 4, …": a source's title line, no claim
 _QUOTED_CLAIM = 120           # characters of a sentence a credit answer quotes; a longer one is not quoted

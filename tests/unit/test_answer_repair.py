@@ -10,12 +10,17 @@ class ScriptedLLM(FakeChatModel):
     """Answers `first`; answers `second` once the question turn quotes an evidence sentence."""
     name = "scripted"
 
-    def __init__(self, first, second=None):
+    def __init__(self, first, second=None, verdict=""):
         super().__init__(first)
         self.second = second if second is not None else first
-        self.prompts = []
+        self.verdict = verdict            # the reply to the one-word yes-or-no check
+        self.prompts, self.checks = [], []
 
     def generate(self, prompt, max_tokens, stats):
+        if prompt.endswith("Reply with one word: Yes or No."):
+            self.checks.append(prompt)
+            yield self.verdict
+            return
         self.prompts.append(prompt)
         reply = self.second if ("「" in prompt.rsplit("\n", 2)[-1] or 'see [' in prompt.rsplit("\n", 1)[-1]) else self.reply
         for piece in reply.split(" "):
@@ -637,3 +642,51 @@ def test_a_second_reply_that_leaves_the_quoted_words_again_gives_way_to_their_se
     assert len(llm.prompts) == 2 and "四十秒" not in answer.answer and "铜制壶嘴" not in answer.answer
     assert answer.answer.startswith("商业层面，袋鼠水壶降低了购买门槛，社区扩大了试用面") and answer.citations
 
+
+# The yes-or-no check (Repair._judged): the model asked once more, on the evidence sentence alone.
+WARRANTY = ("# 袋鼠水壶保修\n\n袋鼠水壶的保修服务不收取任何费用，保修期为五年。\n\n袋鼠水壶的上门维修需要另外收钱。\n\n"
+            "The quokka kettle warranty service costs no money and covers the copper spout and the lid.\n\n"
+            "The quokka kettle home repair is paid.\n")
+
+
+@pytest.mark.parametrize("first, verdict, question, expected", [
+    ("是的，袋鼠水壶的上门维修需要另外收钱。", "No", "袋鼠水壶的保修服务需要付费吗？", "不需要。袋鼠水壶的保修服务不收取任何费用"),
+    ("是的，袋鼠水壶的上门维修需要另外收钱。", "Yes", "袋鼠水壶的保修服务需要付费吗？", "是的，袋鼠水壶的上门维修需要另外收钱"),
+    ("Yes, the quokka kettle home repair is paid.", "No", "Does the quokka kettle warranty service cost money?",
+     "No. The quokka kettle warranty service costs no money and covers the copper spout"),
+    ("No, the warranty service costs no money, and it covers the copper spout and the lid.", "No",
+     "Does the quokka kettle warranty service cost money?", "No, the warranty service costs no money")])
+def test_a_yes_or_no_the_evidence_sentence_contradicts_is_replaced_by_its_word_and_the_sentence(
+        note_assistant, first, verdict, question, expected):
+    llm = ScriptedLLM(first, verdict=verdict)
+    answer = note_assistant(WARRANTY, llm).ask(question)
+    assert len(llm.checks) == 1 and ("保修服务不收取" in llm.checks[0] or "service costs no money" in llm.checks[0])
+    assert not answer.refused and answer.answer.startswith(expected), answer.answer
+
+
+@pytest.mark.parametrize("question, settings", [
+    ("袋鼠水壶的保修服务收多少钱？", {}),                     # no yes-or-no question
+    ("袋鼠水壶的保修服务需要付费吗？", {"check_yes_no": False})])
+def test_the_yes_or_no_check_runs_only_on_a_yes_or_no_question_and_when_set(note_assistant, question, settings):
+    llm = ScriptedLLM("是的，袋鼠水壶的上门维修需要另外收钱。", verdict="No")
+    answer = note_assistant(WARRANTY, llm, **settings).ask(question)
+    assert llm.checks == [] and answer.answer.startswith("是的")
+
+
+def test_yes_or_no_questions_answers_and_verdicts_are_read_in_three_scripts():
+    from rag.assemble import Question
+    from rag.repair import judged_yes, said_yes, verdict_word, yes_no_question
+    assert yes_no_question("這份授權需要付費嗎？") and yes_no_question("Is the kettle free?")
+    assert yes_no_question("壶嘴是否可以拆下？") and yes_no_question("In its review, does the gazette call it cheap?")
+    assert not yes_no_question("Is it before or after the release? Which one?")          # two questions
+    assert not yes_no_question("有几个来源是官方的？") and not yes_no_question("是在发布之前还是之后？")
+    assert not yes_no_question("What does the kettle cost?")
+    q = Question("這份授權需要付費嗎？", "zh-Hant", "這份授權需要付費嗎？")
+    assert said_yes("是的，需要付費[1]。", q) is True and said_yes("不需要[1]。", q) is False
+    assert said_yes("這份授權需要付費[1]。", q) is True                                    # the question as a statement
+    assert said_yes("授權是免費的[1]。", q) is None
+    assert verdict_word(q, False) == "不需要。" and verdict_word(q, True) == "需要。"
+    assert verdict_word(Question("壶嘴有保修吗？", "zh-Hans", ""), False) == "没有。"
+    assert verdict_word(Question("壶嘴是铜的吗？", "zh-Hans", ""), False) == "不是。"
+    assert verdict_word(Question("Is it free?", "en", ""), True) == "Yes."
+    assert judged_yes("Yes") is True and judged_yes(" No.") is False and judged_yes("Maybe") is None
