@@ -13,7 +13,10 @@ asker's language. A question asking which source said something, answered with n
 answered in code with the documents its best sentence comes from (rag/attribution.py); one asking what
 a document said, answered from a passage that neither is that document's nor credits it, is answered
 again with that document's best sentence quoted; one asking what a term means, answered without what the
-sentence defining it says, is answered again with that sentence quoted."""
+sentence defining it says, is answered again with that sentence quoted; one quoting the documents' words,
+answered without what the sentence holding them says, is answered again with that sentence quoted. Last, a
+yes or no is checked: the model is asked once more for one word on the evidence sentence alone, and an answer
+that word contradicts becomes that word and the sentence (`Repair._judged`)."""
 from __future__ import annotations
 
 import copy
