@@ -261,14 +261,11 @@ class Repair:
                                  and credits(s, self.data.chunks[key], documents, wanted))
         if evidence is None or self._own_score(dataclasses.replace(q, text=asked), evidence) < _STATED_SCORE:
             return answer
-        replied = self._reply_with(q, evidence, [], cancel)
+        replied = self._answered_again(q, evidence, [], cancel)
         if replied is None:
             return None
-        again, shaper = replied
-        if shaper.found_nothing or shaper.templated:
-            return answer
-        candidate = self.assembler.answer(again, shaper)
-        if candidate.refused or not _in_language(candidate.answer, q) \
+        _, candidate = replied
+        if candidate is None or candidate.refused or not _in_language(candidate.answer, q) \
                 or not any(self._credits_any(self.data.position(c.chunk_id), wanted) for c in candidate.citations) \
                 or not _says(evidence, candidate.answer, self.glossary):
             return answer
@@ -288,15 +285,13 @@ class Repair:
         evidence = definition_for(q.text, [self._titled(p) for p in positions], self.glossary)
         if evidence is None or (not answer.refused and _defines(evidence, answer.answer, q.text, self.glossary)):
             return answer
-        replied = self._reply_with(q, evidence, history, cancel)
+        replied = self._answered_again(q, evidence, history, cancel)
         if replied is None:
             return None
-        again, shaper = replied
-        if not shaper.found_nothing and not shaper.templated:
-            candidate = self.assembler.answer(again, shaper)
-            if not candidate.refused and _in_language(candidate.answer, q) \
-                    and _defines(evidence, candidate.answer, q.text, self.glossary):
-                return candidate
+        again, candidate = replied
+        if candidate is not None and not candidate.refused and _in_language(candidate.answer, q) \
+                and _defines(evidence, candidate.answer, q.text, self.glossary):
+            return candidate
         return self._stated(again, evidence, answer) or answer
 
     def _from_quoted(self, q: Question, answer: Answer, history: list, cancel: threading.Event | None) -> Answer | None:
@@ -323,17 +318,26 @@ class Repair:
         evidence = best_sentence(q.text, chunks, None, self.glossary, keep=lambda key, s: holds(s))
         if evidence is None or (not answer.refused and says(answer.answer)):
             return answer
-        replied = self._reply_with(q, evidence, history, cancel)
+        replied = self._answered_again(q, evidence, history, cancel)
         if replied is None:
             return None
-        again, shaper = replied
-        if shaper.found_nothing or shaper.templated:
+        again, candidate = replied
+        if candidate is None:
             return answer
-        candidate = self.assembler.answer(again, shaper)
         if not candidate.refused and _in_language(candidate.answer, q) and says(candidate.answer):
             return candidate
         # twice answered without it: the sentence the asker points at, when it is in the asker's language
         return self._stated(again, evidence, answer) or answer
+
+    def _answered_again(self, q: Question, evidence: Evidence, history: list,
+                        cancel: threading.Event | None) -> tuple[Question, Answer | None] | None:
+        """The second reply (`_reply_with`), checked and cited: (the question as asked again, its answer, or
+        None when the model found nothing or made its list from one template). None when cancelled."""
+        replied = self._reply_with(q, evidence, history, cancel)
+        if replied is None:
+            return None
+        again, shaper = replied
+        return again, None if shaper.found_nothing or shaper.templated else self.assembler.answer(again, shaper)
 
     def _reply_with(self, q: Question, evidence: Evidence, history: list,
                     cancel: threading.Event | None) -> tuple[Question, Shaper] | None:
