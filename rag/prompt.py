@@ -208,16 +208,26 @@ def user_turn(question: str, language: str, hint: list[int] | None = None,
     see = ("参考" if chinese else "see ") + "".join(f"[{n}]" for n in hint) + ("；" if chinese else "; ") if hint else ""
     if evidence:
         n, sentence = evidence
-        quoted = english_units(neutralise(FOOTNOTE_RUN.sub("", re.sub(r"\s*\n\s*", " ", sentence))).strip())
+        quoted = quoted_sentence(sentence)
         see = f"参考[{n}]：「{quoted}」；" if chinese else f'see [{n}]: "{quoted}"; '
     instruction = (across and ANSWER_ACROSS.get(language)) or ANSWER_IN.get(language, "answer in the language of the question")
     return f"{head}{question.strip()}\n（{see}{instruction}）" if chinese else f"{head}{question.strip()}\n({see}{instruction})"
+
+
+def quoted_sentence(sentence: str) -> str:
+    """A document's sentence as a turn quotes it to the model: on one line, without footnote marks,
+    made safe (`neutralise`), 万/亿 glossed."""
+    return english_units(neutralise(FOOTNOTE_RUN.sub("", re.sub(r"\s*\n\s*", " ", sentence))).strip())
 
 
 # The one-word question a yes or no answer is checked with (rag/repair.py): the evidence sentence and the
 # question alone, after the same cached corpus prefix; in English whatever the asker's language.
 YES_NO_CHECK = ('Passage [{n}] says: "{sentence}"\nQuestion: {question}\n'
                 "According to passage [{n}], is the answer to the question yes or no? Reply with one word: Yes or No.")
+
+
+def yes_no_check(n: int, sentence: str, question: str) -> str:
+    return YES_NO_CHECK.format(n=n, sentence=quoted_sentence(sentence), question=question)
 
 
 # The answer to "which source said this?", written in code from the documents' own names

@@ -98,9 +98,7 @@ class Repair:
         if n is None or (quoted and not chinese):
             return answer
         sentence = _quotable(evidence.sentence)
-        verdict = judged_yes(self.judge(q, P.YES_NO_CHECK.format(
-            n=n, sentence=re.sub(r"\s+", " ", FOOTNOTE_RUN.sub("", evidence.sentence)).strip(),
-            question=q.standalone or q.text)))
+        verdict = judged_yes(self.judge(q, P.yes_no_check(n, evidence.sentence, q.standalone or q.text)))
         if verdict is None or verdict == said:
             return answer
         word = verdict_word(q, verdict)
